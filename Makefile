@@ -1,0 +1,32 @@
+# make demo: install everything, then run the whole chain on real MNIST.
+# make test: install everything, then run the default test suite.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+DEMO_OUT ?= demo-out
+APT_PACKAGES = ngspice libngspice0 dataset-fashion-mnist npm
+
+.PHONY: install system python data demo test test-slow bench
+
+install: system python data
+
+system:
+	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi
+
+python:
+	$(PIP) install -q -e '.[test]'
+
+data:
+	bash scripts/install_data.sh
+
+demo: install
+	ttfs demo --out $(DEMO_OUT)
+
+test: install
+	$(PYTHON) -m pytest -q
+
+test-slow: install
+	$(PYTHON) -m pytest -q -m slow
+
+bench: install
+	$(PYTHON) benchmarks/train_throughput.py

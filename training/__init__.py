@@ -1,0 +1,1 @@
+"""Training of time-to-first-spike SNNs: model, kernels, regularisers, data and trainer."""

@@ -1,0 +1,98 @@
+"""The run folder other tools read: RUN/model.npz (w0 ... w{L-1}) and RUN/model.yaml.
+
+model.yaml holds the architecture, every model constant, the data set, final test accuracy
+and spikes per neuron per layer. Training state for --resume lives apart in RUN/state.npz.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from training import atomic_io
+from training.config import ModelConfig
+from training.errors import CheckpointError, ConfigError
+
+FORMAT = "ttfs-model/1"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    weights: list          # w[l] of shape (n_in, n_out), float64
+    model: ModelConfig
+    meta: dict             # the whole of model.yaml
+
+    @property
+    def dataset(self) -> str:
+        return self.meta.get("dataset", "mnist")
+
+
+def model_meta(model: ModelConfig, dataset: str, extra: dict) -> dict:
+    return {
+        "format": FORMAT,
+        "layers": list(model.layers),
+        "v_th": model.v_th,
+        "t_in": model.t_in,
+        "t_end": model.t_end,
+        "encoding": {"kind": "ttfs-pixel", "formula": "t = t_in * (1 - byte / 255)", "t_in": model.t_in},
+        "time_unit": "dimensionless model time",
+        "dataset": dataset,
+        **extra,
+    }
+
+
+def save_model(run_dir: str | Path, weights, meta: dict) -> None:
+    run_dir = Path(run_dir)
+    atomic_io.write_npz(run_dir / "model.npz", **{f"w{l}": w for l, w in enumerate(weights)})
+    atomic_io.write_yaml(run_dir / "model.yaml", meta)
+
+
+def check_weights(weights, layers=None, where: str = "weights") -> None:
+    """Shapes chain (and match `layers` if given); no NaN or inf."""
+    for l, w in enumerate(weights):
+        if w.ndim != 2:
+            raise CheckpointError(f"{where}: w{l} has shape {w.shape}, expected (n_in, n_out)")
+        if not np.all(np.isfinite(w)):
+            bad = int(np.size(w) - np.isfinite(w).sum())
+            raise CheckpointError(f"{where}: w{l} holds {bad} NaN or inf values; retrain or restore the run")
+        if l > 0 and weights[l - 1].shape[1] != w.shape[0]:
+            raise CheckpointError(f"{where}: w{l - 1} has {weights[l - 1].shape[1]} outputs but w{l} "
+                                  f"has {w.shape[0]} inputs; the layers do not chain")
+    if layers is not None:
+        shapes = [list(layers[:-1]), list(layers[1:])]
+        got = [[w.shape[0] for w in weights], [w.shape[1] for w in weights]]
+        if shapes != got:
+            raise CheckpointError(f"{where}: weight shapes {[w.shape for w in weights]} do not match "
+                                  f"layers {list(layers)} in model.yaml")
+
+
+def load_model(run_dir: str | Path) -> TrainedModel:
+    """Read and check a run folder; errors say which file is wrong."""
+    run_dir = Path(run_dir)
+    npz_path, yaml_path = run_dir / "model.npz", run_dir / "model.yaml"
+    for p in (npz_path, yaml_path):
+        if not p.is_file():
+            raise CheckpointError(f"{p}: not found; is {run_dir} a run folder written by 'ttfs train'?")
+    try:
+        meta = yaml.safe_load(yaml_path.read_text())
+    except yaml.YAMLError as exc:
+        raise CheckpointError(f"{yaml_path}: not valid YAML ({exc})") from None
+    if not isinstance(meta, dict) or "layers" not in meta:
+        raise CheckpointError(f"{yaml_path}: missing 'layers'; not a model.yaml written by 'ttfs train'")
+    try:
+        with np.load(npz_path) as z:
+            names = sorted((k for k in z.files if k.startswith("w")), key=lambda k: int(k[1:]))
+            weights = [np.asarray(z[k], dtype=np.float64) for k in names]
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{npz_path}: cannot be read ({exc})") from None
+    if [f"w{l}" for l in range(len(weights))] != names or not weights:
+        raise CheckpointError(f"{npz_path}: expected arrays w0 ... w{{L-1}}, found {names}")
+    check_weights(weights, meta["layers"], str(npz_path))
+    try:
+        model = ModelConfig(layers=tuple(meta["layers"]), v_th=float(meta["v_th"]),
+                            t_in=float(meta["t_in"]), t_end=float(meta["t_end"]))
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{yaml_path}: bad model constants ({exc})") from None
+    return TrainedModel(weights=weights, model=model, meta=meta)

@@ -1,0 +1,134 @@
+"""Typed, frozen configuration of a training run; every default lives here.
+
+Each dataclass checks its own ranges on construction and raises ConfigError naming the key
+(`model.t_end: must be > model.t_in (got 0.5 <= 1.0)`). Loading YAML into these (unknown keys,
+types, dotted overrides) is `ttfs.config`'s job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from training.errors import ConfigError
+
+
+def require(ok: bool, key: str, message: str) -> None:
+    """Raise ConfigError(`key: message`) unless ok."""
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and neuron constants (model time is dimensionless)."""
+
+    layers: tuple[int, ...] = (784, 400, 10)
+    v_th: float = 1.0            # firing threshold
+    t_in: float = 1.0            # a black pixel spikes at t_in, a white one at 0
+    t_end: float = 4.0           # window end: a neuron not at threshold by then is silent
+    init_mean_gain: float = 2.0  # initial weights ~ N(init_mean_gain / n_in, (init_std_gain / sqrt(n_in))^2)
+    init_std_gain: float = 1.4
+
+    def __post_init__(self):
+        require(len(self.layers) >= 2, "model.layers", f"needs at least input and output sizes (got {list(self.layers)})")
+        require(all(int(n) == n and n >= 1 for n in self.layers), "model.layers",
+                f"sizes must be positive integers (got {list(self.layers)})")
+        require(self.v_th > 0, "model.v_th", f"must be > 0 (got {self.v_th})")
+        require(self.t_in > 0, "model.t_in", f"must be > 0 (got {self.t_in})")
+        require(self.t_end > self.t_in, "model.t_end", f"must be > model.t_in (got {self.t_end} <= {self.t_in})")
+        require(self.init_std_gain >= 0, "model.init_std_gain", f"must be >= 0 (got {self.init_std_gain})")
+
+    @property
+    def n_hidden_layers(self) -> int:
+        return len(self.layers) - 2
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Softmax cross-entropy on -t_out/tau_soft plus gamma_t * sum_k (t_out_k - t_ref)^2."""
+
+    tau_soft: float = 0.5
+    gamma_t: float = 1e-3
+    t_ref: float = 2.0
+
+    def __post_init__(self):
+        require(self.tau_soft > 0, "loss.tau_soft", f"must be > 0 (got {self.tau_soft})")
+        require(self.gamma_t >= 0, "loss.gamma_t", f"must be >= 0 (got {self.gamma_t})")
+
+
+REG_KINDS = ("none", "m-ssr", "f-ssr", "membrane")
+
+
+@dataclass(frozen=True)
+class RegConfig:
+    """Sparse-firing regulariser on the hidden layers (strength multiplies the per-image sum)."""
+
+    kind: str = "none"
+    strength: float | tuple[float, ...] = 0.0
+    v_hat: float | None = None
+
+    def __post_init__(self):
+        require(self.kind in REG_KINDS, "reg.kind", f"must be one of {', '.join(REG_KINDS)} (got {self.kind!r})")
+        values = self.strength if isinstance(self.strength, tuple) else (self.strength,)
+        require(all(s >= 0 for s in values), "reg.strength", f"must be >= 0 (got {self.strength})")
+        if self.kind == "membrane":
+            require(self.v_hat is not None, "reg.v_hat", "is required when reg.kind is 'membrane'")
+            require(self.v_hat > 0, "reg.v_hat", f"must be > 0 (got {self.v_hat})")
+
+    def strengths(self, n_hidden: int) -> tuple[float, ...]:
+        """One strength per hidden layer (all zero when kind is 'none')."""
+        if self.kind == "none":
+            return (0.0,) * n_hidden
+        if isinstance(self.strength, tuple):
+            require(len(self.strength) == n_hidden, "reg.strength",
+                    f"has {len(self.strength)} values but the model has {n_hidden} hidden layers")
+            return self.strength
+        return (float(self.strength),) * n_hidden
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "mnist"
+    train_limit: int | None = None   # use only the first N training images
+    test_limit: int | None = None
+    data_dir: str | None = None
+
+    def __post_init__(self):
+        require(self.dataset in ("mnist", "fmnist"), "data.dataset",
+                f"must be 'mnist' or 'fmnist' (got {self.dataset!r})")
+        for key in ("train_limit", "test_limit"):
+            value = getattr(self, key)
+            require(value is None or value >= 1, f"data.{key}", f"must be >= 1 (got {value})")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_decay: float = 1.0          # learning rate multiplied by this after every epoch
+    backend: str = "numba"         # or "numpy" (the reference path; slow)
+
+    def __post_init__(self):
+        require(self.epochs >= 1, "train.epochs", f"must be >= 1 (got {self.epochs})")
+        require(self.batch_size >= 1, "train.batch_size", f"must be >= 1 (got {self.batch_size})")
+        require(self.lr > 0, "train.lr", f"must be > 0 (got {self.lr})")
+        require(0 < self.lr_decay <= 1, "train.lr_decay", f"must be in (0, 1] (got {self.lr_decay})")
+        require(self.backend in ("numba", "numpy"), "train.backend",
+                f"must be 'numba' or 'numpy' (got {self.backend!r})")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs; `seed` feeds every random draw."""
+
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
+
+    def __post_init__(self):
+        require(self.model.layers[0] == 784, "model.layers",
+                f"the first size must be 784 for 28x28 images (got {self.model.layers[0]})")
+        self.reg.strengths(self.model.n_hidden_layers)  # checks a per-layer list's length

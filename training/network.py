@@ -1,0 +1,111 @@
+"""A fully connected TTFS network: forward pass, output loss and exact gradients.
+
+The one non-exact gradient (allowed by the model notes): an output neuron silent in the window
+enters the loss at t_end, and its gradient is that of a neuron firing at t_end through all inputs
+that arrived by then, with slope max(S(t_end), v_th / t_end). It raises v(t_end) for a neuron
+the loss wants earlier, i.e. it pushes the silent neuron towards threshold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from training import kernels, kernels_ref
+from training.config import LossConfig, ModelConfig
+
+BACKENDS = {"numba": kernels, "numpy": kernels_ref}
+REG_CODES = {"m-ssr": 0, "membrane": 0, "f-ssr": 1}
+
+
+@dataclass
+class LayerState:
+    """What the backward pass needs from one layer's forward pass."""
+
+    t_in: np.ndarray     # (B, K) input spike times
+    t_out: np.ndarray    # (B, n) firing times, inf when silent
+    order: np.ndarray    # (B, K)
+    n_valid: np.ndarray  # (B,)
+    kf: np.ndarray       # (B, n) causal-set sizes
+    slope: np.ndarray    # (B, n)
+
+
+def init_weights(layers, mean_gain: float, std_gain: float, seed: int) -> list[np.ndarray]:
+    """w[l] ~ N(mean_gain / n_in, (std_gain / sqrt(n_in))^2), shape (n_in, n_out)."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(mean_gain / n_in, std_gain / np.sqrt(n_in), size=(n_in, n_out))
+            for n_in, n_out in zip(layers[:-1], layers[1:])]
+
+
+def forward(weights, t_input, model: ModelConfig, backend: str = "numba") -> list[LayerState]:
+    """Exact firing times of every layer for a batch of input spike times (B, n_in)."""
+    k = BACKENDS[backend]
+    states = []
+    t = np.ascontiguousarray(t_input, dtype=np.float64)
+    for w in weights:
+        t_out, order, n_valid, kf, slope = k.forward(t, w, model.v_th, model.t_end)
+        states.append(LayerState(t, t_out, order, n_valid, kf, slope))
+        t = t_out
+    return states
+
+
+def predict(t_out: np.ndarray) -> np.ndarray:
+    """Class = the output neuron that fires first (silent ones count as never)."""
+    return np.argmin(t_out, axis=1)
+
+
+def output_loss(t_out, labels, model: ModelConfig, loss: LossConfig):
+    """Per-sample loss and dLoss/dt_out; silent outputs enter at t_end."""
+    t = np.where(np.isfinite(t_out), t_out, model.t_end)
+    z = -t / loss.tau_soft
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    idx = np.arange(len(labels))
+    ce = -np.log(np.maximum(p[idx, labels], 1e-300))
+    penalty = loss.gamma_t * ((t - loss.t_ref) ** 2).sum(axis=1)
+    onehot = np.zeros_like(p)
+    onehot[idx, labels] = 1.0
+    delta = -(p - onehot) / loss.tau_soft + 2.0 * loss.gamma_t * (t - loss.t_ref)
+    return ce + penalty, delta
+
+
+def regularizer_theta(kind: str, model: ModelConfig, v_hat: float | None) -> float:
+    return v_hat if kind == "membrane" else model.v_th
+
+
+def gradients(weights, states, delta_out, model: ModelConfig, backend: str = "numba",
+              reg_kind: str = "none", reg_coefs=(), v_hat=None):
+    """dLoss/dw for every layer, plus the regulariser's value per sample.
+
+    delta_out: dLoss/dt_out of the output layer (B, n_out), already divided by the batch size
+    if the loss is a mean. reg_coefs: one coefficient per hidden layer multiplying that layer's
+    per-sample regulariser sum in the loss (0 skips the layer).
+    """
+    k = BACKENDS[backend]
+    n_chunks = numba.get_num_threads()
+    grads = [None] * len(weights)
+    reg_values = np.zeros(len(delta_out))
+    delta = delta_out
+    for l in range(len(weights) - 1, -1, -1):
+        s = states[l]
+        kf, slope, t_f = s.kf, s.slope, s.t_out
+        if l == len(weights) - 1:
+            silent = ~np.isfinite(s.t_out)
+            if silent.any():
+                kf = np.where(silent, s.n_valid[:, None], s.kf)
+                slope = np.where(silent, np.maximum(s.slope, model.v_th / model.t_end), s.slope)
+                t_f = np.where(silent, model.t_end, s.t_out)
+        gw, gt = k.backward(s.t_in, weights[l], s.order, kf, slope, t_f, delta, n_chunks, need_gt=l > 0)
+        coef = reg_coefs[l] if (reg_kind != "none" and l < len(reg_coefs)) else 0.0
+        if coef > 0.0:
+            theta = regularizer_theta(reg_kind, model, v_hat)
+            values, rgw, rgt = k.regularizer(s.t_in, weights[l], s.order, s.n_valid,
+                                             REG_CODES[reg_kind], theta, model.t_end, coef, n_chunks)
+            reg_values += coef * values
+            gw += rgw
+            gt += rgt
+        grads[l] = gw
+        delta = gt
+    return grads, reg_values

@@ -1,0 +1,157 @@
+"""Mini-batch Adam training of a TTFS network into a resumable run folder.
+
+RUN/config.yaml   the resolved config
+RUN/metrics.jsonl one line per epoch
+RUN/state.npz     weights + optimiser state after the last finished epoch (for --resume)
+RUN/model.npz, RUN/model.yaml   the checkpoint other tools read (training.checkpoint)
+Every file is written atomically after each epoch; a resumed run draws the same shuffles as an
+uninterrupted one (epoch e shuffles with seed (seed, e)), so it ends with the same weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from training import atomic_io, checkpoint, network
+from training.config import RunConfig
+from training.data import load_split
+from training.encoding import encode_pixels
+from training.errors import CheckpointError
+from training.evaluate import evaluate
+from training.optim import Adam
+
+
+def config_to_dict(cfg) -> dict:
+    def conv(x):
+        if isinstance(x, tuple):
+            return [conv(v) for v in x]
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        return x
+    return conv(dataclasses.asdict(cfg))
+
+
+def _epoch_lr(cfg: RunConfig, epoch: int) -> float:
+    return cfg.train.lr * cfg.train.lr_decay ** epoch
+
+
+def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int, progress: bool = True) -> dict:
+    """One pass over the training set in the order drawn from (seed, epoch); updates weights in place."""
+    model, tc = cfg.model, cfg.train
+    strengths = cfg.reg.strengths(model.n_hidden_layers)
+    perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(labels))
+    opt.lr = _epoch_lr(cfg, epoch)
+    n_layers = len(weights)
+    sums = {"loss": 0.0, "reg": 0.0, "correct": 0, "n": 0, "fired": np.zeros(n_layers)}
+    bar = tqdm(range(0, len(perm), tc.batch_size), desc=f"epoch {epoch + 1}/{tc.epochs}",
+               disable=not progress, unit="batch", leave=False)
+    for start in bar:
+        idx = perm[start:start + tc.batch_size]
+        b = len(idx)
+        states = network.forward(weights, t_input[idx], model, tc.backend)
+        loss, delta = network.output_loss(states[-1].t_out, labels[idx], model, cfg.loss)
+        grads, reg = network.gradients(weights, states, delta / b, model, tc.backend,
+                                       cfg.reg.kind, [s / b for s in strengths], cfg.reg.v_hat)
+        opt.step(weights, grads)
+        sums["loss"] += float(loss.sum())
+        sums["reg"] += float(reg.sum()) * b
+        sums["correct"] += int((network.predict(states[-1].t_out) == labels[idx]).sum())
+        sums["n"] += b
+        sums["fired"] += [np.isfinite(s.t_out).mean() * b for s in states]
+        n = sums["n"]
+        hidden = sums["fired"][:-1] / n
+        bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", acc=f"{sums['correct'] / n:.3f}",
+                        spk=f"{hidden.mean() if len(hidden) else 0:.3f}")
+    n = sums["n"]
+    fired = sums["fired"] / n
+    return {"train_loss": sums["loss"] / n, "train_reg": sums["reg"] / n, "train_accuracy": sums["correct"] / n,
+            "train_spikes_per_neuron": fired[:-1].tolist(), "train_output_spikes_per_neuron": float(fired[-1])}
+
+
+def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, record: dict) -> None:
+    atomic_io.write_npz(run / "state.npz", epoch=np.array(epoch), **opt.state(),
+                        **{f"w{l}": w for l, w in enumerate(weights)})
+    extra = {
+        "epochs_completed": epoch + 1,
+        "test_accuracy": record["test_accuracy"],
+        "spikes_per_neuron": record["spikes_per_neuron"],
+        "spikes_per_neuron_mean": record["spikes_per_neuron_mean"],
+        "output_spikes_per_neuron": record["output_spikes_per_neuron"],
+        "reg": config_to_dict(cfg.reg),
+        "seed": cfg.seed,
+    }
+    checkpoint.save_model(run, weights, checkpoint.model_meta(cfg.model, cfg.data.dataset, extra))
+    # metrics.jsonl is rewritten (atomically) up to this epoch so a crash mid-append cannot leave
+    # a record of an epoch whose state was never saved.
+    previous = [r for r in atomic_io.read_jsonl(run / "metrics.jsonl") if r["epoch"] < epoch + 1]
+    atomic_io.write_text(run / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in previous + [record]))
+
+
+def _check_resume_config(run: Path, cfg: RunConfig) -> None:
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    now = config_to_dict(cfg)
+    diff = sorted(f"{sec}.{k}" for sec in now if isinstance(now[sec], dict)
+                  for k in now[sec] if saved.get(sec, {}).get(k) != now[sec][k] and (sec, k) != ("train", "epochs"))
+    if now["seed"] != saved.get("seed"):
+        diff.append("seed")
+    if diff:
+        raise CheckpointError(f"{run}: cannot resume, the config differs from the saved one in {', '.join(diff)}; "
+                              "resume with the same config (only train.epochs may grow) or use a new --out")
+
+
+def run_is_complete(run: str | Path, epochs: int) -> bool:
+    state = Path(run) / "state.npz"
+    if not state.is_file():
+        return False
+    with np.load(state) as z:
+        return int(z["epoch"]) + 1 >= epochs
+
+
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True, log=print) -> dict:
+    """Train into run folder `out`; returns the last epoch's metrics."""
+    run = Path(out)
+    if run.exists() and (run / "state.npz").exists() and not resume:
+        raise CheckpointError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+    run.mkdir(parents=True, exist_ok=True)
+    train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
+    test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)
+    t_train = encode_pixels(train_set.images, cfg.model.t_in)
+
+    weights = network.init_weights(cfg.model.layers, cfg.model.init_mean_gain, cfg.model.init_std_gain, cfg.seed)
+    opt = Adam([w.shape for w in weights], cfg.train.lr)
+    first_epoch = 0
+    if resume and (run / "state.npz").exists():
+        _check_resume_config(run, cfg)
+        with np.load(run / "state.npz") as z:
+            weights = [np.array(z[f"w{l}"]) for l in range(len(weights))]
+            opt.load_state(z)
+            first_epoch = int(z["epoch"]) + 1
+        log(f"resuming {run} after epoch {first_epoch}")
+    atomic_io.write_yaml(run / "config.yaml", config_to_dict(cfg))
+
+    record = None
+    for epoch in range(first_epoch, cfg.train.epochs):
+        t0 = time.perf_counter()
+        record = {"epoch": epoch + 1, "lr": _epoch_lr(cfg, epoch)}
+        record.update(train_epoch(weights, opt, cfg, t_train, train_set.labels, epoch, progress))
+        test = evaluate(weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend)
+        record.update({"test_accuracy": test["accuracy"], "spikes_per_neuron": test["spikes_per_neuron"],
+                       "spikes_per_neuron_mean": test["spikes_per_neuron_mean"],
+                       "output_spikes_per_neuron": test["output_spikes_per_neuron"],
+                       "seconds": time.perf_counter() - t0})
+        _save_epoch(run, cfg, weights, opt, epoch, record)
+        log(f"epoch {epoch + 1}/{cfg.train.epochs}: loss {record['train_loss']:.4f}  train acc "
+            f"{record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  spikes/neuron "
+            f"{record['spikes_per_neuron_mean']:.3f} {[round(s, 3) for s in record['spikes_per_neuron']]}  "
+            f"({record['seconds']:.1f} s)")
+    if record is None:
+        records = atomic_io.read_jsonl(run / "metrics.jsonl")
+        record = records[-1] if records else {}
+        log(f"{run} already complete ({cfg.train.epochs} epochs)")
+    return record

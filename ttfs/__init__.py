@@ -1,0 +1,1 @@
+"""Command line (`ttfs ...`) and config schema of ttfs-codesign."""
