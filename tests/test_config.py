@@ -1,0 +1,52 @@
+"""YAML configs into frozen dataclasses: errors name the key."""
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from training.config import RunConfig
+from training.errors import ConfigError
+from ttfs.config import load_config
+
+CONFIGS = sorted(Path(__file__).parent.parent.glob("configs/*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_training_configs_load(path):
+    cfg = load_config(path, RunConfig)
+    assert cfg.model.layers[0] == 784 and cfg.model.layers[-1] == 10
+
+
+def test_overrides_with_dotted_keys():
+    cfg = load_config(CONFIGS[0], RunConfig, ["train.epochs=3", "train.batch_size=32", "train.lr=2e-3",
+                                              "data.train_limit=100", "seed=7", "model.layers=[784, 50, 10]"])
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.lr, cfg.data.train_limit, cfg.seed) == (3, 32, 2e-3, 100, 7)
+    assert cfg.model.layers == (784, 50, 10)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epoch=3", r"train\.epoch: unknown key"),
+    ("bogus=1", r"bogus: unknown key"),
+    ("train.lr=fast", r"train\.lr: expected a number"),
+    ("train.epochs=2.5", r"train\.epochs: expected an integer"),
+    ("train.lr=-1", r"train\.lr: must be > 0"),
+    ("model.t_end=0.5", r"model\.t_end: must be > model\.t_in"),
+    ("reg.kind=l2", r"reg\.kind: must be one of"),
+    ("model.layers=[784, 0, 10]", r"model\.layers"),
+    ("data.dataset=cifar", r"data\.dataset"),
+    ("reg.kind=membrane", r"reg\.v_hat: is required"),
+])
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIGS[0], RunConfig, [override])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml", RunConfig)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad, RunConfig)
