@@ -1,0 +1,56 @@
+"""Training throughput (forward + backward, samples/s) of the numba and numpy paths.
+
+    python benchmarks/train_throughput.py [--batch 128] [--samples 2048] [--numpy-samples 256]
+
+Prints one table row per architecture and backend; real MNIST images, fresh initial weights.
+"""
+import argparse
+import time
+
+import numpy as np
+
+from training import network
+from training.config import LossConfig, ModelConfig
+from training.data import load_split
+from training.encoding import encode_pixels
+
+
+def throughput(layers, backend, t_input, labels, batch):
+    model = ModelConfig(layers=layers)
+    weights = network.init_weights(layers, model.init_mean_gain, model.init_std_gain, 0)
+    loss = LossConfig()
+
+    def step(sl):
+        states = network.forward(weights, t_input[sl], model, backend)
+        _, delta = network.output_loss(states[-1].t_out, labels[sl], model, loss)
+        network.gradients(weights, states, delta / batch, model, backend)
+
+    step(slice(0, batch))  # compile / warm up
+    start = time.perf_counter()
+    for s in range(0, len(labels), batch):
+        step(slice(s, s + batch))
+    return len(labels) / (time.perf_counter() - start)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--samples", type=int, default=2048, help="images timed for the numba path")
+    ap.add_argument("--numpy-samples", type=int, default=256, help="images timed for the numpy path")
+    args = ap.parse_args()
+    data = load_split("mnist", "train", limit=args.samples)
+    t_input = encode_pixels(data.images, 1.0)
+    import numba
+    print(f"batch {args.batch}, numba threads {numba.get_num_threads()}")
+    print(f"| architecture | numba samples/s | numpy samples/s | speed-up | MNIST epoch (numba) |")
+    print(f"|---|---|---|---|---|")
+    for layers in [(784, 400, 10), (784, 400, 400, 400, 10)]:
+        fast = throughput(layers, "numba", t_input, data.labels, args.batch)
+        n = args.numpy_samples
+        slow = throughput(layers, "numpy", t_input[:n], data.labels[:n], args.batch)
+        name = "-".join(map(str, layers))
+        print(f"| {name} | {fast:,.0f} | {slow:,.0f} | {fast / slow:.1f}x | {60000 / fast:.0f} s |")
+
+
+if __name__ == "__main__":
+    main()
