@@ -1,0 +1,106 @@
+"""Typed, frozen description of the analog hardware a trained network is mapped onto.
+
+One flat dataclass, `HardwareConfig`, read from YAML by `ttfs.config.load_config(path,
+HardwareConfig, section="hw")` (see configs/hw/). Physical quantities are SI floats with the unit
+in the name; the defaults here are an ideal integrator crossbar (every non-ideality off) with
+plausible RRAM-like magnitudes. Range errors name the key: `hw.g_max_s: must be > hw.g_min_s ...`.
+The circuit models and the mapping are documented in docs/hwmodel.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from training.config import require
+from training.errors import ConfigError
+
+NEURONS = ("integrator", "passive")
+SCHEMES = ("dual-rail", "differential")
+SCALE_BY = ("threshold", "capacitance")
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """A resistive crossbar with capacitor neurons; every non-ideality defaults to off."""
+
+    # Circuit family
+    neuron: str = "integrator"          # integrator (op-amp, feedback C) | passive (grounded C)
+    scheme: str = "dual-rail"           # dual-rail (+/- V_read rows) | differential (column pairs)
+    # Scales
+    time_scale_s: float = 1e-6          # seconds per model time unit (tau_s)
+    v_read_v: float = 0.2               # voltage a fired row is driven to
+    c_mem_f: float = 1e-10              # membrane (feedback) capacitance
+    v_th_v: float = 0.5                 # comparator threshold
+    scale_by: str = "threshold"         # which of v_th_v / c_mem_f is chosen per layer by the mapping
+    # Synapses
+    g_min_s: float = 1e-6               # lowest programmable conductance (a zero weight: both cells here)
+    g_max_s: float = 1e-4               # highest programmable conductance
+    full_scale_percentile: float = 100.0  # |w| percentile per layer mapped to g_max_s - g_min_s
+    clip_weights: bool = False          # allow clipping weights beyond full scale (else an error)
+    bits: int | None = None             # conductance levels 2**bits between g_min_s and g_max_s; None: analog
+    prog_sigma: float = 0.0             # programming variation: g = g_nominal * exp(prog_sigma * N(0, 1))
+    read_noise_rel: float = 0.0         # relative std of a cell's read current, drawn anew every inference
+    stuck_on_fraction: float = 0.0      # cells stuck at g_max_s
+    stuck_off_fraction: float = 0.0     # cells stuck at g_min_s
+    # Neuron circuit
+    comparator_offset_v: float = 0.0        # systematic comparator offset (adds to the threshold)
+    comparator_offset_sigma_v: float = 0.0  # random per-comparator offset, std
+    comparator_delay_s: float = 0.0         # comparator decision + row driver delay
+    opamp_gain: float | None = None         # open-loop DC gain of the integrator op-amp; None: infinite
+    # Wires
+    r_wire_row_ohm: float = 0.0         # row wire resistance per cell pitch
+    r_wire_col_ohm: float = 0.0         # column wire resistance per cell pitch
+    seed: int = 0                       # seeds every random draw (chip instance, read noise)
+
+    def __post_init__(self):
+        require(self.neuron in NEURONS, "hw.neuron", f"must be one of {', '.join(NEURONS)} (got {self.neuron!r})")
+        require(self.scheme in SCHEMES, "hw.scheme", f"must be one of {', '.join(SCHEMES)} (got {self.scheme!r})")
+        require(self.scale_by in SCALE_BY, "hw.scale_by",
+                f"must be one of {', '.join(SCALE_BY)} (got {self.scale_by!r})")
+        require(not (self.neuron == "passive" and self.scheme == "differential"), "hw.scheme",
+                "the passive neuron is modelled for dual-rail only (a differential column pair has two "
+                "time constants); use scheme: dual-rail or neuron: integrator")
+        for key in ("time_scale_s", "v_read_v", "c_mem_f", "v_th_v"):
+            value = getattr(self, key)
+            require(value > 0, f"hw.{key}", f"must be > 0 (got {value})")
+        require(self.g_min_s >= 0, "hw.g_min_s", f"must be >= 0 (got {self.g_min_s})")
+        require(self.g_max_s > self.g_min_s, "hw.g_max_s",
+                f"must be > hw.g_min_s (got {self.g_max_s} <= {self.g_min_s})")
+        require(0 < self.full_scale_percentile <= 100, "hw.full_scale_percentile",
+                f"must be in (0, 100] (got {self.full_scale_percentile})")
+        require(self.bits is None or 1 <= self.bits <= 24, "hw.bits",
+                f"must be in 1..24 or null for analog (got {self.bits})")
+        for key in ("prog_sigma", "read_noise_rel", "comparator_offset_sigma_v", "comparator_delay_s",
+                    "r_wire_row_ohm", "r_wire_col_ohm"):
+            value = getattr(self, key)
+            require(value >= 0, f"hw.{key}", f"must be >= 0 (got {value})")
+        for key in ("stuck_on_fraction", "stuck_off_fraction"):
+            value = getattr(self, key)
+            require(0 <= value <= 1, f"hw.{key}", f"must be in [0, 1] (got {value})")
+        require(self.stuck_on_fraction + self.stuck_off_fraction <= 1, "hw.stuck_off_fraction",
+                f"hw.stuck_on_fraction + hw.stuck_off_fraction must be <= 1 "
+                f"(got {self.stuck_on_fraction + self.stuck_off_fraction})")
+        require(self.opamp_gain is None or self.opamp_gain > 1, "hw.opamp_gain",
+                f"must be > 1 or null for an ideal op-amp (got {self.opamp_gain})")
+        require(self.seed >= 0, "hw.seed", f"must be >= 0 (got {self.seed})")
+        if self.neuron == "passive" and self.scale_by == "capacitance":
+            require(self.v_th_v + self.comparator_offset_v < self.v_read_v, "hw.v_th_v",
+                    f"a passive column never charges above hw.v_read_v, so the threshold must be below it "
+                    f"(got v_th_v + comparator_offset_v = {self.v_th_v + self.comparator_offset_v} >= "
+                    f"{self.v_read_v})")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "HardwareConfig":
+        """Rebuild from `to_dict()` output (as stored in design.yaml); unknown keys are errors."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"hw.{unknown[0]}: unknown key; allowed keys in hw: {', '.join(sorted(names))}")
+        return cls(**data)
+
+    def with_(self, **changes) -> "HardwareConfig":
+        """A copy with some keys changed (validated again)."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,114 @@
+"""Plain-numpy twin of `hwmodel.kernels`: the same maths vectorised over neurons, no numba.
+
+Same signature and result as `column_forward` (the same hashed read-noise draws); kept as the
+reference the numba kernel is tested against. Slow: one Python loop over each sample's input groups.
+"""
+import numpy as np
+from scipy.special import ndtri
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_G_TINY = 1e-300
+
+
+def _mix(z):
+    with np.errstate(over="ignore"):
+        z = np.asarray(z, dtype=np.uint64) + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def _normals(key, n, table):
+    """n standard normals from keys key + 0 .. key + n - 1 (see hwmodel.kernels._normal)."""
+    with np.errstate(over="ignore"):
+        h = _mix(key + np.arange(n, dtype=np.uint64))
+    idx = (h >> np.uint64(48)).astype(np.int64)
+    frac = ((h >> np.uint64(11)) & np.uint64((1 << 37) - 1)).astype(np.float64) * (1.0 / float(1 << 37))
+    return table[idx] + frac * (table[idx + 1] - table[idx])
+
+
+def _table(bits=16):
+    m = 2 ** bits
+    p = np.arange(m + 1) / m
+    p[0], p[-1] = 0.25 / m, 1.0 - 0.25 / m
+    return ndtri(p)
+
+
+_TABLE = _table()
+
+
+def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset):
+    b_size, k_in = t_in.shape
+    n = a.shape[1]
+    t_out = np.full((b_size, n), np.inf)
+    a_sum = a.sum(axis=0)
+    s2_sum = (s * s).sum(axis=0)
+    noisy = bool(np.any(s > 0.0))
+    leaky = bool(np.any(g_leak > 0.0))
+    g = np.maximum(g_leak, _G_TINY) if leaky else g_leak
+    base = _mix(np.uint64(seed))
+    for b in range(b_size):
+        t = t_in[b]
+        order = np.argsort(t, kind="mergesort")
+        nv = int(np.sum(t < t_end))
+        k_tail = nv
+        if nv == k_in and nv > 1:
+            k_tail = int(np.searchsorted(t[order], t[order[-1]], side="left"))
+        with np.errstate(over="ignore"):
+            key = _mix(base + np.uint64(sample_offset + b))
+        y = np.zeros(n)
+        cur = np.zeros(n)
+        a_seen = np.zeros(n)
+        s2_seen = np.zeros(n)
+        fired = np.zeros(n, bool)
+        k = 0
+        while k < nv:
+            j0 = order[k]
+            tj = t[j0]
+            if k == k_tail and k < nv - 1:
+                cur = cur + (a_sum - a_seen)
+                s2_grp = np.maximum(s2_sum - s2_seen, 0.0)
+                k_next = nv
+            else:
+                k_next = k
+                s2_grp = np.zeros(n)
+                while k_next < nv and t[order[k_next]] == tj:
+                    j = order[k_next]
+                    cur = cur + a[j]
+                    a_seen = a_seen + a[j]
+                    v = s[j] * s[j]
+                    s2_grp = s2_grp + v
+                    s2_seen = s2_seen + v
+                    k_next += 1
+            if noisy:
+                with np.errstate(over="ignore"):
+                    kg = _mix(key + np.uint64(j0))
+                cur = cur + np.sqrt(s2_grp) * _normals(kg, n, _TABLE)
+            tn = t[order[k_next]] if k_next < nv else t_end
+            dt = tn - tj
+            lam = g / c_eff
+            if leaky and dt * lam.max() < 1e-3:
+                x = -lam * dt
+                em1 = x * (1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + x * 0.25 * (1.0 + x * 0.2))))
+                y_new = y - (cur / g - y) * em1
+            elif leaky:
+                y_new = y - (cur / g - y) * np.expm1(-lam * dt)
+            else:
+                y_new = y + cur * dt / c_eff
+            new = ~fired & (y_new > theta)
+            if new.any():
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    if leaky:
+                        r = g * (theta - y) / (cur - g * y)
+                        d = -(c_eff / g) * np.log1p(-r)
+                    else:
+                        d = c_eff * (theta - y) / cur
+                t_out[b, new] = np.minimum(np.maximum(tj + d[new], tj), tn)
+                fired |= new
+                if fired.all():
+                    break
+            y = y_new
+            k = k_next
+    return t_out

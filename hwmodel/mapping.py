@@ -1,0 +1,100 @@
+"""Model weights to conductances, capacitances and thresholds (the weight-to-siemens scale).
+
+Per layer l, a full-scale weight W_l (the `hw.full_scale_percentile` percentile of |w|; 100 =
+max |w|) maps to g_max - g_min, so k_l = W_l / (g_max - g_min) model weight per siemens, and
+
+    g_pos = g_min + max(w, 0) / k_l,   g_neg = g_min + max(-w, 0) / k_l,   w = k_l (g_pos - g_neg).
+
+The ideal integrator reproduces the model when w = G V_read tau_s v_th / (C V_th_phys), i.e.
+
+    k_l = v_th tau_s V_read / (C_l V_th_l),
+
+so one of C_l, V_th_l is fixed by the config and the other chosen per layer (`hw.scale_by`):
+`threshold` keeps C = hw.c_mem_f and sets V_th_l = v_th tau_s V_read / (C k_l); `capacitance`
+keeps V_th = hw.v_th_v and sets C_l = v_th tau_s V_read / (k_l V_th). Then each cell is rounded to
+one of 2**bits levels from g_min to g_max (a zero weight stays exactly zero: both cells at g_min),
+and chip instance 0 of the random non-idealities is drawn (hwmodel.chip).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwmodel.chip import draw_chip
+from hwmodel.config import HardwareConfig
+from hwmodel.design import Design
+from training.config import ModelConfig
+from training.errors import ConfigError
+
+
+def quantise(g: np.ndarray, hw: HardwareConfig) -> np.ndarray:
+    """Nearest of 2**bits equally spaced levels in [g_min_s, g_max_s] (unchanged when bits is None)."""
+    if hw.bits is None:
+        return g
+    step = (hw.g_max_s - hw.g_min_s) / (2 ** hw.bits - 1)
+    return hw.g_min_s + np.round((g - hw.g_min_s) / step) * step
+
+
+def full_scale(w: np.ndarray, percentile: float) -> float:
+    a = np.abs(w).ravel()
+    fs = float(a.max()) if percentile >= 100 else float(np.percentile(a, percentile))
+    return fs if fs > 0 else 1.0   # an all-zero layer: any scale represents it
+
+
+def layer_conductances(w: np.ndarray, hw: HardwareConfig, layer: int):
+    """(g_pos, g_neg, k, full-scale weight, number clipped) before quantisation."""
+    fs = full_scale(w, hw.full_scale_percentile)
+    excess = np.abs(w) - fs
+    n_over = int((excess > 0).sum())
+    if n_over and not hw.clip_weights:
+        worst = float(excess.max())
+        raise ConfigError(
+            f"layer {layer} (w{layer}): {n_over} weights exceed the representable range |w| <= {fs:.6g} "
+            f"(g_max_s - g_min_s); the largest by {worst:.6g} ({100 * worst / fs:.1f}% of full scale). "
+            f"Set hw.clip_weights: true to clip them, or raise hw.full_scale_percentile "
+            f"(now {hw.full_scale_percentile})")
+    k = fs / (hw.g_max_s - hw.g_min_s)
+    wc = np.clip(w, -fs, fs)
+    g_pos = hw.g_min_s + np.maximum(wc, 0.0) / k
+    g_neg = hw.g_min_s + np.maximum(-wc, 0.0) / k
+    return g_pos, g_neg, k, fs, n_over
+
+
+def map_model(weights, model: ModelConfig, hw: HardwareConfig, source_run: str = "",
+              dataset: str = "mnist") -> Design:
+    """Map trained weights (model time, threshold model.v_th) onto the hardware `hw`."""
+    g_pos_nom, g_neg_nom, ks, fss, clipped, caps, ths = [], [], [], [], [], [], []
+    for l, w in enumerate(weights):
+        gp, gn, k, fs, n_over = layer_conductances(np.asarray(w, dtype=np.float64), hw, l)
+        g_pos_nom.append(quantise(gp, hw))
+        g_neg_nom.append(quantise(gn, hw))
+        ks.append(k)
+        fss.append(fs)
+        clipped.append(n_over)
+        scale = model.v_th * hw.time_scale_s * hw.v_read_v / k   # = C_l * V_th_l
+        if hw.scale_by == "threshold":
+            caps.append(hw.c_mem_f)
+            ths.append(scale / hw.c_mem_f)
+        else:
+            caps.append(scale / hw.v_th_v)
+            ths.append(hw.v_th_v)
+        if hw.neuron == "passive" and ths[-1] + hw.comparator_offset_v >= hw.v_read_v:
+            raise ConfigError(
+                f"hw.v_th_v: layer {l}'s threshold {ths[-1]:.4g} V (+ offset {hw.comparator_offset_v} V) is not "
+                f"below hw.v_read_v = {hw.v_read_v} V, so a passive column can never reach it; raise "
+                f"hw.c_mem_f, or use hw.scale_by: capacitance with hw.v_th_v well below hw.v_read_v")
+    chip = draw_chip(g_pos_nom, g_neg_nom, hw, trial=0)
+    return Design(
+        source_run=str(source_run), dataset=dataset, layers=tuple(model.layers), neuron=hw.neuron,
+        scheme=hw.scheme, time_scale_s=hw.time_scale_s, t_in_s=model.t_in * hw.time_scale_s,
+        t_end_s=model.t_end * hw.time_scale_s, v_read_v=hw.v_read_v, c_mem_f=tuple(caps),
+        v_th_v=tuple(ths), g_min_s=hw.g_min_s, g_max_s=hw.g_max_s, weight_per_siemens=tuple(ks),
+        full_scale_weight=tuple(fss), n_clipped=tuple(clipped), hw=hw, model=model,
+        g_pos=chip.g_pos, g_neg=chip.g_neg, g_pos_nominal=g_pos_nom, g_neg_nominal=g_neg_nom,
+        offset_v=chip.offset_v, weights=[np.asarray(w, dtype=np.float64) for w in weights],
+        noise_seed=chip.noise_seed)
+
+
+def remap(design: Design, **hw_changes) -> Design:
+    """The same model mapped again with some hardware keys changed (for sweeps)."""
+    return map_model(design.weights, design.model, design.hw.with_(**hw_changes), design.source_run,
+                     design.dataset)

@@ -1,0 +1,112 @@
+"""Vary one non-ideality of a design, re-map, and measure accuracy: CSV and a labelled plot.
+
+Each point re-maps the design's source weights with one hardware key changed (every other key as
+in the design) and runs the Monte-Carlo evaluation. Draws use common random numbers (see
+hwmodel.chip), so neighbouring points differ by the swept parameter, not by luck.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwmodel.behavioural import evaluate
+from hwmodel.design import Design
+from hwmodel.mapping import remap
+from training import atomic_io
+from training.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SweepParam:
+    label: str          # axis label, with units
+    scale: float        # plotted value = config value * scale
+
+    def changes(self, name: str, value: float) -> dict:
+        if name == "bits":
+            return {"bits": None if value is None else int(value)}
+        if name == "variation":
+            return {"prog_sigma": float(value)}
+        if name == "offset":
+            return {"comparator_offset_sigma_v": float(value)}
+        return {"r_wire_row_ohm": float(value), "r_wire_col_ohm": float(value)}
+
+
+PARAMS = {
+    "bits": SweepParam("conductance levels (bits per cell)", 1.0),
+    "variation": SweepParam("programming variation, lognormal sigma (%)", 100.0),
+    "offset": SweepParam("comparator offset sigma (mV)", 1e3),
+    "wire": SweepParam("wire resistance per cell, row and column (ohm)", 1.0),
+}
+
+
+def parse_values(param: str, raw) -> list:
+    """Values from the command line ('none' allowed for bits: analog)."""
+    out = []
+    for item in raw:
+        for tok in str(item).replace(",", " ").split():
+            if param == "bits" and tok.lower() in ("none", "null", "analog"):
+                out.append(None)
+                continue
+            try:
+                out.append(int(tok) if param == "bits" else float(tok))
+            except ValueError:
+                raise ConfigError(f"--values: {tok!r} is not a number for --param {param}") from None
+    if not out:
+        raise ConfigError("--values: give at least one value")
+    return out
+
+
+def sweep(design: Design, param: str, values, images, labels, trials: int = 1, progress: bool = True) -> list[dict]:
+    if param not in PARAMS:
+        raise ConfigError(f"--param: must be one of {', '.join(PARAMS)} (got {param!r})")
+    spec = PARAMS[param]
+    rows = []
+    for value in values:
+        d = remap(design, **spec.changes(param, value))
+        r = evaluate(d, images, labels, trials=trials, progress=progress)
+        rows.append({"param": param, "value": value, "accuracy": r["accuracy"], "accuracy_std": r["accuracy_std"],
+                     "model_accuracy": r["model_accuracy"], "spikes_per_neuron_mean": r["spikes_per_neuron_mean"],
+                     "t_error_max": r["t_error_max"], "trials": trials, "n": r["n"]})
+    return rows
+
+
+def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Path]:
+    """DIR/sweep-PARAM.csv and DIR/sweep-PARAM.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, png_path = out / f"sweep-{param}.csv", out / f"sweep-{param}.png"
+    atomic_io.write_text(csv_path, buf.getvalue())
+
+    spec = PARAMS[param]
+    pts = [r for r in rows if r["value"] is not None]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    x = np.array([r["value"] for r in pts], dtype=float) * spec.scale
+    y = np.array([r["accuracy"] for r in pts]) * 100
+    e = np.array([r["accuracy_std"] for r in pts]) * 100
+    ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label="hardware (mean, std over chips)")
+    ax.axhline(rows[0]["model_accuracy"] * 100, color="gray", ls="--", label="trained model")
+    for r in rows:
+        if r["value"] is None:
+            ax.axhline(r["accuracy"] * 100, color="C1", ls=":", label="analog (no quantisation)")
+    ax.set_xlabel(spec.label)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"accuracy against {param} ({rows[0]['n']} images, {rows[0]['trials']} chips)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
+    plt.close(fig)
+    atomic_io.write_bytes(png_path, png.getvalue())
+    return csv_path, png_path

@@ -1,0 +1,137 @@
+"""ttfs map | hw-eval | hw-sweep: map a run onto a crossbar design and simulate it behaviourally."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hwmodel.behavioural import evaluate
+from hwmodel.config import HardwareConfig
+from hwmodel.design import Design, load_design, save_design
+from hwmodel.mapping import map_model
+from hwmodel.sweep import PARAMS, parse_values, sweep, write_sweep
+from training.checkpoint import load_model
+from training.data import load_split
+from training.errors import CheckpointError, ConfigError
+from ttfs.config import apply_overrides, build, load_config
+
+
+def load_hw(path, overrides=()) -> HardwareConfig:
+    return load_config(path, HardwareConfig, overrides, section="hw")
+
+
+def map_run(run_dir, hw: HardwareConfig) -> Design:
+    run = load_model(run_dir)
+    return map_model(run.weights, run.model, hw, source_run=str(run_dir), dataset=run.dataset)
+
+
+def design_or_run(path: Path, hw_path, overrides) -> Design:
+    if (path / "design.yaml").is_file():
+        design = load_design(path)
+        if overrides or hw_path:
+            hw = load_hw(hw_path, overrides) if hw_path else build(
+                HardwareConfig, apply_overrides(design.hw.to_dict(), overrides), "hw")
+            design = map_model(design.weights, design.model, hw, design.source_run, design.dataset)
+        return design
+    if (path / "model.yaml").is_file():
+        return map_run(path, load_hw(hw_path, overrides))
+    raise CheckpointError(f"{path}: neither a design folder (design.yaml) nor a run folder (model.yaml); "
+                          "train one with 'ttfs train' and map it with 'ttfs map RUN --hw HW.yaml --out DESIGN'")
+
+
+def cmd_map(args) -> int:
+    hw = load_hw(args.hw, args.set)
+    design = map_run(args.run, hw)
+    save_design(design, args.out)
+    print(f"design folder: {args.out}  (design.npz, design.yaml)  {design.neuron}, {design.scheme}, "
+          f"time scale {design.time_scale_s:g} s, window {design.t_end_s:g} s")
+    for l in range(design.n_layers):
+        print(f"  layer{l}: {design.layers[l]}x{design.layers[l + 1]}  C {design.c_mem_f[l]:.4g} F  "
+              f"V_th {design.v_th_v[l]:.4g} V  full-scale |w| {design.full_scale_weight[l]:.4g}  "
+              f"{design.weight_per_siemens[l]:.4g} weight/S  clipped {design.n_clipped[l]}")
+    return 0
+
+
+def _data(design: Design, args):
+    if args.trials < 1:
+        raise ConfigError(f"--trials: must be >= 1 (got {args.trials})")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit: must be >= 1 (got {args.limit})")
+    return load_split(design.dataset, "test", args.data_dir, args.limit)
+
+
+def cmd_hw_eval(args) -> int:
+    design = load_design(args.design)
+    data = _data(design, args)
+    r = evaluate(design, data.images, data.labels, trials=args.trials, progress=not args.json and not args.quiet)
+    if args.json:
+        print(json.dumps({"design": str(args.design), **r}))
+        return 0
+    pm = "+-"
+    print(f"{args.design}: {r['n']} {design.dataset} test images, {r['trials']} chip(s), "
+          f"{design.neuron}/{design.scheme}  ({r['seconds']:.1f} s)")
+    print(f"  accuracy                {r['accuracy'] * 100:.2f}% {pm} {r['accuracy_std'] * 100:.2f}  "
+          f"(trained model {r['model_accuracy'] * 100:.2f}%, same class as model {r['agreement_with_model'] * 100:.2f}%)")
+    print(f"  spikes/neuron (hidden)  {r['spikes_per_neuron_mean']:.4f} {pm} {r['spikes_per_neuron_std']:.4f}  "
+          f"(model {r['model_spikes_per_neuron_mean']:.4f})")
+    print(f"  output spikes/neuron    {r['output_spikes_per_neuron']:.4f}")
+    print(f"  firing-time error       max {r['t_error_max']:.3e} s ({r['t_error_max_model']:.3e} model units), "
+          f"mean {r['t_error_mean']:.3e} s")
+    print(f"  spike mismatch          {r['spike_mismatch'] * 100:.3f}% of neurons fire in one and not the other")
+    return 0
+
+
+def cmd_hw_sweep(args) -> int:
+    design = design_or_run(args.source, args.hw, args.set)
+    values = parse_values(args.param, args.values)
+    data = _data(design, args)
+    rows = sweep(design, args.param, values, data.images, data.labels, trials=args.trials, progress=not args.quiet)
+    csv_path, png_path = write_sweep(rows, args.out, args.param)
+    for r in rows:
+        print(f"  {args.param} = {r['value']}: accuracy {r['accuracy'] * 100:.2f}% +- {r['accuracy_std'] * 100:.2f}")
+    print(f"wrote {csv_path} and {png_path}")
+    return 0
+
+
+def _add_eval_args(p) -> None:
+    p.add_argument("--limit", type=int, default=None, help="use only the first N test images (default: all)")
+    p.add_argument("--trials", type=int, default=1, help="Monte-Carlo chips (trial 0 is the stored one)")
+    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(sub, formatter) -> None:
+    p = sub.add_parser("map", help="map a trained run onto a crossbar design", formatter_class=formatter,
+                       description="Map a trained run onto resistive-crossbar hardware: conductances, per-layer "
+                                   "capacitance/threshold and one chip's non-idealities (docs/hwmodel.md).",
+                       epilog="example:\n  ttfs map runs/mnist-784-400-10 --hw configs/hw/default.yaml --out designs/mnist")
+    p.add_argument("run", type=Path, help="run folder written by 'ttfs train'")
+    p.add_argument("--hw", required=True, help="hardware YAML (see configs/hw/)")
+    p.add_argument("--out", required=True, type=Path, help="design folder to write")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a hardware key, e.g. bits=6 (repeatable)")
+    p.set_defaults(func=cmd_map)
+
+    p = sub.add_parser("hw-eval", help="behavioural accuracy of a design", formatter_class=formatter,
+                       description="Exact event-driven behavioural simulation of a design on the test set: accuracy, "
+                                   "spikes per neuron and firing-time error against the trained model, as mean and "
+                                   "std over Monte-Carlo chips. Times in seconds unless marked model units.",
+                       epilog="example:\n  ttfs hw-eval designs/mnist --trials 5 --json")
+    p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
+    _add_eval_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object (t_error_* in seconds)")
+    p.set_defaults(func=cmd_hw_eval)
+
+    p = sub.add_parser("hw-sweep", help="accuracy against one non-ideality (CSV + PNG)", formatter_class=formatter,
+                       description="Re-map with one non-ideality varied and plot accuracy against it. bits: "
+                                   "conductance bits ('none' = analog); variation: lognormal sigma (0.05 = 5%%); "
+                                   "offset: comparator offset sigma in volts; wire: row and column ohm per cell.",
+                       epilog="example:\n  ttfs hw-sweep designs/mnist --param bits --values 2 3 4 6 8 none "
+                              "--limit 2000 --out sweeps/bits")
+    p.add_argument("source", type=Path, metavar="DESIGN_OR_RUN", help="design folder, or a run folder (mapped with --hw)")
+    p.add_argument("--param", required=True, choices=tuple(PARAMS))
+    p.add_argument("--values", required=True, nargs="+", help="values to try (space or comma separated)")
+    p.add_argument("--out", required=True, type=Path, help="folder for sweep-PARAM.csv and sweep-PARAM.png")
+    p.add_argument("--hw", default=None, help="hardware YAML for a run folder (default: the ideal defaults); for a design, replaces its config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hardware key (repeatable)")
+    _add_eval_args(p)
+    p.set_defaults(func=cmd_hw_sweep)
