@@ -1,0 +1,82 @@
+"""`ttfs map`, `ttfs hw-eval` and `ttfs hw-sweep` on a tiny trained run."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from hwmodel.design import load_design
+from ttfs.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hw-cli") / "run"
+    assert main(["train", "--config", "configs/mnist-784-400-10.yaml", "--out", str(out), "--quiet",
+                 "--set", "model.layers=[784,30,10]", "--set", "data.train_limit=500",
+                 "--set", "data.test_limit=200", "--set", "train.epochs=1"]) == 0
+    return out
+
+
+def test_map_then_hw_eval_json_matches_the_model_for_ideal_hardware(tiny_run, tmp_path, capsys):
+    design = tmp_path / "ideal"
+    assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(design)]) == 0
+    assert load_design(design).neuron == "integrator"
+    capsys.readouterr()
+    assert main(["hw-eval", str(design), "--limit", "150", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for key in ("accuracy", "accuracy_std", "spikes_per_neuron_mean", "t_error_max"):
+        assert key in r
+    assert r["n"] == 150 and r["accuracy"] == r["model_accuracy"] and r["agreement_with_model"] == 1.0
+    assert r["t_error_max"] <= 1e-9 * 4e-6 and r["spike_mismatch"] == 0.0
+    assert r["spikes_per_neuron_mean"] == pytest.approx(r["model_spikes_per_neuron_mean"], abs=0)
+
+
+def test_hw_eval_default_hardware_over_trials(tiny_run, tmp_path, capsys):
+    design = tmp_path / "default"
+    assert main(["map", str(tiny_run), "--hw", "configs/hw/default.yaml", "--out", str(design),
+                 "--set", "prog_sigma=0.2"]) == 0
+    capsys.readouterr()
+    assert main(["hw-eval", str(design), "--limit", "100", "--trials", "3", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["trials"] == 3 and len(r["accuracy_trials"]) == 3
+    assert np.isclose(r["accuracy_std"], np.std(r["accuracy_trials"], ddof=1))
+    assert r["t_error_max"] > 0 and r["spike_mismatch"] > 0
+    assert main(["hw-eval", str(design), "--limit", "50", "--quiet"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("param, values", [("bits", ["2", "4,none"]), ("variation", ["0", "0.2"]),
+                                           ("offset", ["0", "0.05"]), ("wire", ["0", "50"])])
+def test_hw_sweep_writes_csv_and_png(tiny_run, tmp_path, param, values, capsys):
+    out = tmp_path / "sweep"
+    assert main(["hw-sweep", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--param", param, "--values", *values,
+                 "--limit", "60", "--out", str(out), "--quiet"]) == 0
+    rows = list(csv.DictReader((out / f"sweep-{param}.csv").open()))
+    assert len(rows) == (3 if param == "bits" else 2)
+    assert all(0 <= float(r["accuracy"]) <= 1 for r in rows)
+    assert (out / f"sweep-{param}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if param != "bits":   # the zero point of an ideal sweep is the trained model
+        assert float(rows[0]["accuracy"]) == float(rows[0]["model_accuracy"])
+
+
+def test_commands_report_bad_input_without_traceback(tiny_run, tmp_path, capsys):
+    assert main(["hw-eval", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "ttfs map" in err and "Traceback" not in err
+    assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(tmp_path / "x"),
+                 "--set", "g_max_s=1e-7"]) == 2
+    assert "hw.g_max_s" in capsys.readouterr().err
+    assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(tmp_path / "x"),
+                 "--set", "full_scale_percentile=99"]) == 2
+    err = capsys.readouterr().err
+    assert "layer 0" in err and "hw.clip_weights" in err
+    assert main(["hw-sweep", str(tmp_path), "--param", "bits", "--values", "3", "--out", str(tmp_path / "s")]) == 2
+    assert "neither a design folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["map", "hw-eval", "hw-sweep"])
+def test_help_has_an_example(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "example:" in capsys.readouterr().out
