@@ -1,0 +1,85 @@
+"""Numba kernel of the passive crossbar's row-source energy, exact from the firing times.
+
+A passive column i is a node on a grounded capacitor C; every cell of the column connects it to
+its row, which sits at 0 V until its input fires and at +/- v_read afterwards. Between input
+events (docs/energy.md)
+
+    C dV_i/dt = S_i(t) - g_leak_i V_i,   S_i = sum over fired rows j of d_ij,  g_leak_i = sum_j g_ij,
+
+with d_ij = v_read (g_pos_ij - g_neg_ij) the signed current input j sends into a grounded column and
+g_leak_i the column's total conductance (a row at 0 V still conducts). The energy drawn from the
+drivers of input j's rows (the + row at +v_read holds g_pos, the - row at -v_read holds g_neg) is
+
+    E_j = sum_i integral_{t_j}^{T} [v_read^2 (g_pos_ij + g_neg_ij) - d_ij V_i(t)] dt
+        = v_read^2 gsum_j (T - t_j) - sum_i d_ij (I_i(T) - I_i(t_j)),   I_i(t) = integral_0^t V_i,
+
+and V is an exponential on every segment, so I is exact in closed form. `energy.kernels_ref` is
+the plain-numpy twin; tests hold the two equal and both to fine time stepping of the circuit.
+"""
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True)
+def _passive_one(t, d, gsum_row, g_leak, c_f, v_read, t_end, v, integ, s):
+    n = d.shape[1]
+    v[:] = 0.0
+    integ[:] = 0.0
+    s[:] = 0.0
+    order = np.argsort(t, kind="mergesort")
+    e = 0.0
+    t_prev = 0.0
+    for idx in range(order.shape[0] + 1):
+        if idx < order.shape[0]:
+            k = order[idx]
+            tk = t[k]
+            if not tk < t_end:
+                tk = t_end
+                k = -1
+        else:
+            k = -1
+            tk = t_end
+        dt = tk - t_prev
+        if dt > 0.0:
+            for i in range(n):
+                g = g_leak[i]
+                if g > 0.0:
+                    v_inf = s[i] / g
+                    em1 = np.expm1(-g * dt / c_f[i])
+                    integ[i] += v_inf * dt - (v[i] - v_inf) * (c_f[i] / g) * em1
+                    v[i] = v_inf + (v[i] - v_inf) * (em1 + 1.0)
+                else:
+                    integ[i] += v[i] * dt + 0.5 * s[i] * dt * dt / c_f[i]
+                    v[i] += s[i] * dt / c_f[i]
+            t_prev = tk
+        if k < 0:
+            break
+        e += v_read * v_read * gsum_row[k] * (t_end - tk)
+        for i in range(n):
+            e += d[k, i] * integ[i]
+            s[i] += d[k, i]
+    for i in range(n):
+        e -= s[i] * integ[i]
+    return e
+
+
+@nb.njit(cache=True)
+def passive_row_energy(t_rows, d, gsum_row, g_leak, c_f, v_read, t_end):
+    """Energy (J) drawn from the row drivers of one passive crossbar, per image, and the column
+    voltages at the window end.
+
+    t_rows (N, K) row switching times in s (inf: never); d (K, n) signed drive currents (A);
+    gsum_row (K,) total conductance of each input's cells (S); g_leak (n,) total conductance of
+    each column (S); c_f (n,) column capacitance (F). Returns (energy (N,), v_end (N, n)).
+    """
+    n_img = t_rows.shape[0]
+    n = d.shape[1]
+    out = np.empty(n_img)
+    v_end = np.empty((n_img, n))
+    v = np.empty(n)
+    integ = np.empty(n)
+    s = np.empty(n)
+    for b in range(n_img):
+        out[b] = _passive_one(t_rows[b], d, gsum_row, g_leak, c_f, v_read, t_end, v, integ, s)
+        v_end[b] = v
+    return out, v_end

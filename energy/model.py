@@ -1,0 +1,231 @@
+"""The spike-count energy model of a TTFS crossbar chip, per image, per layer, per component.
+
+Groups (who causes the energy): `input` (the pixel spikes: every input row switches once per
+image and conducts through crossbar 0), then `layer0 ... layer{L-1}` (a neuron's comparator
+decision, the rows its spike switches in the next crossbar and their conduction, its own membrane
+capacitor and its static power). Components, in joules per inference:
+
+- `comparator`: e_comparator_j per fired neuron.
+- `row_switching`: per switched row, its wire C_row v_read^2 (C_row = cells on the row x
+  c_wire_per_cell_f) plus e_row_driver_j. dual-rail: 2 rows of n_out cells per input;
+  differential: 1 row of 2 n_out cells.
+- `conduction`: energy dissipated in the crossbar cells of the rows a group's spikes drive, to the
+  window end T. Integrator (column at virtual ground): exactly
+  v_read^2 sum_j (g_pos + g_neg summed over row j's cells) (T - t_j) over fired inputs j -- both
+  rows of a dual-rail input, both columns' cells of a differential one. Spike-count form:
+  n_spikes x mean row conductance x v_read^2 x mean remaining time (T - t_j) of the fired rows,
+  equal to the exact form when all rows have the same conductance or all rows fire together.
+  Passive (cell current g (V_row - V_col)): exact from the column waveform (energy.kernels), minus
+  the energy left in the capacitors (reported as `capacitor`).
+- `capacitor`: energy put into the membrane capacitors, 1/2 C V_i(T)^2 (the integrator keeps
+  integrating after it fires; V_i(T) = v_read/C sum_j (g_pos - g_neg) (T - t_j), clamped to
+  +/- v_swing_v if set). Integrator: delivered by the op-amp output; passive: by the rows.
+- `static`: (p_comparator_static_w + p_opamp_static_w [integrator only]) x neurons x T.
+
+Conductances are the chip's effective ones (hwmodel.neurons.effective_conductances: cell in series
+with its wires, first order). Not modelled: finite op-amp gain's column offset, read noise (zero
+mean), column wire capacitance, the input encoder (pixel-to-time) circuit, reset. docs/energy.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from energy import kernels, kernels_ref
+from energy.config import EnergyConfig
+from training.errors import ConfigError
+
+COMPONENTS = ("comparator", "row_switching", "conduction", "capacitor", "static")
+SPIKE_COMPONENTS = ("comparator", "row_switching", "conduction")  # scale with spikes
+_PASSIVE = {"numba": kernels.passive_row_energy, "numpy": kernels_ref.passive_row_energy}
+
+
+@dataclass(frozen=True)
+class EnergyCircuit:
+    """What the energy model needs of a chip: effective conductances per layer (n_in, n_out) in S."""
+
+    neuron: str              # integrator | passive
+    scheme: str              # dual-rail | differential
+    v_read_v: float
+    t_end_s: float
+    c_mem_f: tuple           # per layer
+    g_pos: list = field(repr=False)
+    g_neg: list = field(repr=False)
+
+    def __post_init__(self):
+        if self.neuron not in ("integrator", "passive"):
+            raise ConfigError(f"neuron: must be integrator or passive (got {self.neuron!r})")
+        if self.scheme not in ("dual-rail", "differential"):
+            raise ConfigError(f"scheme: must be dual-rail or differential (got {self.scheme!r})")
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.g_pos)
+
+    @property
+    def groups(self) -> tuple:
+        return ("input",) + tuple(f"layer{l}" for l in range(self.n_layers))
+
+    @classmethod
+    def from_design(cls, design, chip=None) -> "EnergyCircuit":
+        from hwmodel.neurons import effective_conductances
+        chip = chip or design.stored_chip()
+        gp, gn = zip(*(effective_conductances(chip.g_pos[l], chip.g_neg[l], design.hw)
+                       for l in range(design.n_layers)))
+        return cls(neuron=design.neuron, scheme=design.scheme, v_read_v=design.v_read_v,
+                   t_end_s=design.t_end_s, c_mem_f=tuple(design.c_mem_f), g_pos=list(gp), g_neg=list(gn))
+
+
+@dataclass(frozen=True)
+class EnergyResult:
+    """Per-image energies. energy_j[b, g, c]: image b, group g (`groups`), component c (`COMPONENTS`),
+    with conduction in cfg.conduction_form; both conduction forms are kept for every group."""
+
+    groups: tuple
+    energy_j: np.ndarray                 # (N, G, C)
+    conduction_exact_j: np.ndarray       # (N, G)
+    conduction_spike_count_j: np.ndarray  # (N, G)
+    spikes: np.ndarray                   # (N, G): input rows switched / neurons fired
+    delay_s: np.ndarray                  # (N,): first output spike, or the window end if none
+    output_fired: np.ndarray             # (N,) bool
+
+    @property
+    def total_j(self) -> np.ndarray:
+        return self.energy_j.sum(axis=(1, 2))
+
+    @property
+    def spike_energy_j(self) -> np.ndarray:
+        """Per image, the components that scale with spikes (comparator, rows, conduction)."""
+        idx = [COMPONENTS.index(c) for c in SPIKE_COMPONENTS]
+        return self.energy_j[:, :, idx].sum(axis=(1, 2))
+
+    @staticmethod
+    def concat(parts: list["EnergyResult"]) -> "EnergyResult":
+        return EnergyResult(parts[0].groups, *(np.concatenate([getattr(p, f) for p in parts])
+                                               for f in ("energy_j", "conduction_exact_j",
+                                                         "conduction_spike_count_j", "spikes",
+                                                         "delay_s", "output_fired")))
+
+
+def remaining_time(t_rows_s: np.ndarray, t_end_s: float) -> np.ndarray:
+    """T - t for rows that switch within the window, 0 for the others (inf or >= T)."""
+    t = np.asarray(t_rows_s, dtype=np.float64)
+    return np.where(t < t_end_s, t_end_s - np.minimum(t, t_end_s), 0.0)
+
+
+def conduction_exact(t_rows_s, g_row_s, v_read_v: float, t_end_s: float) -> np.ndarray:
+    """Virtual-ground columns: sum over fired rows j of g_row_j v_read^2 (T - t_j), per image (N,).
+    g_row_s (K,): total conductance of input j's cells (g_pos + g_neg summed over the row)."""
+    return v_read_v ** 2 * (remaining_time(t_rows_s, t_end_s) @ np.asarray(g_row_s, dtype=np.float64))
+
+
+def conduction_spike_count(t_rows_s, g_row_s, v_read_v: float, t_end_s: float) -> np.ndarray:
+    """n_spikes x mean row conductance (over all K inputs) x v_read^2 x mean remaining time of the
+    fired rows, per image (N,)."""
+    rem = remaining_time(t_rows_s, t_end_s)
+    n_fired = (rem > 0).sum(axis=1)
+    mean_rem = np.where(n_fired > 0, rem.sum(axis=1) / np.maximum(n_fired, 1), 0.0)
+    return n_fired * float(np.mean(g_row_s)) * v_read_v ** 2 * mean_rem
+
+
+def integrator_v_end(t_rows_s, g_pos, g_neg, v_read_v: float, c_mem_f: float, t_end_s: float,
+                     v_swing_v: float | None = None) -> np.ndarray:
+    """Membrane (integrator output magnitude) at the window end, (N, n), clamped if v_swing_v."""
+    v = remaining_time(t_rows_s, t_end_s) @ (np.asarray(g_pos) - np.asarray(g_neg)) * (v_read_v / c_mem_f)
+    return v if v_swing_v is None else np.clip(v, -v_swing_v, v_swing_v)
+
+
+def rows_per_input(scheme: str, n_out: int) -> tuple[int, int]:
+    """(rows switched per input spike, cells on each row)."""
+    return (2, n_out) if scheme == "dual-rail" else (1, 2 * n_out)
+
+
+def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_times_s,
+                     backend: str = "numba") -> EnergyResult:
+    """Energy of every image from its input spike times (N, n_in) and every layer's firing times
+    [(N, n_l)] in seconds (inf = silent; a layer's times are when its spikes switch the next rows,
+    as `hwmodel.behavioural.layer_times` returns them)."""
+    t_input_s = np.asarray(t_input_s, dtype=np.float64)
+    n_img, L, T, v = len(t_input_s), circ.n_layers, circ.t_end_s, circ.v_read_v
+    groups = circ.groups
+    e = np.zeros((n_img, L + 1, len(COMPONENTS)))
+    cond_exact = np.zeros((n_img, L + 1))
+    cond_sc = np.zeros((n_img, L + 1))
+    spikes = np.zeros((n_img, L + 1))
+    c_cmp, c_rows, c_cond, c_cap, c_stat = range(len(COMPONENTS))
+    drivers = [t_input_s] + [np.asarray(t, dtype=np.float64) for t in layer_times_s]
+    if len(drivers) != L + 1:
+        raise ConfigError(f"layer_times_s: got {len(drivers) - 1} layers of times for {L} layers of weights")
+    p_static = cfg.p_comparator_static_w + (cfg.p_opamp_static_w if circ.neuron == "integrator" else 0.0)
+    for g in range(L + 1):
+        t_rows = drivers[g]
+        fired = t_rows < T
+        spikes[:, g] = fired.sum(axis=1)
+        if g > 0:   # the neurons of layer g-1: decisions, capacitors, bias
+            l = g - 1
+            e[:, g, c_cmp] = cfg.e_comparator_j * spikes[:, g]
+            e[:, g, c_stat] = p_static * circ.g_pos[l].shape[1] * T
+        if g == L:
+            continue
+        gp, gn = circ.g_pos[g], circ.g_neg[g]
+        n_out = gp.shape[1]
+        rows, cells = rows_per_input(circ.scheme, n_out)
+        e_row = cells * cfg.c_wire_per_cell_f * v * v + cfg.e_row_driver_j
+        e[:, g, c_rows] = spikes[:, g] * rows * e_row
+        g_row = (gp + gn).sum(axis=1)
+        cond_sc[:, g] = conduction_spike_count(t_rows, g_row, v, T)
+        if circ.neuron == "integrator":
+            cond_exact[:, g] = conduction_exact(t_rows, g_row, v, T)
+            v_end = integrator_v_end(t_rows, gp, gn, v, circ.c_mem_f[g], T, cfg.v_swing_v)
+            cap = 0.5 * circ.c_mem_f[g] * (v_end ** 2).sum(axis=1)
+            cond_exact_g = cond_exact[:, g]
+        else:
+            d = np.ascontiguousarray(v * (gp - gn))
+            c_f = np.full(n_out, circ.c_mem_f[g])
+            row_e, v_end = _PASSIVE[backend](np.ascontiguousarray(t_rows), d, np.ascontiguousarray(g_row),
+                                             np.ascontiguousarray((gp + gn).sum(axis=0)), c_f, v, T)
+            cap = 0.5 * circ.c_mem_f[g] * (v_end ** 2).sum(axis=1)
+            cond_exact[:, g] = row_e - cap      # heat in the cells; the rest sits in the capacitors
+            cond_exact_g = cond_exact[:, g]
+        e[:, g, c_cond] = cond_exact_g if cfg.conduction_form == "exact" else cond_sc[:, g]
+        e[:, g + 1, c_cap] = cap
+    out = drivers[-1]
+    first = out.min(axis=1) if out.shape[1] else np.full(n_img, np.inf)
+    output_fired = first < T
+    delay = np.where(output_fired, first, T)
+    return EnergyResult(groups, e, cond_exact, cond_sc, spikes, delay, output_fired)
+
+
+def check_design(design, cfg: EnergyConfig) -> None:
+    """An integrator whose output range does not reach its threshold could never fire."""
+    if design.neuron != "integrator" or cfg.v_swing_v is None:
+        return
+    for l, th in enumerate(design.v_th_v):
+        if th + design.hw.comparator_offset_v >= cfg.v_swing_v:
+            raise ConfigError(
+                f"energy.v_swing_v: layer {l}'s threshold {th:.4g} V is not below the op-amp output swing "
+                f"{cfg.v_swing_v} V, so the integrator could not reach it; set energy.v_swing_v above "
+                f"{th:.3g} (e.g. --energy with v_swing_v: {max(1.0, 1.5 * th):.2g}) or null for an unclamped op-amp")
+
+
+def design_energy(design, cfg: EnergyConfig, images, batch_size: int = 1000, progress: bool = True,
+                  desc: str = "energy", backend: str = "numba"):
+    """(EnergyResult, predicted classes (N,)) of a design over byte images, in batches.
+
+    Firing times come from the exact behavioural model of the stored chip."""
+    from hwmodel.behavioural import input_times_s, layer_times
+    from training.network import predict
+    check_design(design, cfg)
+    circ = EnergyCircuit.from_design(design)
+    parts, preds = [], []
+    n = len(images)
+    with tqdm(total=n, unit="img", desc=desc, disable=not progress, leave=False) as bar:
+        for start in range(0, n, batch_size):
+            t_in = input_times_s(design, images[start:start + batch_size])
+            times = layer_times(design, t_in, sample_offset=start)
+            parts.append(energy_per_image(circ, cfg, t_in, times, backend))
+            preds.append(predict(times[-1]))
+            bar.update(len(t_in))
+    return EnergyResult.concat(parts), np.concatenate(preds)
