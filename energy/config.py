@@ -13,6 +13,7 @@ value copied from one chip; docs/energy.md gives the reasoning and the sources.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from training.config import require
@@ -40,11 +41,13 @@ class EnergyConfig:
     cell_pitch_m: float = 1e-6
     # Which conduction form the report's totals use; both are always computed.
     conduction_form: str = "exact"
-    # Integrator output swing: the membrane (op-amp output) saturates at +/- this (a rail-to-rail
-    # output on a ~1 V core supply); null: unclamped, the ideal op-amp of the netlists (which lets an
-    # integrator that keeps integrating after it fired reach tens of volts). Only the
-    # capacitor-charging term uses it. Must exceed every layer's threshold.
-    v_swing_v: float | None = 1.0
+    # Integrator output swing: the membrane (op-amp output) saturates at +/- v_swing_v. null (the
+    # default): derived from the design, per layer swing_over_threshold x that layer's threshold (an
+    # output range sized to the threshold with headroom). swing_over_threshold .inf: unclamped, the
+    # ideal op-amp of the netlists (an integrator keeps integrating after it fired and can reach
+    # tens of volts). Only the capacitor-charging term uses it.
+    v_swing_v: float | None = None
+    swing_over_threshold: float = 1.5
 
     def __post_init__(self):
         for key in ("e_comparator_j", "p_comparator_static_w", "p_opamp_static_w", "e_row_driver_j",
@@ -57,7 +60,16 @@ class EnergyConfig:
         require(self.conduction_form in CONDUCTION_FORMS, "energy.conduction_form",
                 f"must be one of {', '.join(CONDUCTION_FORMS)} (got {self.conduction_form!r})")
         require(self.v_swing_v is None or self.v_swing_v > 0, "energy.v_swing_v",
-                f"must be > 0 or null for an unclamped op-amp (got {self.v_swing_v})")
+                f"must be > 0, or null to derive it from each layer's threshold (got {self.v_swing_v})")
+        require(self.swing_over_threshold >= 1, "energy.swing_over_threshold",
+                f"must be >= 1 (the output must reach the threshold), or .inf for an unclamped op-amp "
+                f"(got {self.swing_over_threshold})")
+
+    def swing_v(self, v_th_v: float) -> float | None:
+        """The op-amp output swing of a layer with threshold v_th_v (None: unclamped)."""
+        if self.v_swing_v is not None:
+            return self.v_swing_v
+        return None if math.isinf(self.swing_over_threshold) else self.swing_over_threshold * v_th_v
 
     @property
     def c_wire_per_cell_f(self) -> float:

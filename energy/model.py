@@ -18,8 +18,9 @@ capacitor and its static power). Components, in joules per inference:
   Passive (cell current g (V_row - V_col)): exact from the column waveform (energy.kernels), minus
   the energy left in the capacitors (reported as `capacitor`).
 - `capacitor`: energy put into the membrane capacitors, 1/2 C V_i(T)^2 (the integrator keeps
-  integrating after it fires; V_i(T) = v_read/C sum_j (g_pos - g_neg) (T - t_j), clamped to
-  +/- v_swing_v if set). Integrator: delivered by the op-amp output; passive: by the rows.
+  integrating after it fires; V_i(T) = v_read/C sum_j (g_pos - g_neg) (T - t_j), clamped to the
+  op-amp swing, by default 1.5 x the layer's threshold). Integrator: delivered by the op-amp output;
+  passive: by the rows (the passive column never exceeds v_read, no clamp).
 - `static`: (p_comparator_static_w + p_opamp_static_w [integrator only]) x neurons x T.
 
 Conductances are the chip's effective ones (hwmodel.neurons.effective_conductances: cell in series
@@ -53,6 +54,7 @@ class EnergyCircuit:
     c_mem_f: tuple           # per layer
     g_pos: list = field(repr=False)
     g_neg: list = field(repr=False)
+    v_th_v: tuple = ()       # per layer comparator threshold (sizes the derived op-amp swing)
 
     def __post_init__(self):
         if self.neuron not in ("integrator", "passive"):
@@ -75,7 +77,8 @@ class EnergyCircuit:
         gp, gn = zip(*(effective_conductances(chip.g_pos[l], chip.g_neg[l], design.hw)
                        for l in range(design.n_layers)))
         return cls(neuron=design.neuron, scheme=design.scheme, v_read_v=design.v_read_v,
-                   t_end_s=design.t_end_s, c_mem_f=tuple(design.c_mem_f), g_pos=list(gp), g_neg=list(gn))
+                   t_end_s=design.t_end_s, c_mem_f=tuple(design.c_mem_f), g_pos=list(gp), g_neg=list(gn),
+                   v_th_v=tuple(float(v) + design.hw.comparator_offset_v for v in design.v_th_v))
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,11 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
         cond_sc[:, g] = conduction_spike_count(t_rows, g_row, v, T)
         if circ.neuron == "integrator":
             cond_exact[:, g] = conduction_exact(t_rows, g_row, v, T)
-            v_end = integrator_v_end(t_rows, gp, gn, v, circ.c_mem_f[g], T, cfg.v_swing_v)
+            if cfg.v_swing_v is None and not np.isinf(cfg.swing_over_threshold) and len(circ.v_th_v) <= g:
+                raise ConfigError("energy.v_swing_v: null derives the swing from each layer's threshold, but the "
+                                  "circuit has no thresholds; set energy.v_swing_v or give EnergyCircuit v_th_v")
+            swing = cfg.swing_v(circ.v_th_v[g]) if len(circ.v_th_v) > g else cfg.v_swing_v
+            v_end = integrator_v_end(t_rows, gp, gn, v, circ.c_mem_f[g], T, swing)
             cap = 0.5 * circ.c_mem_f[g] * (v_end ** 2).sum(axis=1)
             cond_exact_g = cond_exact[:, g]
         else:
@@ -201,13 +208,13 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
 def check_design(design, cfg: EnergyConfig) -> None:
     """An integrator whose output range does not reach its threshold could never fire."""
     if design.neuron != "integrator" or cfg.v_swing_v is None:
-        return
+        return   # a derived swing is above the threshold by construction
     for l, th in enumerate(design.v_th_v):
         if th + design.hw.comparator_offset_v >= cfg.v_swing_v:
             raise ConfigError(
                 f"energy.v_swing_v: layer {l}'s threshold {th:.4g} V is not below the op-amp output swing "
                 f"{cfg.v_swing_v} V, so the integrator could not reach it; set energy.v_swing_v above "
-                f"{th:.3g} (e.g. --energy with v_swing_v: {max(1.0, 1.5 * th):.2g}) or null for an unclamped op-amp")
+                f"{th:.3g} (e.g. --set v_swing_v={1.5 * th:.2g}), or null to derive it from each threshold")
 
 
 def design_energy(design, cfg: EnergyConfig, images, batch_size: int = 1000, progress: bool = True,

@@ -1,10 +1,13 @@
 """The energy model: hand-computed tiny networks, the passive kernel against time stepping,
 the exact and spike-count conduction forms, and monotonicity in the spikes."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 from energy import kernels, kernels_ref
 from energy.config import EnergyConfig
+from training.errors import ConfigError
 from energy.model import (COMPONENTS, EnergyCircuit, conduction_exact, conduction_spike_count,
                           energy_per_image)
 
@@ -23,7 +26,7 @@ def _tiny(neuron="integrator", scheme="dual-rail"):
 
 
 CFG = EnergyConfig(e_comparator_j=50e-15, p_comparator_static_w=1e-6, p_opamp_static_w=10e-6, e_row_driver_j=1e-15,
-                   c_wire_per_m_f=0.2e-9, cell_pitch_m=1e-6, v_swing_v=None)
+                   c_wire_per_m_f=0.2e-9, cell_pitch_m=1e-6, v_swing_v=None, swing_over_threshold=np.inf)
 
 
 @pytest.mark.parametrize("scheme", ["dual-rail", "differential"])
@@ -68,6 +71,13 @@ def test_swing_clamps_the_capacitor_energy_and_silent_output_delay_is_the_window
     assert cap[2] == 0.0                      # no input to layer1 ever switched
     assert r.delay_s[0] == 4 * US and not r.output_fired[0]
     assert r.energy_j[0, 1, COMPONENTS.index("comparator")] == 0.0
+    # the default swing is derived per layer: 1.5 x the layer's threshold (0.06 V here: 0.09 V)
+    derived = dataclasses.replace(circ, v_th_v=(0.06, 0.5))
+    r = energy_per_image(derived, EnergyConfig(), np.array([[0.0, 0.0]]), [np.array([[INF, INF]]), np.array([[INF]])])
+    np.testing.assert_allclose(r.energy_j[0, 1, COMPONENTS.index("capacitor")], 2 * 0.5 * 1e-10 * 0.09 ** 2,
+                               rtol=1e-12)
+    with pytest.raises(ConfigError, match="energy.v_swing_v"):
+        energy_per_image(circ, EnergyConfig(), np.array([[0.0, 0.0]]), [np.array([[INF, INF]]), np.array([[INF]])])
 
 
 def _passive_by_time_stepping(t_rows, gp, gn, c_f, v_read, t_end, steps=40000):
@@ -173,7 +183,7 @@ def test_fewer_spikes_never_report_more_spike_energy(scheme):
     sizes = [12, 9, 6, 3]
     gp = [rng.uniform(1e-6, 1e-4, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
     gn = [rng.uniform(1e-6, 1e-4, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
-    circ = EnergyCircuit("integrator", scheme, 0.2, 4 * US, (1e-10,) * 3, gp, gn)
+    circ = EnergyCircuit("integrator", scheme, 0.2, 4 * US, (1e-10,) * 3, gp, gn, v_th_v=(0.3, 0.3, 0.3))
     for form in ("exact", "spike-count"):
         cfg = EnergyConfig(conduction_form=form)
         for trial in range(30):

@@ -1,0 +1,70 @@
+"""Plots of an energy report (matplotlib Agg, PNG): breakdown per run, energy against accuracy."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from energy.model import COMPONENTS  # noqa: E402
+from training import atomic_io  # noqa: E402
+
+DPI = 110
+COLORS = {"comparator": "tab:red", "row_switching": "tab:purple", "conduction": "tab:blue",
+          "capacitor": "tab:orange", "static": "tab:gray"}
+KIND_STYLE = {"none": ("black", "*"), "m-ssr": ("tab:blue", "o"), "f-ssr": ("tab:orange", "s"),
+              "membrane": ("tab:green", "^")}
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    atomic_io.write_bytes(path, buf.getvalue())
+
+
+def plot_breakdown(runs: list[dict], path: Path) -> None:
+    """Stacked bars of energy per inference (nJ) by component, one bar per run."""
+    names = [r["name"] for r in runs]
+    x = np.arange(len(runs))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(runs) + 2), 4.2))
+    bottom = np.zeros(len(runs))
+    for c in COMPONENTS:
+        v = np.array([r["breakdown_j"][c] for r in runs]) * 1e9
+        ax.bar(x, v, bottom=bottom, color=COLORS[c], label=c.replace("_", " "))
+        bottom += v
+    for xi, r in zip(x, runs):
+        if r is not runs[0]:
+            ax.annotate(f"{-r['savings_pct']:+.1f}%", (xi, bottom[xi]), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("energy per inference (nJ)")
+    ax.set_title("Energy per inference by component (labels: change vs the first run)")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_energy_vs_accuracy(runs: list[dict], path: Path) -> None:
+    """Energy per inference (nJ, total and spike-driven) against accuracy (%), one point per run."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, key, title in ((axes[0], "energy_per_inference_j", "total energy per inference"),
+                           (axes[1], "spike_energy_j", "spike-driven energy per inference")):
+        seen = set()
+        for r in runs:
+            kind = r["reg"]["kind"]
+            color, marker = KIND_STYLE.get(kind, ("tab:gray", "x"))
+            ax.scatter(100 * r["accuracy"], r[key] * 1e9, color=color, marker=marker,
+                       label=None if kind in seen else kind, s=40)
+            seen.add(kind)
+            ax.annotate(r["name"].split("/")[-1], (100 * r["accuracy"], r[key] * 1e9), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("accuracy on the test images (%)")
+        ax.set_ylabel(f"{title.split(' per')[0]} per inference (nJ)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(fig, path)

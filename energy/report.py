@@ -1,0 +1,320 @@
+"""`ttfs energy-report`: energy per inference of runs and designs, side by side, with what SSR saves.
+
+Inputs are run folders (mapped on the fly with the given hardware config), design folders, or
+sweep folders (every subfolder that is a run or design, the baseline -- reg.kind none -- first).
+For each, over the test set: accuracy of the hardware (behavioural model of the stored chip),
+spikes per neuron per layer, energy per inference and its breakdown by component and by layer
+(energy.model), average power at an inference rate, delay and energy-delay product, and the
+savings in percent relative to the first input. Writes REPORT/report.json, REPORT/report.md and
+PNG plots; each input's figures are cached in REPORT/cache/ so a rerun only computes what changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from energy.config import EnergyConfig
+from energy.model import COMPONENTS, design_energy
+from training import atomic_io
+from training.errors import CheckpointError, ConfigError
+
+FORMAT = "ttfs-energy-report/1"
+DELAY_DEFINITION = ("time of the first output spike (the decision), or the window end t_end_s when no "
+                    "output neuron fires")
+# Markdown units: name -> (suffix shown in the header, scale the JSON value is divided by)
+UNITS = {"nJ": 1e-9, "uW": 1e-6, "us": 1e-6, "nJ*us": 1e-15, "%": 1.0, "": 1.0}
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    path: Path
+    kind: str          # run | design
+
+
+def _is_run(p: Path) -> bool:
+    return (p / "model.yaml").is_file() and (p / "model.npz").is_file()
+
+
+def _is_design(p: Path) -> bool:
+    return (p / "design.yaml").is_file() and (p / "design.npz").is_file()
+
+
+def _reg_of(meta: dict) -> dict:
+    reg = meta.get("reg") or {}
+    return {"kind": reg.get("kind", "none"), "strength": float(reg.get("strength") or 0.0),
+            "v_hat": reg.get("v_hat")}
+
+
+def _read_yaml(p: Path) -> dict:
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _sweep_order(p: Path):
+    meta = _read_yaml(p / "model.yaml") if _is_run(p) else {}
+    reg = _reg_of(meta)
+    return (reg["kind"] != "none", reg["kind"], reg["strength"], p.name)
+
+
+def resolve_sources(paths) -> list[Source]:
+    """Runs, designs and the runs/designs inside sweep folders, in the order given."""
+    out: list[Source] = []
+    for raw in paths:
+        p = Path(raw)
+        if _is_design(p):
+            out.append(Source(p.name, p, "design"))
+        elif _is_run(p):
+            out.append(Source(p.name, p, "run"))
+        elif p.is_dir():
+            subs = sorted((q for q in p.iterdir() if q.is_dir() and (_is_run(q) or _is_design(q))),
+                          key=_sweep_order)
+            if not subs:
+                raise CheckpointError(f"{p}: neither a run folder (model.yaml, model.npz), a design folder "
+                                      "(design.yaml, design.npz) nor a sweep folder holding runs; pass a folder "
+                                      "written by 'ttfs train', 'ttfs map' or 'ttfs sweep'")
+            out += [Source(f"{p.name}/{q.name}", q, "design" if _is_design(q) else "run") for q in subs]
+        else:
+            raise CheckpointError(f"{p}: no such folder; pass a run (ttfs train), design (ttfs map) or sweep folder")
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):   # same folder name twice: use the full paths
+        out = [Source(str(s.path), s.path, s.kind) for s in out]
+    return out
+
+
+def load_source(src: Source, hw):
+    """(Design, meta): a design as stored, or a run mapped now with `hw` (a HardwareConfig)."""
+    from hwmodel.design import load_design
+    if src.kind == "design":
+        design = load_design(src.path)
+        run_yaml = Path(design.source_run) / "model.yaml" if design.source_run else None
+        meta = _read_yaml(run_yaml) if run_yaml and run_yaml.is_file() else {}
+        return design, meta
+    from hwmodel.mapping import map_model
+    from training.checkpoint import load_model
+    run = load_model(src.path)
+    if hw is None:
+        raise ConfigError(f"{src.path} is a run folder: give --hw HW.yaml to map it (e.g. configs/hw/default.yaml)")
+    try:
+        design = map_model(run.weights, run.model, hw, str(src.path), run.dataset)
+    except ConfigError as exc:
+        raise ConfigError(f"{src.path}: cannot map with the hardware config: {exc}") from None
+    return design, run.meta
+
+
+def _fingerprint(src: Source, hw, cfg: EnergyConfig, limit, rate_hz: float) -> str:
+    h = hashlib.sha256()
+    files = ("design.npz", "design.yaml") if src.kind == "design" else ("model.npz", "model.yaml")
+    for f in files:
+        st = (src.path / f).stat()
+        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns};".encode())
+    h.update(json.dumps([None if hw is None or src.kind == "design" else hw.to_dict(), cfg.to_dict(),
+                         limit, rate_hz, FORMAT], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: float) -> dict:
+    """Every figure of one run (floats in SI units), as report.json holds it."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    L = design.n_layers
+    widths = list(design.layers[1:])
+    spn = [float(result.spikes[:, g + 1].mean() / widths[g]) for g in range(L)]
+    hidden = spn[:-1]
+    total = result.total_j
+    by_comp = result.energy_j.mean(axis=0)          # (G, C)
+    breakdown = {c: float(by_comp[:, k].sum()) for k, c in enumerate(COMPONENTS)}
+    by_layer = {g: {c: float(by_comp[i, k]) for k, c in enumerate(COMPONENTS)}
+                for i, g in enumerate(result.groups)}
+    spike_e = result.spike_energy_j
+    hidden_spike = result.energy_j[:, 1:, [COMPONENTS.index(c) for c in ("comparator", "row_switching",
+                                                                         "conduction")]].sum(axis=(1, 2))
+    e_mean = float(total.mean())
+    delay = result.delay_s
+    reg = _reg_of(meta)
+    return {
+        "name": name,
+        "source": str(meta.get("_source", "")),
+        "dataset": design.dataset,
+        "layers": list(design.layers),
+        "neuron": design.neuron,
+        "scheme": design.scheme,
+        "reg": reg,
+        "n_images": int(n),
+        "accuracy": float((np.asarray(pred) == labels).mean()),
+        "model_test_accuracy": meta.get("test_accuracy"),
+        "spikes_per_neuron": hidden,
+        "spikes_per_neuron_mean": float(np.mean(hidden)) if hidden else 0.0,
+        "output_spikes_per_neuron": spn[-1],
+        "spikes_per_inference": {g: float(result.spikes[:, i].mean()) for i, g in enumerate(result.groups)},
+        "energy_per_inference_j": e_mean,
+        "energy_per_inference_std_j": float(total.std()),
+        "breakdown_j": breakdown,
+        "breakdown_by_layer_j": by_layer,
+        "spike_energy_j": float(spike_e.mean()),
+        "hidden_spike_energy_j": float(hidden_spike.mean()),
+        "conduction_exact_j": float(result.conduction_exact_j.sum(axis=1).mean()),
+        "conduction_spike_count_j": float(result.conduction_spike_count_j.sum(axis=1).mean()),
+        "rate_hz": float(rate_hz),
+        "average_power_w": e_mean * rate_hz,
+        "delay_s": float(delay.mean()),
+        "output_fired_fraction": float(result.output_fired.mean()),
+        "edp_js": float((total * delay).mean()),
+        "window_s": float(design.t_end_s),
+        "savings_pct": 0.0,
+        "spike_energy_savings_pct": 0.0,
+    }
+
+
+def add_savings(runs: list[dict]) -> None:
+    """Savings in percent of each run relative to the first (positive = uses less)."""
+    if not runs:
+        return
+    base = runs[0]
+    for r in runs:
+        for key, out in (("energy_per_inference_j", "savings_pct"), ("spike_energy_j", "spike_energy_savings_pct"),
+                         ("hidden_spike_energy_j", "hidden_spike_energy_savings_pct"), ("edp_js", "edp_savings_pct")):
+            b = base[key]
+            r[out] = float(100.0 * (b - r[key]) / b) if b > 0 else 0.0
+
+
+def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int | None = None,
+                 out: str | Path | None = None, data_dir=None, progress: bool = True,
+                 batch_size: int = 1000) -> dict:
+    """Compute (or reuse from REPORT/cache) every input's figures; write the report if `out`."""
+    from training.data import load_split
+    if not rate_hz > 0 or not math.isfinite(rate_hz):
+        raise ConfigError(f"--rate: must be a positive number of inferences per second (got {rate_hz})")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit: must be >= 1 (got {limit})")
+    sources = resolve_sources(paths)
+    out = Path(out) if out is not None else None
+    splits, runs = {}, []
+    for src in sources:
+        key = _fingerprint(src, hw, cfg, limit, rate_hz)
+        cache = out / "cache" / (src.name.replace("/", "__") + ".json") if out is not None else None
+        if cache is not None and cache.is_file():
+            try:
+                cached = json.loads(cache.read_text())
+                if cached.get("fingerprint") == key:
+                    runs.append(cached["stats"])
+                    continue
+            except (OSError, json.JSONDecodeError, KeyError):
+                pass
+        design, meta = load_source(src, hw)
+        window = design.t_end_s
+        if rate_hz * window > 1:
+            raise ConfigError(f"--rate: {rate_hz:g} inferences/s leaves less than one window ({window:g} s) per "
+                              f"inference; use at most {1 / window:g}")
+        if design.dataset not in splits:
+            splits[design.dataset] = load_split(design.dataset, "test", data_dir, limit)
+        data = splits[design.dataset]
+        result, pred = design_energy(design, cfg, data.images, batch_size, progress, desc=src.name)
+        stats = run_stats(src.name, design, {**meta, "_source": str(src.path)}, result, pred, data.labels, rate_hz)
+        runs.append(stats)
+        if cache is not None:
+            atomic_io.write_text(cache, json.dumps({"fingerprint": key, "stats": stats}))
+    add_savings(runs)
+    report = {
+        "format": FORMAT,
+        "runs": runs,
+        "energy_config": cfg.to_dict(),
+        "hw_config": None if hw is None else hw.to_dict(),
+        "rate_hz": float(rate_hz),
+        "limit": limit,
+        "delay_definition": DELAY_DEFINITION,
+        "savings_definition": "100 * (first - this) / first, per inference; the first input is the reference",
+        "conduction_form": cfg.conduction_form,
+        "accuracy_definition": "hardware accuracy: behavioural model of the stored chip on the test images",
+    }
+    if out is not None:
+        write_report(report, out)
+    return report
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _e(x):
+    return _fmt(x / UNITS["nJ"])
+
+
+def render_markdown(report: dict) -> str:
+    """report.md: every number shown is in report.json (the header names the unit)."""
+    runs = report["runs"]
+    rate = report["rate_hz"]
+    lines = ["# Energy report", ""]
+    if runs:
+        n = runs[0]["n_images"]
+        lines += [f"{len(runs)} input(s), {n} test images each (data set: "
+                  f"{', '.join(sorted({r['dataset'] for r in runs}))}). Savings are relative to the first row "
+                  f"(`{runs[0]['name']}`). Conduction form: {report['conduction_form']}. Model: docs/energy.md.", ""]
+    lines += ["## Summary", "",
+              "| run | reg | accuracy (%) | hidden spikes/neuron | output spikes/neuron | energy/inference (nJ) "
+              "| savings (%) | spike-driven energy (nJ) | spike-driven savings (%) | hidden-spike energy (nJ) "
+              f"| power at {rate:g}/s (uW) | delay (us) | EDP (nJ*us) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        reg = r["reg"]
+        reg_s = reg["kind"] if reg["kind"] == "none" else f"{reg['kind']} {reg['strength']:g}"
+        lines.append(
+            f"| {r['name']} | {reg_s} | {_fmt(100 * r['accuracy'])} | {_fmt(r['spikes_per_neuron_mean'])} | "
+            f"{_fmt(r['output_spikes_per_neuron'])} | {_e(r['energy_per_inference_j'])} | {_fmt(r['savings_pct'])} | "
+            f"{_e(r['spike_energy_j'])} | {_fmt(r['spike_energy_savings_pct'])} | {_e(r['hidden_spike_energy_j'])} | "
+            f"{_fmt(r['average_power_w'] / UNITS['uW'])} | {_fmt(r['delay_s'] / UNITS['us'])} | "
+            f"{_fmt(r['edp_js'] / UNITS['nJ*us'])} |")
+    lines += ["", "## Breakdown per inference (nJ)", "",
+              "| run | " + " | ".join(f"{c} (nJ)" for c in COMPONENTS) + " | total (nJ) |",
+              "|---|" + "---|" * (len(COMPONENTS) + 1)]
+    for r in runs:
+        lines.append(f"| {r['name']} | " + " | ".join(_e(r["breakdown_j"][c]) for c in COMPONENTS)
+                     + f" | {_e(r['energy_per_inference_j'])} |")
+    lines += ["", "## By layer (nJ per inference; `input` = the pixel rows, layerL = neurons of layer L and the "
+              "rows their spikes drive)", "",
+              "| run | layer | spikes per inference | " + " | ".join(f"{c} (nJ)" for c in COMPONENTS) + " |",
+              "|---|---|---|" + "---|" * len(COMPONENTS)]
+    for r in runs:
+        for g, comp in r["breakdown_by_layer_j"].items():
+            lines.append(f"| {r['name']} | {g} | {_fmt(r['spikes_per_inference'][g])} | "
+                         + " | ".join(_e(comp[c]) for c in COMPONENTS) + " |")
+    lines += ["", "## Spikes per neuron per hidden layer", "",
+              "| run | " + " | ".join(f"layer{l}" for l in range(max((len(r['spikes_per_neuron']) for r in runs),
+                                                                      default=0))) + " |",
+              "|---|" + "---|" * max((len(r['spikes_per_neuron']) for r in runs), default=0)]
+    for r in runs:
+        lines.append(f"| {r['name']} | " + " | ".join(_fmt(s) for s in r["spikes_per_neuron"]) + " |")
+    lines += ["", "## Conduction: exact against the spike-count form (nJ per inference)", "",
+              "| run | exact (nJ) | spike-count (nJ) |", "|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['name']} | {_e(r['conduction_exact_j'])} | {_e(r['conduction_spike_count_j'])} |")
+    lines += ["", "## Definitions", "",
+              f"- Delay: {report['delay_definition']}. EDP: mean over images of energy x delay.",
+              "- Energy is counted over the whole window (the circuit runs to t_end_s; no early stop).",
+              f"- Average power: energy per inference x {rate:g} inferences/s, circuits power-gated between "
+              "inferences (no idle leakage).",
+              "- Spike-driven energy: comparator decisions, row switching and crossbar conduction (input rows "
+              "included); hidden-spike energy: the same without the input rows. Both fall with fewer, later spikes.",
+              f"- Savings: {report['savings_definition']}.",
+              f"- Accuracy: {report['accuracy_definition']}.",
+              "- Plots: breakdown.png (stacked components per run), energy_vs_accuracy.png.", ""]
+    return "\n".join(lines)
+
+
+def write_report(report: dict, out: str | Path) -> None:
+    from energy.plots import plot_breakdown, plot_energy_vs_accuracy
+    out = Path(out)
+    atomic_io.write_text(out / "report.json", json.dumps(report, indent=1))
+    atomic_io.write_text(out / "report.md", render_markdown(report))
+    if report["runs"]:
+        plot_breakdown(report["runs"], out / "breakdown.png")
+        plot_energy_vs_accuracy(report["runs"], out / "energy_vs_accuracy.png")

@@ -1,0 +1,195 @@
+"""`ttfs energy-validate`: the energy model against the energy ngspice measures, image by image.
+
+The circuit is the netlists package's (netlists.circuit.circuit_from_design, netlists.writer.
+layer_netlist): each layer is simulated alone, driven at the firing times ngspice measured for the
+layer below, as netlists.simulate does. We ask ngspice to save every node voltage and every branch
+current (`.save all`), and integrate, for every voltage-defined source (V and E elements, at top
+level and inside the neuron subcircuits), the power it delivers, -V(n+, n-) x I(branch), over the
+transient (trapezoid rule). That is the energy drawn from the sources the circuit models:
+
+- row drivers (V sources): crossbar conduction (and, for the passive neuron, the charge that ends
+  up in the column capacitors);
+- op-amp outputs (E sources of the integrator neurons): the charging of the feedback capacitors.
+
+The netlists do not model wire capacitance, comparators (not in the layer netlists; their
+B-source latches draw no real supply current anyway), op-amp bias or driver internals, so the
+model's `row_switching`, `comparator` and `static` terms cannot be checked here; the comparison is
+of `conduction + capacitor`. The op-amp of the netlists is ideal (gain 1e9, unbounded output), so
+the model is evaluated unclamped (`swing_over_threshold: .inf`) for this comparison.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import time
+
+import numpy as np
+
+from energy.config import EnergyConfig
+from energy.model import COMPONENTS, EnergyCircuit, energy_per_image
+from training.errors import SimulationError
+
+_ELEMENT = re.compile(r"^\s*([VvEe]\S*)\s+(\S+)\s+(\S+)")
+
+
+def source_elements(netlist: str) -> list[tuple[str, str, str, str]]:
+    """Every V and E element of a netlist as (branch vector, node +, node -, kind), with the
+    ngspice names of elements inside subcircuit instances (`e.xn0_3.eop#branch`, `xn0_3.out`)."""
+    subckts: dict[str, tuple[list, list]] = {}
+    top, instances = [], []
+    current = None
+    for line in netlist.splitlines():
+        s = line.strip()
+        if not s or s.startswith("*"):
+            continue
+        low = s.lower()
+        if low.startswith(".subckt"):
+            parts = s.split()
+            ports = [p for p in parts[2:] if not p.lower().startswith("params:") and "=" not in p]
+            if "params:" in [p.lower() for p in parts]:
+                ports = parts[2:[p.lower() for p in parts].index("params:")]
+            current = parts[1].lower()
+            subckts[current] = ([p.lower() for p in ports], [])
+            continue
+        if low.startswith(".ends"):
+            current = None
+            continue
+        if low.startswith("."):
+            continue
+        m = _ELEMENT.match(s)
+        if m and low[0] in "ve":
+            (subckts[current][1] if current else top).append((m.group(1).lower(), m.group(2).lower(),
+                                                              m.group(3).lower()))
+        elif low.startswith("x") and current is None:
+            parts = s.split()
+            body = parts[1:]
+            if "params:" in [p.lower() for p in body]:
+                body = body[:[p.lower() for p in body].index("params:")]
+            instances.append((parts[0].lower(), [p.lower() for p in body[:-1]], body[-1].lower()))
+    out = [(f"{name}#branch", np_, nm, "row" if name.startswith("vd") else "other") for name, np_, nm in top]
+    for inst, nodes, sub in instances:
+        if sub not in subckts:
+            continue
+        ports, elems = subckts[sub]
+        mapping = dict(zip(ports, nodes))
+
+        def node(n):
+            return "0" if n == "0" else mapping.get(n, f"{inst}.{n}")
+
+        for name, np_, nm in elems:
+            kind = "opamp" if name == "eop" else "other"
+            out.append((f"{name[0]}.{inst}.{name}#branch", node(np_), node(nm), kind))
+    return out
+
+
+def source_energy(vectors: dict, elements) -> dict:
+    """Energy (J) delivered by each kind of source over the saved transient."""
+    t = vectors["time"]
+    zero = np.zeros_like(t)
+    out: dict[str, float] = {}
+    for branch, n_plus, n_minus, kind in elements:
+        i = vectors.get(branch)
+        if i is None:
+            raise SimulationError(f"ngspice saved no current {branch}; the energy cannot be measured")
+        v = vectors.get(n_plus, zero) - vectors.get(n_minus, zero)
+        p = -v * i
+        out[kind] = out.get(kind, 0.0) + float(np.sum(0.5 * (p[1:] + p[:-1]) * np.diff(t)))
+    return out
+
+
+def measure_layer(circuit, l: int, t_rows_s, max_step_s: float | None = None, options: str = ""):
+    """(firing times (n_out,) in s incl. comparator delay, {kind: energy J}) of one simulated layer."""
+    from netlists.ngspice import session
+    from netlists.simulate import crossings
+    from netlists.writer import layer_netlist
+    net = layer_netlist(circuit, l, t_rows_s, max_step_s=max_step_s, options=options)
+    net = re.sub(r"^\.save time .*$", ".save all", net, flags=re.M)
+    result = session().run(net)
+    t = result.vectors.get("time")
+    if t is None or len(t) < 2 or t[-1] < circuit.t_end_s * (1 - 1e-9):
+        raise SimulationError(f"layer {l}: the transient stopped before the window end; ngspice said:\n"
+                              + result.log[-1500:])
+    n_out = circuit.g_pos[l].shape[1]
+    v = np.stack([result.vectors[f"p{l}_{i}"] for i in range(n_out)], axis=1)
+    t_cross = crossings(t, v, circuit.v_th_v[l])
+    t_cross[t_cross > circuit.t_end_s] = np.inf
+    return t_cross + circuit.comparator_delay_s, source_energy(result.vectors, source_elements(net))
+
+
+def netlist_circuit(design):
+    """The netlists package's Circuit of a design: the stored chip's conductances and each neuron's
+    threshold plus its comparator offset (built here directly from `netlists.circuit.Circuit`)."""
+    from netlists.circuit import Circuit
+    return Circuit(
+        g_pos=tuple(np.asarray(g, dtype=np.float64) for g in design.g_pos),
+        g_neg=tuple(np.asarray(g, dtype=np.float64) for g in design.g_neg),
+        c_mem_f=tuple(float(c) for c in design.c_mem_f),
+        v_th_v=tuple(float(design.v_th_v[l]) + np.asarray(design.offset_v[l], dtype=np.float64)
+                     for l in range(design.n_layers)),
+        neuron=design.neuron, scheme=design.scheme, v_read_v=float(design.v_read_v),
+        time_scale_s=float(design.time_scale_s), t_end_s=float(design.t_end_s),
+        t_rise_s=1e-3 * float(design.time_scale_s), comparator_delay_s=float(design.hw.comparator_delay_s),
+        opamp_gain=design.hw.opamp_gain, r_wire_row_ohm=float(design.hw.r_wire_row_ohm),
+        r_wire_col_ohm=float(design.hw.r_wire_col_ohm),
+        info={"source_run": design.source_run, "dataset": design.dataset, "layers": list(design.layers)})
+
+
+def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: float | None = None,
+             progress: bool = True) -> dict:
+    """Per image: measured source energy, the model at the behavioural firing times, and the model
+    at the firing times ngspice measured; `mean_abs_rel_error` is of the former model."""
+    from hwmodel.behavioural import input_times_s, layer_times
+    from tqdm import tqdm
+    cfg = dataclasses.replace(cfg or EnergyConfig(), v_swing_v=None, swing_over_threshold=math.inf,
+                              conduction_form="exact")
+    circuit = netlist_circuit(design)
+    circ = EnergyCircuit.from_design(design)
+    cmp_idx = [COMPONENTS.index("conduction"), COMPONENTS.index("capacitor")]
+    t_in = input_times_s(design, images)
+    beh = layer_times(design, t_in)
+    model_all = energy_per_image(circ, cfg, t_in, beh)
+    step = None if max_step_frac is None else max_step_frac * design.t_end_s
+    per_image = []
+    t0 = time.perf_counter()
+    for b in tqdm(range(len(t_in)), unit="img", desc="ngspice", disable=not progress, leave=False):
+        rows = t_in[b]
+        sim_times, measured = [], {}
+        for l in range(circuit.n_layers):
+            rows, e = measure_layer(circuit, l, rows, max_step_s=step)
+            sim_times.append(rows)
+            for k, v in e.items():
+                measured[k] = measured.get(k, 0.0) + v
+        at_sim = energy_per_image(circ, cfg, t_in[b:b + 1], [t[None, :] for t in sim_times])
+        m = float(model_all.energy_j[b][:, cmp_idx].sum())
+        m_sim = float(at_sim.energy_j[0][:, cmp_idx].sum())
+        meas = float(sum(measured.values()))
+        agree = [bool(np.array_equal(np.isfinite(bt[b]), np.isfinite(st))) for bt, st in zip(beh, sim_times)]
+        per_image.append({
+            "image": b,
+            "measured_j": meas,
+            "measured_by_source_j": measured,
+            "model_j": m,
+            "model_at_circuit_times_j": m_sim,
+            "model_conduction_j": float(model_all.energy_j[b][:, cmp_idx[0]].sum()),
+            "model_capacitor_j": float(model_all.energy_j[b][:, cmp_idx[1]].sum()),
+            "model_spike_count_conduction_j": float(model_all.conduction_spike_count_j[b].sum()),
+            "rel_error": (m - meas) / meas if meas else 0.0,
+            "rel_error_at_circuit_times": (m_sim - meas) / meas if meas else 0.0,
+            "same_spikes_as_behavioural": all(agree),
+        })
+    errs = np.array([abs(p["rel_error"]) for p in per_image])
+    errs_sim = np.array([abs(p["rel_error_at_circuit_times"]) for p in per_image])
+    return {
+        "design_layers": list(design.layers),
+        "neuron": design.neuron,
+        "scheme": design.scheme,
+        "n_images": len(per_image),
+        "compared": "conduction + capacitor (energy from row drivers and op-amp outputs); row switching, "
+                    "comparator and static terms are not in the netlist",
+        "images": per_image,
+        "mean_abs_rel_error": float(errs.mean()) if len(errs) else 0.0,
+        "max_abs_rel_error": float(errs.max()) if len(errs) else 0.0,
+        "mean_abs_rel_error_at_circuit_times": float(errs_sim.mean()) if len(errs) else 0.0,
+        "seconds": time.perf_counter() - t0,
+    }

@@ -1,0 +1,105 @@
+"""ttfs energy-report | energy-validate: energy per inference (what SSR saves), and its check in ngspice."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from energy.config import EnergyConfig
+from training.errors import CheckpointError, ConfigError
+from ttfs.config import load_config
+
+
+def load_energy(path, overrides=()) -> EnergyConfig:
+    """EnergyConfig from YAML (None: the defaults) with `energy.key=value` style overrides."""
+    return load_config(path, EnergyConfig, overrides, section="energy")
+
+
+def _load_hw(path, overrides=()):
+    from hwmodel.config import HardwareConfig
+    return load_config(path, HardwareConfig, overrides, section="hw")
+
+
+def cmd_report(args) -> int:
+    from energy.report import build_report
+    hw = _load_hw(args.hw, args.set_hw)
+    cfg = load_energy(args.energy, args.set)
+    report = build_report(args.inputs, hw, cfg, rate_hz=args.rate, limit=args.limit, out=args.out,
+                          data_dir=args.data_dir, progress=not args.quiet)
+    print(f"report folder: {args.out}  (report.md, report.json, breakdown.png, energy_vs_accuracy.png)")
+    for r in report["runs"]:
+        print(f"  {r['name']}: accuracy {100 * r['accuracy']:.2f}%, spikes/neuron {r['spikes_per_neuron_mean']:.3f}, "
+              f"{r['energy_per_inference_j'] * 1e9:.4g} nJ/inference ({r['savings_pct']:+.1f}% saved), "
+              f"spike-driven {r['spike_energy_j'] * 1e9:.4g} nJ ({r['spike_energy_savings_pct']:+.1f}%)")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from energy.validate import validate
+    from hwmodel.design import load_design
+    from training.data import load_split
+    if args.limit < 1:
+        raise ConfigError(f"--limit: must be >= 1 (got {args.limit})")
+    if not (args.design / "design.yaml").is_file():
+        raise CheckpointError(f"{args.design}: not a design folder; make one with "
+                              "'ttfs map RUN --hw configs/hw/ideal.yaml --out DESIGN'")
+    design = load_design(args.design)
+    cfg = load_energy(args.energy, args.set)
+    data = load_split(design.dataset, "test", args.data_dir, args.limit)
+    result = validate(design, data.images, cfg, progress=not (args.quiet or args.json))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.design}: {result['n_images']} images, {result['neuron']}, {result['scheme']}; compared: "
+          f"{result['compared']}")
+    print(f"  {'image':>5} {'ngspice (nJ)':>13} {'model (nJ)':>11} {'error':>8} {'model@circuit times':>20}")
+    for p in result["images"]:
+        print(f"  {p['image']:>5} {p['measured_j'] * 1e9:>13.5g} {p['model_j'] * 1e9:>11.5g} "
+              f"{100 * p['rel_error']:>7.3f}% {100 * p['rel_error_at_circuit_times']:>19.3f}%")
+    print(f"  mean |relative error| {100 * result['mean_abs_rel_error']:.3f}% (max "
+          f"{100 * result['max_abs_rel_error']:.3f}%); at the circuit's own firing times "
+          f"{100 * result['mean_abs_rel_error_at_circuit_times']:.3f}%; {result['seconds']:.1f} s")
+    return 0
+
+
+def register(sub, formatter) -> None:
+    p = sub.add_parser("energy-report", help="energy per inference of runs/designs and what SSR saves",
+                       formatter_class=formatter,
+                       description="Energy per inference (breakdown by component and layer), spikes per neuron, "
+                                   "accuracy, average power, energy-delay product and savings relative to the "
+                                   "first input, over the test set. Inputs: run folders (mapped with --hw), design "
+                                   "folders, or sweep folders (their runs, baseline first). Model: docs/energy.md.",
+                       epilog="examples:\n  ttfs energy-report runs/ssr-sweep-mnist --hw configs/hw/default.yaml "
+                              "--out reports/energy-mnist\n  ttfs energy-report runs/base runs/mssr --hw "
+                              "configs/hw/ideal.yaml --energy configs/energy/default.yaml --rate 1000 --limit 1000 "
+                              "--out /tmp/energy")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="RUN_OR_DESIGN",
+                   help="run, design or sweep folders; the first is the reference for savings")
+    p.add_argument("--hw", required=True, help="hardware config YAML used to map run folders (configs/hw/)")
+    p.add_argument("--energy", default=None, help="energy config YAML (default: the built-in defaults, "
+                                                  "as in configs/energy/default.yaml)")
+    p.add_argument("--rate", type=float, default=1000.0, help="inference rate in Hz for the average power")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N test images (default: all)")
+    p.add_argument("--out", required=True, type=Path, help="report folder to write")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an energy config key, e.g. v_swing_v=1.5 (repeatable)")
+    p.add_argument("--set-hw", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a hardware config key, e.g. neuron=passive (repeatable)")
+    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("energy-validate", help="energy model against ngspice-measured source energy",
+                       formatter_class=formatter,
+                       description="Simulate N test images in ngspice (layer by layer, netlists package), integrate "
+                                   "the power every source delivers over the window and compare it image by image "
+                                   "with the model's conduction + capacitor energy (the parts the netlist models).",
+                       epilog="example:\n  ttfs map runs/small --hw configs/hw/ideal.yaml --out /tmp/d && "
+                              "ttfs energy-validate /tmp/d --limit 5 --json")
+    p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
+    p.add_argument("--limit", type=int, default=5, help="number of test images")
+    p.add_argument("--energy", default=None, help="energy config YAML (v_swing_v is ignored: ideal op-amp)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an energy config key")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_validate)
