@@ -61,6 +61,8 @@ class Design:
     r_wire_row_ohm = property(lambda self: self.hw.r_wire_row_ohm)
     r_wire_col_ohm = property(lambda self: self.hw.r_wire_col_ohm)
     read_noise_rel = property(lambda self: self.hw.read_noise_rel)
+    # Per-layer (n_out,) offset of every comparator of the stored chip (systematic + random), volts.
+    comparator_offsets_v = property(lambda self: self.offset_v)
 
     @property
     def n_layers(self) -> int:

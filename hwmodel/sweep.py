@@ -102,7 +102,7 @@ def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Pa
             ax.axhline(r["accuracy"] * 100, color="C1", ls=":", label="analog (no quantisation)")
     ax.set_xlabel(spec.label)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"accuracy against {param} ({rows[0]['n']} images, {rows[0]['trials']} chips)")
+    ax.set_title(f"accuracy against {param} ({rows[0]['n']} images, {rows[0]['trials']} chip(s))")
     ax.legend(fontsize=8)
     fig.tight_layout()
     png = io.BytesIO()
