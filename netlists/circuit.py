@@ -1,0 +1,112 @@
+"""What the netlist writer builds from: the circuit of a mapped network as plain SI arrays.
+
+`Circuit` holds no hwmodel object, so the writer, the runner and the tests can build one from
+random arrays; `circuit_from_design` fills it from a `hwmodel.design.Design`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from training.errors import ConfigError
+
+NEURONS = ("integrator", "passive")
+SCHEMES = ("dual-rail", "differential")
+IDEAL_OPAMP_GAIN = 1e9     # an ideal op-amp (opamp_gain: null) is written with this open-loop gain
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """A mapped network. Layer l is fed by g_pos[l], g_neg[l] of shape (n_in, n_out) in siemens."""
+
+    g_pos: tuple
+    g_neg: tuple
+    c_mem_f: tuple                  # per layer, farad
+    v_th_v: tuple                   # per layer, (n_out,) comparator threshold incl. offsets, volts
+    neuron: str = "integrator"
+    scheme: str = "dual-rail"
+    v_read_v: float = 0.2
+    time_scale_s: float = 1e-6
+    t_end_s: float = 4e-6
+    t_rise_s: float = 1e-9          # row-driver edge, centred on the spike time
+    comparator_delay_s: float = 0.0
+    opamp_gain: float | None = None
+    r_wire_row_ohm: float = 0.0
+    r_wire_col_ohm: float = 0.0
+    info: dict = field(default_factory=dict)    # header lines: source_run, dataset, ...
+
+    def __post_init__(self):
+        if self.neuron not in NEURONS:
+            raise ConfigError(f"neuron: must be one of {', '.join(NEURONS)} (got {self.neuron!r})")
+        if self.scheme not in SCHEMES:
+            raise ConfigError(f"scheme: must be one of {', '.join(SCHEMES)} (got {self.scheme!r})")
+        if self.neuron == "passive" and self.scheme == "differential":
+            raise ConfigError("scheme: the passive neuron is built dual-rail only")
+        n = len(self.g_pos)
+        if not (n == len(self.g_neg) == len(self.c_mem_f) == len(self.v_th_v)) or n == 0:
+            raise ConfigError("g_pos, g_neg, c_mem_f and v_th_v need one entry per layer")
+        for l in range(n):
+            if self.g_pos[l].shape != self.g_neg[l].shape:
+                raise ConfigError(f"layer {l}: g_pos {self.g_pos[l].shape} and g_neg {self.g_neg[l].shape} differ")
+            if l and self.g_pos[l].shape[0] != self.g_pos[l - 1].shape[1]:
+                raise ConfigError(f"layer {l}: {self.g_pos[l].shape[0]} inputs, but layer {l - 1} has "
+                                  f"{self.g_pos[l - 1].shape[1]} neurons")
+            if np.any(self.g_pos[l] < 0) or np.any(self.g_neg[l] < 0):
+                raise ConfigError(f"layer {l}: conductances must be >= 0")
+        if self.t_rise_s <= 0 or self.t_rise_s >= self.t_end_s:
+            raise ConfigError(f"t_rise_s: must be in (0, t_end_s) (got {self.t_rise_s})")
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.g_pos)
+
+    @property
+    def sizes(self) -> list:
+        return [self.g_pos[0].shape[0]] + [g.shape[1] for g in self.g_pos]
+
+    @property
+    def gain(self) -> float:
+        return IDEAL_OPAMP_GAIN if self.opamp_gain is None else float(self.opamp_gain)
+
+    @property
+    def wires(self) -> bool:
+        return self.r_wire_row_ohm > 0 or self.r_wire_col_ohm > 0
+
+
+def make_circuit(g_pos, g_neg, c_mem_f, v_th_v, **kwargs) -> Circuit:
+    """Circuit from lists of arrays; scalar thresholds are broadcast over each layer's neurons."""
+    g_pos = tuple(np.asarray(g, dtype=np.float64) for g in g_pos)
+    g_neg = tuple(np.asarray(g, dtype=np.float64) for g in g_neg)
+    c_mem_f = tuple(float(c) for c in np.broadcast_to(np.asarray(c_mem_f, dtype=float), (len(g_pos),)))
+    v_th = []
+    for l, g in enumerate(g_pos):
+        v = v_th_v[l] if isinstance(v_th_v, (list, tuple, np.ndarray)) else v_th_v
+        v_th.append(np.broadcast_to(np.asarray(v, dtype=np.float64), (g.shape[1],)).copy())
+    return Circuit(g_pos=g_pos, g_neg=g_neg, c_mem_f=c_mem_f, v_th_v=tuple(v_th), **kwargs)
+
+
+def circuit_from_design(design, t_rise_s: float | None = None) -> Circuit:
+    """The circuit a hwmodel Design describes (thresholds include the comparator offsets)."""
+    n = len(design.g_pos)
+    offsets = getattr(design, "comparator_offsets_v", None)
+    v_th = []
+    for l in range(n):
+        n_out = design.g_pos[l].shape[1]
+        off = np.full(n_out, float(design.comparator_offset_v or 0.0))
+        if offsets is not None:
+            off = np.asarray(offsets[l], dtype=np.float64).reshape(n_out)
+        v_th.append(float(design.v_th_v[l]) + off)
+    if t_rise_s is None:
+        t_rise_s = 1e-3 * float(design.time_scale_s)
+    info = {"source_run": str(getattr(design, "source_run", "")), "dataset": getattr(design, "dataset", ""),
+            "layers": list(getattr(design, "layers", [])),
+            "t_in_s": float(getattr(design, "t_in_s", 0.0))}
+    return make_circuit(
+        design.g_pos, design.g_neg, design.c_mem_f, v_th,
+        neuron=design.neuron, scheme=design.scheme, v_read_v=float(design.v_read_v),
+        time_scale_s=float(design.time_scale_s), t_end_s=float(design.t_end_s), t_rise_s=t_rise_s,
+        comparator_delay_s=float(design.comparator_delay_s or 0.0),
+        opamp_gain=None if design.opamp_gain is None else float(design.opamp_gain),
+        r_wire_row_ohm=float(design.r_wire_row_ohm or 0.0), r_wire_col_ohm=float(design.r_wire_col_ohm or 0.0),
+        info=info)

@@ -1,0 +1,108 @@
+"""Circuit-level inference of one input: the network simulated in ngspice, layer by layer.
+
+Layer l is simulated alone, driven at the event times of layer l-1 (its measured firing times,
+already including the comparator delay); this is the circuit of the whole network exactly, because
+a layer only sees the layer below through its row drivers, which are ideal sources switched at
+those times. Firing times are read from the saved potentials by linear interpolation of the
+first upward crossing of each neuron's threshold.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from netlists.circuit import Circuit
+from netlists.ngspice import session
+from netlists.writer import driver_groups, layer_netlist
+from training.errors import SimulationError
+
+# Solver settings of the first attempt and of the retry after a convergence failure or timeout.
+FAST = {"max_step_frac": None, "options": ""}
+TILE_DEVICES = 3000     # resistors per ngspice run (see tile_size)
+SAFE = {"max_step_frac": 1e-3, "options": "method=gear reltol=1e-4 itl4=100"}
+
+
+def first_crossing(time_s: np.ndarray, v: np.ndarray, thr: float) -> float:
+    """Time of the first upward crossing of `thr` by samples v(time), linearly interpolated; inf if none."""
+    above = v > thr
+    if not above.any():
+        return np.inf
+    k = int(np.argmax(above))
+    if k == 0:
+        return float(time_s[0])
+    t0, t1, v0, v1 = time_s[k - 1], time_s[k], v[k - 1], v[k]
+    return float(t0 + (thr - v0) * (t1 - t0) / (v1 - v0))
+
+
+def crossings(time_s: np.ndarray, v: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    """Vectorised `first_crossing` over columns of v (T, n) with thresholds thr (n,)."""
+    above = v > thr[None, :]
+    fired = above.any(axis=0)
+    k = np.argmax(above, axis=0)
+    out = np.full(v.shape[1], np.inf)
+    cols = np.nonzero(fired)[0]
+    kk = k[cols]
+    at0 = kk == 0
+    out[cols[at0]] = time_s[0]
+    cols, kk = cols[~at0], kk[~at0]
+    t0, t1 = time_s[kk - 1], time_s[kk]
+    v0, v1 = v[kk - 1, cols], v[kk, cols]
+    out[cols] = t0 + (thr[cols] - v0) * (t1 - t0) / (v1 - v0)
+    return out
+
+
+def tile_size(circuit: Circuit, l: int, n_rows_live: int) -> int:
+    """Columns per ngspice run: about TILE_DEVICES resistors (ngspice's cost per device grows with
+    circuit size, cache-bound, so several small runs beat one big one)."""
+    n_out = circuit.g_pos[l].shape[1]
+    if circuit.wires:
+        return n_out
+    per_col = 2 * (n_rows_live + 1)
+    return int(min(n_out, max(1, TILE_DEVICES // per_col)))
+
+
+def simulate_layer(circuit: Circuit, l: int, t_rows_s: np.ndarray, settings: dict = FAST,
+                   deadline: float | None = None) -> np.ndarray:
+    """Firing times (s, inf = silent) of layer l's neurons for row event times t_rows_s.
+
+    deadline: time.perf_counter() value after which ngspice is halted (SimulationError)."""
+    frac = settings.get("max_step_frac")
+    max_step = None if frac is None else frac * circuit.t_end_s
+    n_out = circuit.g_pos[l].shape[1]
+    times, _ = driver_groups(t_rows_s, circuit.t_end_s)
+    tile = tile_size(circuit, l, len(times))
+    t_cross = np.empty(n_out)
+    for start in range(0, n_out, tile):
+        cols = range(start, min(n_out, start + tile))
+        netlist = layer_netlist(circuit, l, t_rows_s, max_step_s=max_step,
+                                options=settings.get("options", ""), cols=cols)
+        timeout_s = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+        result = session().run(netlist, timeout_s=timeout_s)
+        t = result.vectors.get("time")
+        if t is None or len(t) < 2 or t[-1] < circuit.t_end_s * (1 - 1e-9):
+            reached = "nothing" if t is None or not len(t) else f"{t[-1]:.4g} s"
+            raise SimulationError(f"layer {l}: the transient stopped early (reached {reached} of "
+                                  f"{circuit.t_end_s:.4g} s); ngspice said:\n" + result.log[-2000:])
+        v = np.empty((len(t), len(cols)))
+        for n, i in enumerate(cols):
+            name = f"p{l}_{i}"
+            vec = result.vectors.get(name, result.vectors.get(f"v({name})"))
+            if vec is None:
+                raise SimulationError(f"layer {l}: ngspice returned no vector for {name}")
+            v[:, n] = vec
+        t_cross[start:cols.stop] = crossings(t, v, circuit.v_th_v[l][start:cols.stop])
+    # A decision later than t_end - delay switches its rows only after the window: silent.
+    t_cross[t_cross > circuit.t_end_s - circuit.comparator_delay_s] = np.inf
+    return t_cross + circuit.comparator_delay_s
+
+
+def simulate_network(circuit: Circuit, t_input_s: np.ndarray, settings: dict = FAST,
+                     timeout_s: float | None = None) -> list:
+    """Per layer, firing times (s) of one input (n_in,) simulated layer by layer."""
+    deadline = None if timeout_s is None else time.perf_counter() + timeout_s
+    times, rows = [], np.asarray(t_input_s, dtype=np.float64)
+    for l in range(circuit.n_layers):
+        rows = simulate_layer(circuit, l, rows, settings, deadline)
+        times.append(rows)
+    return times

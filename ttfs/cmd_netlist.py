@@ -1,0 +1,110 @@
+"""ttfs export-netlist | simulate: SPICE netlists of a design and circuit-level inference in ngspice."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training import atomic_io
+from training.errors import ConfigError
+
+
+def _layers(spec: str | None, n: int) -> tuple:
+    if not spec:
+        return 0, n
+    try:
+        a, b = spec.split(":")
+        a = int(a) if a else 0
+        b = int(b) if b else n
+    except ValueError:
+        raise ConfigError(f"--layers {spec!r}: expected a:b, e.g. 0:1 for the first hidden layer") from None
+    if not 0 <= a < b <= n:
+        raise ConfigError(f"--layers {spec}: must satisfy 0 <= a < b <= {n} (the design has {n} layers)")
+    return a, b
+
+
+def cmd_export(args) -> int:
+    from hwmodel.behavioural import layer_times
+    from netlists.runner import input_times, load
+    from netlists.writer import network_netlist
+    from training.data import load_split
+
+    design, circuit = load(args.design, args.t_rise_s)
+    data = load_split(design.dataset, "test", args.data_dir, args.sample + 1)
+    t_input = input_times(design, data.images[args.sample:args.sample + 1])
+    a, b = _layers(args.layers, circuit.n_layers)
+    notes = [f"test sample {args.sample} of {design.dataset} (label {int(data.labels[args.sample])}), "
+             f"input spike times = encode_pixels(image, t_in = {design.model.t_in}) * time_scale_s"]
+    if a > 0:
+        # Layer a's rows switch at layer a-1's firing times, taken from the behavioural model.
+        t_rows = layer_times(design, t_input)[a - 1][0]
+        notes.append(f"layer {a}'s rows are driven at layer {a - 1}'s firing times from the behavioural model")
+    else:
+        t_rows = t_input[0]
+    start = time.perf_counter()
+    text = network_netlist(circuit, t_rows, (a, b), title=f"ttfs network {Path(args.design).name}",
+                           notes=notes, max_step_s=args.max_step_s)
+    atomic_io.write_text(args.out, text)
+    n_lines = text.count("\n")
+    print(f"wrote {args.out}: {n_lines} lines, layers {a}..{b - 1}, sample {args.sample} "
+          f"({time.perf_counter() - start:.1f} s); run it with: ngspice -b {args.out}")
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from netlists.runner import Settings, format_summary, run
+
+    if args.limit < 1:
+        raise ConfigError(f"--limit: must be >= 1 (got {args.limit})")
+    if args.workers < 1:
+        raise ConfigError(f"--workers: must be >= 1 (got {args.workers})")
+    summary = run(args.design, args.limit, args.out, workers=args.workers, dask_address=args.dask,
+                  settings=Settings(t_rise_s=args.t_rise_s, timeout_s=args.timeout_s),
+                  data_dir=args.data_dir, progress=not args.quiet, start=args.start)
+    print(format_summary(summary))
+    print(f"results: {Path(args.out) / 'results.jsonl'}, summary: {Path(args.out) / 'summary.json'}")
+    return 0
+
+
+def register(sub, formatter) -> None:
+    p = sub.add_parser("export-netlist", help="write a standalone ngspice netlist of a design for one input",
+                       formatter_class=formatter,
+                       description="Write the circuit of a design (all layers, or --layers a:b) for test "
+                                   "sample K as an ngspice netlist: PWL row drivers, one resistor per "
+                                   "crossbar cell, neuron subcircuits, comparators and row drivers. "
+                                   "'ngspice -b FILE' prints each neuron's firing time t_l{layer}_n{neuron} "
+                                   "in seconds ('failed' = silent). Circuits: docs/netlists.md.",
+                       epilog="example:\n  ttfs export-netlist designs/mnist --sample 0 --out mnist0.cir\n"
+                              "  ngspice -b mnist0.cir | grep '^t_l1_'")
+    p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
+    p.add_argument("--sample", type=int, default=0, help="index K of the test image")
+    p.add_argument("--out", required=True, type=Path, help="netlist file to write (.cir)")
+    p.add_argument("--layers", default=None, metavar="A:B", help="only layers A..B-1 (0 = first hidden layer)")
+    p.add_argument("--t-rise-s", type=float, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
+    p.add_argument("--max-step-s", type=float, default=None,
+                   help="ngspice maximum time step (default t_end_s / 1000; the comparators' edges "
+                        "are located to about half of it)")
+    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("simulate", help="circuit-level inference of test images in ngspice",
+                       formatter_class=formatter,
+                       description="Simulate N test images of a design in ngspice (layer by layer, "
+                                   "through PySpice's shared-library interface) and compare with the "
+                                   "behavioural model. Writes SIM/results.jsonl (one line per image, "
+                                   "resumable: rerun to continue) and SIM/summary.json.",
+                       epilog="examples:\n  ttfs simulate designs/mnist --limit 20 --workers 2 --out sims/mnist\n"
+                              "  ttfs simulate designs/mnist --limit 100 --dask tcp://127.0.0.1:8786 --out sims/mnist")
+    p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
+    p.add_argument("--limit", type=int, required=True, help="number of test images")
+    p.add_argument("--start", type=int, default=0, help="index of the first test image")
+    p.add_argument("--workers", type=int, default=1, help="worker processes, one ngspice each")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="send images to this dask.distributed scheduler (workers with --nthreads 1)")
+    p.add_argument("--out", required=True, type=Path, help="simulation folder to write")
+    p.add_argument("--t-rise-s", type=float, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
+    p.add_argument("--timeout-s", type=float, default=900.0, help="per image and attempt")
+    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_simulate)
