@@ -231,6 +231,7 @@ def _peak_one(t, w, order, nv, theta, t_end, coef, gw, gt):
     best = np.zeros(n)          # u(0) = 0 before any input
     kbest = np.zeros(n, np.int64)
     tbest = np.zeros(n)
+    sbest = np.zeros(n)         # slope just before the maximiser
     for k in range(nv):
         j = order[k]
         tn = t[order[k + 1]] if k + 1 < nv else t_end
@@ -242,6 +243,7 @@ def _peak_one(t, w, order, nv, theta, t_end, coef, gw, gt):
                 best[i] = u
                 kbest[i] = k + 1
                 tbest[i] = tn
+                sbest[i] = s[i]
     total = 0.0
     kmax = 0
     for i in range(n):
@@ -261,6 +263,11 @@ def _peak_one(t, w, order, nv, theta, t_end, coef, gw, gt):
                 gw[j, i] += coef * (tbest[i] - t[j])
                 acc -= coef * w[j, i]
         gt[j] += acc
+    # A maximiser at an input's arrival (where the slope turns negative) moves with that input:
+    # d max u / d t_j = slope before it (the envelope term alone would miss this).
+    for i in range(n):
+        if 0 < kbest[i] < nv:
+            gt[order[kbest[i]]] += coef * sbest[i]
     return total
 
 

@@ -57,7 +57,8 @@ def backward(t_in, w, order, kf, slope, t_f, delta, n_chunks=1, need_gt=True):
         causal = np.arange(kmax)[:, None] < kf[b][None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
             a = np.where(kf[b] > 0, delta[b] / slope[b], 0.0)
-        gw[o] -= causal * a[None, :] * (t_f[b][None, :] - tj[:, None])
+        tf = np.where(kf[b] > 0, t_f[b], 0.0)   # silent neurons (t_f = inf) pass nothing, not 0 * inf = nan
+        gw[o] -= causal * a[None, :] * (tf[None, :] - tj[:, None])
         if need_gt:
             gt[b, o] += (causal * a[None, :] * w[o]).sum(axis=1)
     return gw, gt
@@ -106,4 +107,8 @@ def regularizer(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks=1):
             tbest = t_next[k]
             gw[o] += coef * causal * (tbest[None, :] - ts[:, None])
             gt[b, o] -= coef * (causal * ws).sum(axis=1)
+            # maximiser at the arrival of input k+1: it moves with that input (slope before it)
+            at_input = hit & (k + 1 < nv)
+            cols = np.nonzero(at_input)[0]
+            np.add.at(gt[b], o[k[cols] + 1], coef * s[k[cols], cols])
     return values, gw, gt
