@@ -99,22 +99,34 @@ def source_energy(vectors: dict, elements) -> dict:
 
 
 def measure_layer(circuit, l: int, t_rows_s, max_step_s: float | None = None, options: str = ""):
-    """(firing times (n_out,) in s incl. comparator delay, {kind: energy J}) of one simulated layer."""
+    """(firing times (n_out,) in s incl. comparator delay, {kind: energy J}) of one simulated layer.
+
+    Without wires the layer runs as tiles of columns, as netlists.simulate does (the columns are
+    independent circuits driven by ideal sources, so their source energies add up)."""
     from netlists.ngspice import session
-    from netlists.simulate import crossings
-    from netlists.writer import layer_netlist
-    net = layer_netlist(circuit, l, t_rows_s, max_step_s=max_step_s, options=options)
-    net = re.sub(r"^\.save time .*$", ".save all", net, flags=re.M)
-    result = session().run(net)
-    t = result.vectors.get("time")
-    if t is None or len(t) < 2 or t[-1] < circuit.t_end_s * (1 - 1e-9):
-        raise SimulationError(f"layer {l}: the transient stopped before the window end; ngspice said:\n"
-                              + result.log[-1500:])
+    from netlists.simulate import crossings, tile_size
+    from netlists.writer import driver_groups, layer_netlist
     n_out = circuit.g_pos[l].shape[1]
-    v = np.stack([result.vectors[f"p{l}_{i}"] for i in range(n_out)], axis=1)
-    t_cross = crossings(t, v, circuit.v_th_v[l])
-    t_cross[t_cross > circuit.t_end_s] = np.inf
-    return t_cross + circuit.comparator_delay_s, source_energy(result.vectors, source_elements(net))
+    times, _ = driver_groups(t_rows_s, circuit.t_end_s)
+    tile = tile_size(circuit, l, len(times))
+    t_cross = np.empty(n_out)
+    energy: dict[str, float] = {}
+    for start in range(0, n_out, tile):
+        cols = range(start, min(n_out, start + tile))
+        net = layer_netlist(circuit, l, t_rows_s, max_step_s=max_step_s, options=options, cols=cols)
+        net = re.sub(r"^\.save time .*$", ".save all", net, flags=re.M)
+        result = session().run(net)
+        t = result.vectors.get("time")
+        if t is None or len(t) < 2 or t[-1] < circuit.t_end_s * (1 - 1e-9):
+            raise SimulationError(f"layer {l}: the transient stopped before the window end; ngspice said:\n"
+                                  + result.log[-1500:])
+        v = np.stack([result.vectors[f"p{l}_{i}"] for i in cols], axis=1)
+        t_cross[start:cols.stop] = crossings(t, v, circuit.v_th_v[l][start:cols.stop])
+        for k, e in source_energy(result.vectors, source_elements(net)).items():
+            energy[k] = energy.get(k, 0.0) + e
+    # a decision later than t_end - delay switches its rows only after the window: silent
+    t_cross[t_cross > circuit.t_end_s - circuit.comparator_delay_s] = np.inf
+    return t_cross + circuit.comparator_delay_s, energy
 
 
 def netlist_circuit(design):
