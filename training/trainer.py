@@ -93,11 +93,14 @@ def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, recor
     atomic_io.write_text(run / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in previous + [record]))
 
 
+_MAY_CHANGE_ON_RESUME = {("train", "epochs"), ("data", "data_dir")}
+
+
 def _check_resume_config(run: Path, cfg: RunConfig) -> None:
     saved = yaml.safe_load((run / "config.yaml").read_text())
     now = config_to_dict(cfg)
     diff = sorted(f"{sec}.{k}" for sec in now if isinstance(now[sec], dict)
-                  for k in now[sec] if saved.get(sec, {}).get(k) != now[sec][k] and (sec, k) != ("train", "epochs"))
+                  for k in now[sec] if saved.get(sec, {}).get(k) != now[sec][k] and (sec, k) not in _MAY_CHANGE_ON_RESUME)
     if now["seed"] != saved.get("seed"):
         diff.append("seed")
     if diff:
