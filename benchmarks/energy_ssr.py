@@ -43,15 +43,15 @@ def main() -> int:
     print(f"hw {args.hw}, energy {args.energy or 'defaults'}, {rows[0]['n_images'] if rows else 0} test images; "
           "savings relative to the first run of each group")
     print("| data set | run | reg | accuracy | hidden spikes/neuron | energy/inference (nJ) | savings | "
-          "spike-driven (nJ) | savings | hidden-spike energy (nJ) | savings | capacitor (nJ) | EDP (nJ*us) |")
+          "spike-driven (nJ) | savings | neuron-spike energy (nJ) | savings | capacitor (nJ) | EDP (nJ*us) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         reg = r["reg"]
         reg_s = "none" if reg["kind"] == "none" else f"{reg['kind']} {reg['strength']:g}"
         print(f"| {r['dataset']} | {r['name']} | {reg_s} | {100 * r['accuracy']:.2f}% | {r['spikes_per_neuron_mean']:.3f} "
               f"| {r['energy_per_inference_j'] * 1e9:.1f} | {r['savings_pct']:+.1f}% | {r['spike_energy_j'] * 1e9:.1f} "
-              f"| {r['spike_energy_savings_pct']:+.1f}% | {r['hidden_spike_energy_j'] * 1e9:.3f} "
-              f"| {r['hidden_spike_energy_savings_pct']:+.1f}% | {r['breakdown_j']['capacitor'] * 1e9:.2f} "
+              f"| {r['spike_energy_savings_pct']:+.1f}% | {r['neuron_spike_energy_j'] * 1e9:.3f} "
+              f"| {r['neuron_spike_energy_savings_pct']:+.1f}% | {r['breakdown_j']['capacitor'] * 1e9:.2f} "
               f"| {r['edp_js'] * 1e15:.0f} |")
     return 0
 

@@ -44,15 +44,17 @@ def plot_breakdown(runs: list[dict], path: Path) -> None:
     ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("energy per inference (nJ)")
     ax.set_title("Energy per inference by component (labels: change vs the first run)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
 
 
 def plot_energy_vs_accuracy(runs: list[dict], path: Path) -> None:
-    """Energy per inference (nJ, total and spike-driven) against accuracy (%), one point per run."""
+    """Energy per inference (nJ) against accuracy (%), one point per run: the total, and the part
+    driven by the network's own spikes (comparator, rows and conduction of hidden and output spikes,
+    without the input rows, which all switch once per image)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, key, title in ((axes[0], "energy_per_inference_j", "total energy per inference"),
-                           (axes[1], "spike_energy_j", "spike-driven energy per inference")):
+                           (axes[1], "neuron_spike_energy_j", "energy driven by the neurons' spikes")):
         seen = set()
         for r in runs:
             kind = r["reg"]["kind"]
@@ -63,7 +65,8 @@ def plot_energy_vs_accuracy(runs: list[dict], path: Path) -> None:
             ax.annotate(r["name"].split("/")[-1], (100 * r["accuracy"], r[key] * 1e9), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel("accuracy on the test images (%)")
-        ax.set_ylabel(f"{title.split(' per')[0]} per inference (nJ)")
+        ax.set_ylabel(("total energy" if key == "energy_per_inference_j" else "neuron-spike energy")
+                      + " per inference (nJ)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
