@@ -1,0 +1,195 @@
+"""Regulariser sweeps: one ordinary run folder per (kind, strength, v_hat), then a trade-off table.
+
+SWEEP/none/                      the baseline (no regulariser; a strength of 0 means this run)
+SWEEP/m-ssr_s1e-05/              one run folder per strength ('ttfs train' layout)
+SWEEP/membrane_v0.8_s1e-05/      the membrane loss also per reference voltage v_hat
+SWEEP/tradeoff.csv               one row per complete run folder under SWEEP
+Several sweeps (M-SSR, F-SSR, membrane) may share one SWEEP folder and its baseline; the table
+covers every complete run in it. A complete run is skipped, a partial one resumed, so rerunning an
+interrupted sweep continues where it stopped. A run folder whose saved config differs from the one
+the sweep would train is an error, never silently reused.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from training import atomic_io
+from training.config import REG_KINDS, RunConfig
+from training.errors import CheckpointError, ConfigError
+from training.trainer import config_to_dict, run_is_complete, train
+
+CSV_NAME = "tradeoff.csv"
+_MAY_DIFFER = {("train", "epochs"), ("data", "data_dir")}   # as the trainer's resume check
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One run of a sweep: regulariser kind, strength (0 for the baseline) and v_hat (membrane)."""
+
+    kind: str
+    strength: float
+    v_hat: float | None = None
+
+    @property
+    def name(self) -> str:
+        if self.kind == "none":
+            return "none"
+        if self.kind == "membrane":
+            return f"membrane_v{self.v_hat:g}_s{self.strength:g}"
+        return f"{self.kind}_s{self.strength:g}"
+
+    def overrides(self) -> list[str]:
+        if self.kind == "none":
+            return ["reg.kind=none", "reg.strength=0.0", "reg.v_hat=null"]
+        v_hat = "null" if self.v_hat is None else repr(float(self.v_hat))
+        return [f"reg.kind={self.kind}", f"reg.strength={float(self.strength)!r}", f"reg.v_hat={v_hat}"]
+
+
+def sweep_points(kind: str, strengths, v_hats=None, baseline: bool = True) -> list[SweepPoint]:
+    """The runs of one sweep: the baseline first, then every strength (x every v_hat for membrane)."""
+    if kind not in REG_KINDS or kind == "none":
+        raise ConfigError(f"--reg: must be one of m-ssr, f-ssr, membrane (got {kind!r})")
+    strengths = [float(s) for s in strengths]
+    if not strengths or any(s < 0 or not math.isfinite(s) for s in strengths):
+        raise ConfigError(f"--strengths: need one or more finite values >= 0 (got {strengths})")
+    if kind == "membrane":
+        if not v_hats:
+            raise ConfigError("--v-hat: required for --reg membrane, e.g. --v-hat 0.5,0.8,0.9")
+        if any(not v > 0 for v in v_hats):
+            raise ConfigError(f"--v-hat: values must be > 0 (got {list(v_hats)})")
+    elif v_hats:
+        raise ConfigError(f"--v-hat: only used with --reg membrane (got --reg {kind})")
+    points = [SweepPoint("none", 0.0)] if baseline or 0.0 in strengths else []
+    for s in sorted(set(strengths)):
+        if s == 0.0:
+            continue
+        for v in (v_hats if kind == "membrane" else [None]):
+            points.append(SweepPoint(kind, s, None if v is None else float(v)))
+    return points
+
+
+def point_config(base: dict, point: SweepPoint, overrides=()) -> RunConfig:
+    """The RunConfig of one sweep point: base YAML mapping + user overrides + the point's reg section."""
+    from ttfs.config import apply_overrides, build  # the YAML schema lives with the command line
+
+    data = yaml.safe_load(yaml.safe_dump(base))  # deep copy
+    apply_overrides(data, list(overrides) + point.overrides())
+    return build(RunConfig, data)
+
+
+def _check_same_config(run: Path, cfg: RunConfig) -> None:
+    saved_path = run / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = yaml.safe_load(saved_path.read_text())
+    now = config_to_dict(cfg)
+    diff = sorted(f"{sec}.{k}" for sec in now if isinstance(now[sec], dict) for k in now[sec]
+                  if saved.get(sec, {}).get(k) != now[sec][k] and (sec, k) not in _MAY_DIFFER)
+    if now["seed"] != saved.get("seed"):
+        diff.append("seed")
+    if diff:
+        raise CheckpointError(f"{run}: holds a run whose config differs from this sweep's in {', '.join(diff)}; "
+                              "use another --out or the same --config/--set as before")
+
+
+def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), progress: bool = False,
+              log=print) -> list[dict]:
+    """Train every point (skipping complete runs, resuming partial ones), then write SWEEP/tradeoff.csv.
+
+    base: the config mapping read from YAML. Returns the rows of the table.
+    """
+    out = Path(out)
+    points = sweep_points(kind, strengths, v_hats)
+    configs = [(p, point_config(base, p, overrides)) for p in points]  # validate all before training
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (point, cfg) in enumerate(configs):
+        run = out / point.name
+        _check_same_config(run, cfg)
+        if run_is_complete(run, cfg.train.epochs):
+            log(f"[{i + 1}/{len(configs)}] {point.name}: complete, skipped")
+            continue
+        log(f"[{i + 1}/{len(configs)}] {point.name}: training ({cfg.train.epochs} epochs)")
+        train(cfg, run, resume=True, progress=progress, log=lambda m: log(f"    {m}"))
+    rows = collect(out)
+    write_tradeoff(out, rows)
+    return rows
+
+
+def run_row(run: str | Path) -> dict | None:
+    """The trade-off row of one run folder from its config.yaml and last metrics.jsonl record."""
+    run = Path(run)
+    records = atomic_io.read_jsonl(run / "metrics.jsonl")
+    if not records or not (run / "config.yaml").is_file():
+        return None
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    rec = records[-1]
+    reg = cfg.get("reg", {})
+    kind = reg.get("kind", "none")
+    strength = reg.get("strength", 0.0)
+    if isinstance(strength, list):
+        strength = ";".join(f"{s:g}" for s in strength)
+    row = {
+        "run": run.name,
+        "dataset": cfg.get("data", {}).get("dataset"),
+        "layers": "-".join(str(n) for n in cfg.get("model", {}).get("layers", [])),
+        "kind": kind,
+        "strength": 0.0 if kind == "none" else strength,
+        "v_hat": reg.get("v_hat") if kind == "membrane" else "",
+        "epochs": rec["epoch"],
+        "accuracy": rec["test_accuracy"],
+    }
+    for l, s in enumerate(rec["spikes_per_neuron"]):
+        row[f"spikes_per_neuron_l{l + 1}"] = s
+    row["spikes_per_neuron_mean"] = rec["spikes_per_neuron_mean"]
+    row["output_spikes_per_neuron"] = rec["output_spikes_per_neuron"]
+    return row
+
+
+def collect(sweep: str | Path) -> list[dict]:
+    """Rows of every run folder under `sweep` that finished at least one epoch, baseline first."""
+    rows = [r for d in sorted(Path(sweep).iterdir()) if d.is_dir() and (r := run_row(d)) is not None]
+    order = {"none": 0, "m-ssr": 1, "f-ssr": 2, "membrane": 3}
+    rows.sort(key=lambda r: (order.get(r["kind"], 9), r["v_hat"] or 0.0, float(str(r["strength"]).split(";")[0])))
+    return rows
+
+
+def write_tradeoff(sweep: str | Path, rows: list[dict]) -> Path:
+    path = Path(sweep) / CSV_NAME
+    fields = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    # keep the per-layer columns together, before the mean
+    spikes = sorted((k for k in fields if k.startswith("spikes_per_neuron_l")), key=lambda k: int(k[19:]))
+    head = [k for k in fields if not k.startswith("spikes_per_neuron") and k != "output_spikes_per_neuron"]
+    fields = head + spikes + ["spikes_per_neuron_mean", "output_spikes_per_neuron"]
+    import io
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_io.write_text(path, buf.getvalue())
+    return path
+
+
+def read_tradeoff(path: str | Path) -> list[dict]:
+    """tradeoff.csv back into rows with numbers as floats (v_hat None when empty)."""
+    rows = []
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            out = {}
+            for k, v in r.items():
+                if k in ("run", "dataset", "layers", "kind"):
+                    out[k] = v
+                elif k == "strength":
+                    out[k] = v if ";" in v else float(v)
+                elif v == "":
+                    out[k] = None
+                else:
+                    out[k] = float(v)
+            rows.append(out)
+    return rows

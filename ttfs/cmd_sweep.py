@@ -1,0 +1,89 @@
+"""ttfs sweep | plot: train one run per regulariser strength, and draw the paper's figures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.errors import CheckpointError, ConfigError
+from ttfs.config import read_yaml
+
+
+def _floats(text: str, flag: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag}: expected comma-separated numbers, e.g. 1e-5,3e-5,1e-4 (got {text!r})") from None
+
+
+def cmd_sweep(args) -> int:
+    from training.plots import sweep_figures
+    from training.sweep import CSV_NAME, run_sweep
+
+    base = read_yaml(args.config)
+    overrides = list(args.set)
+    if args.data_dir:
+        overrides.append(f"data.data_dir={args.data_dir}")
+    v_hats = _floats(args.v_hat, "--v-hat") if args.v_hat else None
+    rows = run_sweep(base, args.reg, _floats(args.strengths, "--strengths"), args.out, v_hats, overrides,
+                     progress=not args.quiet)
+    print(f"wrote {args.out / CSV_NAME} ({len(rows)} runs)")
+    if not args.no_plots:
+        for png in sweep_figures(args.out, args.out, args.data_dir):
+            print(f"wrote {png}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from training.plots import figure2, sweep_figures
+
+    made, runs = [], []
+    for path in args.paths:
+        if (path / "model.npz").is_file():
+            runs.append(path)
+        elif path.is_dir() and ((path / "tradeoff.csv").is_file() or any(
+                (d / "metrics.jsonl").is_file() for d in path.iterdir() if d.is_dir())):
+            made += sweep_figures(path, args.out, args.data_dir, args.image)
+        else:
+            raise CheckpointError(f"{path}: neither a run folder (model.npz) nor a sweep folder (run folders "
+                                  "or tradeoff.csv); pass folders written by 'ttfs train' or 'ttfs sweep'")
+    if runs:
+        made.append(figure2(runs, args.out / "raster.png", image_index=args.image, data_dir=args.data_dir))
+    for png in made:
+        print(f"wrote {png}")
+    return 0
+
+
+def register(sub, formatter) -> None:
+    p = sub.add_parser("sweep", help="train one run per regulariser strength; trade-off table and plots",
+                       formatter_class=formatter,
+                       description="Train a baseline and one run per strength (and per v_hat for the membrane "
+                                   "loss) into SWEEP/<kind>_s<strength>/, skipping complete runs and resuming "
+                                   "partial ones; then write SWEEP/tradeoff.csv and the figures. Several "
+                                   "sweeps may share one --out (they share the baseline).",
+                       epilog="example:\n  ttfs sweep --config configs/mnist-784-400-10.yaml --reg m-ssr "
+                              "--strengths 1e-5,1e-4,1e-3 \\\n      --set train.epochs=2 --set data.train_limit=20000 "
+                              "--out runs/sweep-mnist\n  ttfs sweep --config configs/mnist-784-400-10.yaml "
+                              "--reg membrane --strengths 1e-5,1e-4 --v-hat 0.5,0.8 --out runs/sweep-mnist")
+    p.add_argument("--config", required=True, help="base YAML config (its reg section is replaced)")
+    p.add_argument("--reg", required=True, choices=("m-ssr", "f-ssr", "membrane"), help="regulariser to sweep")
+    p.add_argument("--strengths", required=True, help="comma-separated strengths; 0 is the baseline run")
+    p.add_argument("--v-hat", default=None, help="comma-separated reference voltages (membrane only)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key for every run, e.g. train.epochs=2 (repeatable)")
+    p.add_argument("--out", required=True, type=Path, help="sweep folder")
+    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
+    p.add_argument("--no-plots", action="store_true", help="only the runs and tradeoff.csv")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("plot", help="figures from run or sweep folders", formatter_class=formatter,
+                       description="Regenerate the figures: for each sweep folder the accuracy-vs-spikes "
+                                   "trade-off per hidden layer (M-SSR, F-SSR), M-SSR vs the membrane loss, and "
+                                   "a raster + membrane traces of the baseline and a strong M-SSR run; for run "
+                                   "folders, one raster + membrane-trace figure comparing them.",
+                       epilog="example:\n  ttfs plot runs/sweep-mnist --out figures\n"
+                              "  ttfs plot runs/sweep-mnist/none runs/sweep-mnist/m-ssr_s0.0003 --image 3 --out figures")
+    p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_SWEEP", help="run or sweep folders")
+    p.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
+    p.add_argument("--image", type=int, default=0, help="test image shown in the raster figure")
+    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
+    p.set_defaults(func=cmd_plot)
