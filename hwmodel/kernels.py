@@ -77,7 +77,7 @@ def _normal(key, table):
 
 
 @nb.njit(cache=_CACHE)
-def _column_one(t, a, s, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, noisy, key, t_out, order, table):
+def _column_one(t, a, s2, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, noisy, key, t_out, order, table):
     n = a.shape[1]
     lam = g_leak / c_eff
     lam_max = lam.max()
@@ -121,9 +121,8 @@ def _column_one(t, a, s, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, nois
                     a_seen[i] += a[j, i]
                 if noisy:
                     for i in range(n):
-                        v = s[j, i] * s[j, i]
-                        s2_grp[i] += v
-                        s2_seen[i] += v
+                        s2_grp[i] += s2[j, i]
+                        s2_seen[i] += s2[j, i]
                 k_next += 1
         if noisy:
             # The group's read noise: one normal per neuron with the group's total variance.
@@ -179,13 +178,14 @@ def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset)
     t_out = np.empty((b_size, n))
     order = np.empty((b_size, k_in), np.int64)
     a_sum = a.sum(axis=0)
-    s2_sum = (s * s).sum(axis=0)
+    s2 = s * s
+    s2_sum = s2.sum(axis=0)
     noisy = bool(np.any(s > 0.0))
     leaky = bool(np.any(g_leak > 0.0))
     g = np.maximum(g_leak, _G_TINY) if leaky else g_leak
     base = _mix(np.uint64(seed))
     for b in nb.prange(b_size):
         key = _mix(base + np.uint64(sample_offset + b))
-        _column_one(t_in[b], a, s, a_sum, s2_sum, g, c_eff, theta, t_end, leaky, noisy, key, t_out[b], order[b],
+        _column_one(t_in[b], a, s2, a_sum, s2_sum, g, c_eff, theta, t_end, leaky, noisy, key, t_out[b], order[b],
                     _TABLE)
     return t_out
