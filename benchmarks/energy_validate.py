@@ -49,6 +49,8 @@ def main() -> int:
     print(f"mean |error| {100 * res['mean_abs_rel_error']:.3f}% (max {100 * res['max_abs_rel_error']:.3f}%); "
           f"at the circuit's firing times {100 * res['mean_abs_rel_error_at_circuit_times']:.3f}%; "
           f"{res['seconds']:.0f} s in ngspice")
+    print("by source (row drivers: conduction [+ capacitor, passive]; op-amp outputs: capacitor): " + ", ".join(
+        f"{k} {100 * v:.3f}%" for k, v in res["mean_abs_rel_error_by_source"].items()))
     if args.json:
         args.json.write_text(json.dumps(res))
     return 0

@@ -176,6 +176,9 @@ def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: flo
         m = float(model_all.energy_j[b][:, cmp_idx].sum())
         m_sim = float(at_sim.energy_j[0][:, cmp_idx].sum())
         meas = float(sum(measured.values()))
+        cond = float(model_all.energy_j[b][:, cmp_idx[0]].sum())
+        cap = float(model_all.energy_j[b][:, cmp_idx[1]].sum())
+        by_source = {"row": cond, "opamp": cap} if design.neuron == "integrator" else {"row": cond + cap}
         agree = [bool(np.array_equal(np.isfinite(bt[b]), np.isfinite(st))) for bt, st in zip(beh, sim_times)]
         per_image.append({
             "image": b,
@@ -183,8 +186,9 @@ def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: flo
             "measured_by_source_j": measured,
             "model_j": m,
             "model_at_circuit_times_j": m_sim,
-            "model_conduction_j": float(model_all.energy_j[b][:, cmp_idx[0]].sum()),
-            "model_capacitor_j": float(model_all.energy_j[b][:, cmp_idx[1]].sum()),
+            "model_by_source_j": by_source,
+            "model_conduction_j": cond,
+            "model_capacitor_j": cap,
             "model_spike_count_conduction_j": float(model_all.conduction_spike_count_j[b].sum()),
             "rel_error": (m - meas) / meas if meas else 0.0,
             "rel_error_at_circuit_times": (m_sim - meas) / meas if meas else 0.0,
@@ -192,6 +196,10 @@ def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: flo
         })
     errs = np.array([abs(p["rel_error"]) for p in per_image])
     errs_sim = np.array([abs(p["rel_error_at_circuit_times"]) for p in per_image])
+    by_source = {k: float(np.mean([abs(p["model_by_source_j"][k] - p["measured_by_source_j"][k])
+                                   / p["measured_by_source_j"][k] for p in per_image
+                                   if p["measured_by_source_j"].get(k)]))
+                 for k in (per_image[0]["model_by_source_j"] if per_image else {})}
     return {
         "design_layers": list(design.layers),
         "neuron": design.neuron,
@@ -203,5 +211,6 @@ def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: flo
         "mean_abs_rel_error": float(errs.mean()) if len(errs) else 0.0,
         "max_abs_rel_error": float(errs.max()) if len(errs) else 0.0,
         "mean_abs_rel_error_at_circuit_times": float(errs_sim.mean()) if len(errs) else 0.0,
+        "mean_abs_rel_error_by_source": by_source,
         "seconds": time.perf_counter() - t0,
     }

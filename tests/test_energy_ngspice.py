@@ -36,6 +36,8 @@ def test_model_matches_ngspice_source_energy_within_half_a_percent(hw):
         # the netlist's rows rise over 1 ns instead of stepping: a relative effect of ~1e-3 at most
         assert abs(p["rel_error"]) < 5e-3, p
         assert abs(p["rel_error_at_circuit_times"]) < 5e-3, p
+    for k, err in result["mean_abs_rel_error_by_source"].items():
+        assert err < 5e-3, (k, err)          # conduction and capacitor terms each, not just their sum
     kinds = set().union(*(p["measured_by_source_j"] for p in result["images"]))
     assert ("opamp" in kinds) == (design.neuron == "integrator")
 

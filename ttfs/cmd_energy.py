@@ -58,6 +58,9 @@ def cmd_validate(args) -> int:
     print(f"  mean |relative error| {100 * result['mean_abs_rel_error']:.3f}% (max "
           f"{100 * result['max_abs_rel_error']:.3f}%); at the circuit's own firing times "
           f"{100 * result['mean_abs_rel_error_at_circuit_times']:.3f}%; {result['seconds']:.1f} s")
+    print("  by source (model term vs measured): " + ", ".join(
+        f"{k} {100 * v:.3f}%" for k, v in result["mean_abs_rel_error_by_source"].items())
+        + "  (row: conduction [+ capacitor for passive]; opamp: capacitor)")
     return 0
 
 
