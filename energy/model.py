@@ -187,7 +187,6 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
             swing = cfg.swing_v(circ.v_th_v[g]) if len(circ.v_th_v) > g else cfg.v_swing_v
             v_end = integrator_v_end(t_rows, gp, gn, v, circ.c_mem_f[g], T, swing)
             cap = 0.5 * circ.c_mem_f[g] * (v_end ** 2).sum(axis=1)
-            cond_exact_g = cond_exact[:, g]
         else:
             d = np.ascontiguousarray(v * (gp - gn))
             c_f = np.full(n_out, circ.c_mem_f[g])
@@ -195,8 +194,7 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
                                              np.ascontiguousarray((gp + gn).sum(axis=0)), c_f, v, T)
             cap = 0.5 * circ.c_mem_f[g] * (v_end ** 2).sum(axis=1)
             cond_exact[:, g] = row_e - cap      # heat in the cells; the rest sits in the capacitors
-            cond_exact_g = cond_exact[:, g]
-        e[:, g, c_cond] = cond_exact_g if cfg.conduction_form == "exact" else cond_sc[:, g]
+        e[:, g, c_cond] = cond_exact[:, g] if cfg.conduction_form == "exact" else cond_sc[:, g]
         e[:, g + 1, c_cap] = cap
     out = drivers[-1]
     first = out.min(axis=1) if out.shape[1] else np.full(n_img, np.inf)
