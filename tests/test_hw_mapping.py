@@ -128,8 +128,9 @@ def test_monte_carlo_is_reproducible_from_the_seed(tiny_run, test_images):
     imgs, labels = test_images.images[:100], test_images.labels[:100]
     ra = evaluate(a, imgs, labels, trials=3, batch_size=40, progress=False)
     rb = evaluate(b, imgs, labels, trials=3, batch_size=70, progress=False)   # other batching, same result
-    for key in ("accuracy_trials", "spikes_per_neuron", "t_error_max", "t_error_mean", "spike_mismatch"):
+    for key in ("accuracy_trials", "spikes_per_neuron", "t_error_max", "spike_mismatch"):
         assert ra[key] == rb[key], key
+    assert ra["t_error_mean"] == pytest.approx(rb["t_error_mean"], rel=1e-12)   # summed in other batches
     rc = evaluate(c, imgs, labels, trials=3, progress=False)
     assert (ra["t_error_mean"], ra["spike_mismatch"]) != (rc["t_error_mean"], rc["spike_mismatch"])
     # read noise is drawn anew per inference: the same chip, run twice on one image, agrees with
