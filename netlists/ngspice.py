@@ -1,7 +1,9 @@
 """One ngspice per process, driven through PySpice's shared-library interface (NgSpiceShared).
 
 ngspice's shared library is neither thread-safe nor reentrant, so a process holds at most one
-session (`session()`); parallel runs use one process per worker (netlists/runner.py).
+session (`session()`), whose ngspice lives in a private server process (a hung or crashed
+ngspice is killed without taking the caller down); parallel runs use one process per worker
+(netlists/runner.py).
 
 The library is found without user setup: `$NGSPICE_LIBRARY_PATH` if set, else the system's
 libngspice (Debian's libngspice0 ships only `libngspice.so.0`, which PySpice's default name
@@ -67,8 +69,8 @@ class RunResult:
     seconds: float
 
 
-class Session:
-    """One ngspice instance in this process. Use `session()` rather than constructing it."""
+class Engine:
+    """ngspice loaded in this process (at most one per process; not reentrant)."""
 
     def __init__(self, library_path: str | None = None):
         library_path = library_path or find_library()
@@ -94,6 +96,7 @@ class Session:
             raise SimulationError(f"cannot load the ngspice shared library {library_path} ({exc}); "
                                   f"{INSTALL_HINT}") from None
         self.library_path = library_path
+        self.broken = False
 
     def _cmd(self, command: str) -> str:
         from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
@@ -108,6 +111,8 @@ class Session:
         Raises SimulationError on a netlist error, a failed transient (convergence) or a timeout.
         """
         from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError
+        if self.broken:
+            raise SimulationError("this ngspice was halted after a timeout and cannot run again in this process")
         ng = self._ng
         start = time.perf_counter()
         self._cmd("destroy all")
@@ -129,7 +134,9 @@ class Session:
             time.sleep(0.002)
         log = "\n".join(ng._stdout + ng._stderr)
         if timed_out:
-            self._cleanup()
+            # ngspice 39 cannot be used safely after bg_halt (removing the halted circuit crashes
+            # it); the caller must discard this engine (Session kills its server process).
+            self.broken = True
             raise SimulationError(f"ngspice did not finish within {timeout_s:.0f} s")
         plot_name = ng.last_plot
         if not plot_name.startswith("tran"):
@@ -145,6 +152,132 @@ class Session:
         self._cmd("remove_circuit")
 
 
+def _serve(recv, send, library_path: str) -> None:
+    """Server process: one Engine, running the netlists received until None arrives."""
+    try:
+        engine = Engine(library_path)
+    except SimulationError as exc:
+        send.send(("error", str(exc)))
+        return
+    send.send(("ready", None))
+    while True:
+        try:
+            msg = recv.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        try:
+            r = engine.run(msg)
+            send.send(("ok", (r.vectors, r.log)))     # plain types: this module is __main__ here
+        except SimulationError as exc:
+            send.send(("error", str(exc)))
+
+
+class Session:
+    """ngspice for this process, run in a private server process (`python -m netlists.ngspice`).
+
+    The server isolates the caller from ngspice: a run that exceeds its timeout, or crashes
+    ngspice, costs only the server, which is killed and started again on the next run.
+    `isolated=False` loads ngspice in this process instead (no protection; a timeout leaves it
+    unable to simulate again).
+    """
+
+    def __init__(self, library_path: str | None = None, isolated: bool = True):
+        self.library_path = library_path or find_library()
+        if "/" in self.library_path and not Path(self.library_path).is_file():
+            raise SimulationError(f"{self.library_path}: ngspice shared library not found; {INSTALL_HINT}")
+        self.isolated = isolated
+        self._proc = self._send = self._recv = None
+        self._engine = None
+
+    def _start(self) -> None:
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+        r1, w1 = os.pipe()          # to the server
+        r2, w2 = os.pipe()          # from the server
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        proc = subprocess.Popen([sys.executable, "-m", "netlists.ngspice", str(r1), str(w2), self.library_path],
+                                pass_fds=(r1, w2), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+        os.close(r1)
+        os.close(w2)
+        self._proc = proc
+        self._send, self._recv = Connection(w1, readable=False), Connection(r2, writable=False)
+        if not self._recv.poll(120):
+            self._stop()
+            raise SimulationError("the ngspice server process did not start within 120 s")
+        try:
+            kind, payload = self._recv.recv()
+        except EOFError:
+            self._stop()
+            raise SimulationError("the ngspice server process died while starting") from None
+        if kind != "ready":
+            self._stop()
+            raise SimulationError(payload)
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
+        self._proc = self._send = self._recv = None
+
+    def run(self, netlist: str, timeout_s: float | None = None) -> RunResult:
+        """Load and run `netlist`; its saved vectors. SimulationError on failure or timeout."""
+        if not self.isolated:
+            if self._engine is None:
+                self._engine = Engine(self.library_path)
+            return self._engine.run(netlist, timeout_s)
+        if self._proc is None or self._proc.poll() is not None:
+            self._stop()
+            self._start()
+        start = time.perf_counter()
+        try:
+            self._send.send(netlist)
+            ready = self._recv.poll(timeout_s)
+        except OSError:
+            ready = False
+        if not ready:
+            alive = self._proc.poll() is None
+            self._stop()
+            if alive:
+                raise SimulationError(f"ngspice did not finish within {timeout_s:.3g} s")
+            raise SimulationError("ngspice crashed (its server process died)")
+        try:
+            kind, payload = self._recv.recv()
+        except (EOFError, OSError):
+            self._stop()
+            raise SimulationError("ngspice crashed (its server process died)") from None
+        if kind == "error":
+            raise SimulationError(payload)
+        vectors, log = payload
+        return RunResult(vectors=vectors, log=log, seconds=time.perf_counter() - start)
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the ngspice server (0 when not isolated: counted in-process)."""
+        if self._proc is None:
+            return 0.0
+        try:
+            with open(f"/proc/{self._proc.pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def close(self) -> None:
+        if self._send is not None:
+            try:
+                self._send.send(None)
+            except OSError:
+                pass
+        self._stop()
+
+
 def session() -> Session:
     """The process's ngspice session, created on first use."""
     global _SESSION
@@ -156,3 +289,22 @@ def session() -> Session:
 def _tail(text: str, lines: int = 15) -> str:
     kept = [line for line in text.splitlines() if line.strip()]
     return "\n".join(kept[-lines:])
+
+
+def parse_measurements(stdout: str, prefix: str = "t_l") -> dict:
+    """`.meas` results of `ngspice -b` output (stdout and stderr): name -> value, inf = failed (silent)."""
+    import re
+    out = {}
+    failed = re.findall(rf"^\s*\.meas\s+tran\s+({prefix}\S*)\s.*failed", stdout, re.M | re.I)
+    failed += re.findall(rf"^Error: measure\s+({prefix}\S*)\s", stdout, re.M | re.I)
+    for name in failed:
+        out[name.lower()] = np.inf
+    for name, value in re.findall(rf"^({prefix}\S*)\s*=\s*(\S+)", stdout, re.M):
+        out[name.lower()] = np.inf if value == "failed" else float(value)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+    from multiprocessing.connection import Connection
+    _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False), sys.argv[3])
