@@ -102,3 +102,28 @@ def test_crossing_interpolation_matches_exact_line():
     out = crossings(t, v, np.array([0.5, 0.5, 0.5]))
     np.testing.assert_allclose(out[:2], [0.25, 0.5])
     assert np.isinf(out[2])
+
+
+@pytest.mark.parametrize("scheme", ["dual-rail", "differential"])
+def test_wire_resistance_of_a_lone_cell_matches_its_series_path(scheme):
+    """With one cell per row and per column (a diagonal array, only + cells), no wire segment is
+    shared, so each cell sees exactly the series resistance of its path (row pitches from the
+    driver plus column pitches to the neuron): the integrator ramps at v_read g / (1 + g R_path) / C.
+    Checks the wire geometry of docs/netlists.md against this closed form."""
+    g = np.diag([6e-5, 8e-5, 1e-4])
+    r_row, r_col, c_f, thr, v_read = 200.0, 300.0, 1e-10, 0.3, 0.2
+    circuit = make_circuit([g], [np.zeros_like(g)], [c_f], [thr], scheme=scheme, r_wire_row_ohm=r_row,
+                           r_wire_col_ohm=r_col, v_read_v=v_read, t_end_s=4e-6, t_rise_s=1e-9)
+    t0 = 2e-7
+    got = simulate_network(circuit, np.full(3, t0))[0]
+    i = np.arange(3)               # cell (i, i)
+    if scheme == "dual-rail":      # + row of input i is physical row 2i of 6; column i at pitch i + 1
+        r_path = r_row * (i + 1) + r_col * (6 - 2 * i)
+    else:                          # row i of 3; neuron i's + column is physical column 2i
+        r_path = r_row * (2 * i + 1) + r_col * (3 - i)
+    g_eff = np.diag(g) / (1 + np.diag(g) * r_path)
+    expected = t0 + circuit.t_rise_s / 2 + c_f * thr / (v_read * g_eff)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * circuit.t_end_s)
+    # and the wires matter at this size: without them the times differ by far more than that
+    assert np.all(np.abs(expected - (t0 + circuit.t_rise_s / 2 + c_f * thr / (v_read * np.diag(g))))
+                  > 1e-3 * circuit.t_end_s)
