@@ -60,13 +60,11 @@ def input_times(design, images) -> np.ndarray:
 
 def simulate_image(circuit: Circuit, t_input_s: np.ndarray, timeout_s: float = 900.0) -> dict:
     """Circuit-level firing times of one image, retrying once with safer options on failure."""
-    from netlists.ngspice import session
+    from netlists import ngspice
 
     def cpu() -> float:      # this process plus its ngspice server
-        try:
-            return time.process_time() + session().cpu_seconds()
-        except SimulationError:
-            return time.process_time()
+        ses = ngspice._SESSION
+        return time.process_time() + (ses.cpu_seconds() if ses is not None else 0.0)
 
     start, cpu0 = time.perf_counter(), cpu()
     errors = []
