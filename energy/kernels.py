@@ -13,7 +13,8 @@ drivers of input j's rows (the + row at +v_read holds g_pos, the - row at -v_rea
     E_j = sum_i integral_{t_j}^{T} [v_read^2 (g_pos_ij + g_neg_ij) - d_ij V_i(t)] dt
         = v_read^2 gsum_j (T - t_j) - sum_i d_ij (I_i(T) - I_i(t_j)),   I_i(t) = integral_0^t V_i,
 
-and V is an exponential on every segment, so I is exact in closed form. `energy.kernels_ref` is
+and V is an exponential on every segment, so I is exact in closed form. The same kernel serves
+the finite-gain integrator (state y, summing node at y/A: `node_scale`). `energy.kernels_ref` is
 the plain-numpy twin; tests hold the two equal and both to fine time stepping of the circuit.
 """
 import numba as nb
@@ -21,7 +22,7 @@ import numpy as np
 
 
 @nb.njit(cache=True)
-def _passive_one(t, d, gsum_row, g_leak, c_f, v_read, t_end, v, integ, s):
+def _passive_one(t, d, gsum_row, g_leak, c_f, v_read, t_end, node_scale, v, integ, s):
     n = d.shape[1]
     v[:] = 0.0
     integ[:] = 0.0
@@ -56,21 +57,25 @@ def _passive_one(t, d, gsum_row, g_leak, c_f, v_read, t_end, v, integ, s):
             break
         e += v_read * v_read * gsum_row[k] * (t_end - tk)
         for i in range(n):
-            e += d[k, i] * integ[i]
+            e += node_scale * d[k, i] * integ[i]
             s[i] += d[k, i]
     for i in range(n):
-        e -= s[i] * integ[i]
+        e -= node_scale * s[i] * integ[i]
     return e
 
 
 @nb.njit(cache=True)
-def passive_row_energy(t_rows, d, gsum_row, g_leak, c_f, v_read, t_end):
+def passive_row_energy(t_rows, d, gsum_row, g_leak, c_f, v_read, t_end, node_scale=1.0):
     """Energy (J) drawn from the row drivers of one passive crossbar, per image, and the column
     voltages at the window end.
 
     t_rows (N, K) row switching times in s (inf: never); d (K, n) signed drive currents (A);
     gsum_row (K,) total conductance of each input's cells (S); g_leak (n,) total conductance of
     each column (S); c_f (n,) column capacitance (F). Returns (energy (N,), v_end (N, n)).
+
+    node_scale: the column node's voltage per unit of the state V (1 for the passive column; 1/A
+    for an integrator of open-loop gain A, whose state is the membrane y and whose summing node sits
+    at y/A, with g_leak = G_tot/A and c_f = C (1 + 1/A): docs/hwmodel.md).
     """
     n_img = t_rows.shape[0]
     n = d.shape[1]
@@ -80,6 +85,6 @@ def passive_row_energy(t_rows, d, gsum_row, g_leak, c_f, v_read, t_end):
     integ = np.empty(n)
     s = np.empty(n)
     for b in range(n_img):
-        out[b] = _passive_one(t_rows[b], d, gsum_row, g_leak, c_f, v_read, t_end, v, integ, s)
+        out[b] = _passive_one(t_rows[b], d, gsum_row, g_leak, c_f, v_read, t_end, node_scale, v, integ, s)
         v_end[b] = v
     return out, v_end

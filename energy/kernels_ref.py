@@ -2,7 +2,7 @@
 import numpy as np
 
 
-def passive_row_energy(t_rows, d, gsum_row, g_leak, c_f, v_read, t_end):
+def passive_row_energy(t_rows, d, gsum_row, g_leak, c_f, v_read, t_end, node_scale=1.0):
     t_rows = np.asarray(t_rows, dtype=np.float64)
     n_img, n = len(t_rows), d.shape[1]
     out = np.empty(n_img)
@@ -29,8 +29,8 @@ def passive_row_energy(t_rows, d, gsum_row, g_leak, c_f, v_read, t_end):
                 t_prev = tk
             if k is None:
                 break
-            e += v_read ** 2 * gsum_row[k] * (t_end - tk) + d[k] @ integ
+            e += v_read ** 2 * gsum_row[k] * (t_end - tk) + node_scale * (d[k] @ integ)
             s = s + d[k]
-        out[b] = e - s @ integ
+        out[b] = e - node_scale * (s @ integ)
         v_end[b] = v
     return out, v_end

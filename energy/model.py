@@ -9,8 +9,9 @@ capacitor and its static power). Components, in joules per inference:
 - `row_switching`: per switched row, its wire C_row v_read^2 (C_row = cells on the row x
   c_wire_per_cell_f) plus e_row_driver_j. dual-rail: 2 rows of n_out cells per input;
   differential: 1 row of 2 n_out cells.
-- `conduction`: energy dissipated in the crossbar cells of the rows a group's spikes drive, to the
-  window end T. Integrator (column at virtual ground): exactly
+- `conduction`: energy the rows a group's spikes drive draw through the crossbar cells, to the
+  window end T (all of it heat in the cells, except, with a finite-gain op-amp, the tiny share that
+  reaches the capacitors through the summing node at y/A). Integrator (column at virtual ground): exactly
   v_read^2 sum_j (g_pos + g_neg summed over row j's cells) (T - t_j) over fired inputs j -- both
   rows of a dual-rail input, both columns' cells of a differential one. Spike-count form:
   n_spikes x mean row conductance x v_read^2 x mean remaining time (T - t_j) of the fired rows,
@@ -23,9 +24,10 @@ capacitor and its static power). Components, in joules per inference:
   passive: by the rows (the passive column never exceeds v_read, no clamp).
 - `static`: (p_comparator_static_w + p_opamp_static_w [integrator only]) x neurons x T.
 
+A finite op-amp gain A (summing node at y/A, leak G_tot/A) is exact too, with the passive kernel.
 Conductances are the chip's effective ones (hwmodel.neurons.effective_conductances: cell in series
-with its wires, first order). Not modelled: finite op-amp gain's column offset, read noise (zero
-mean), column wire capacitance, the input encoder (pixel-to-time) circuit, reset. docs/energy.md.
+with its wires, first order). Not modelled: read noise (zero mean), column wire capacitance, the
+input encoder (pixel-to-time) circuit, reset. docs/energy.md.
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ class EnergyCircuit:
     g_pos: list = field(repr=False)
     g_neg: list = field(repr=False)
     v_th_v: tuple = ()       # per layer comparator threshold (sizes the derived op-amp swing)
+    opamp_gain: float | None = None   # integrator open-loop gain; None: ideal
 
     def __post_init__(self):
         if self.neuron not in ("integrator", "passive"):
@@ -78,7 +81,8 @@ class EnergyCircuit:
                        for l in range(design.n_layers)))
         return cls(neuron=design.neuron, scheme=design.scheme, v_read_v=design.v_read_v,
                    t_end_s=design.t_end_s, c_mem_f=tuple(design.c_mem_f), g_pos=list(gp), g_neg=list(gn),
-                   v_th_v=tuple(float(v) + design.hw.comparator_offset_v for v in design.v_th_v))
+                   v_th_v=tuple(float(v) + design.hw.comparator_offset_v for v in design.v_th_v),
+                   opamp_gain=design.hw.opamp_gain)
 
 
 @dataclass(frozen=True)
@@ -180,13 +184,28 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
         g_row = (gp + gn).sum(axis=1)
         cond_sc[:, g] = conduction_spike_count(t_rows, g_row, v, T)
         if circ.neuron == "integrator":
-            cond_exact[:, g] = conduction_exact(t_rows, g_row, v, T)
             if cfg.v_swing_v is None and not np.isinf(cfg.swing_over_threshold) and len(circ.v_th_v) <= g:
                 raise ConfigError("energy.v_swing_v: null derives the swing from each layer's threshold, but the "
                                   "circuit has no thresholds; set energy.v_swing_v or give EnergyCircuit v_th_v")
             swing = cfg.swing_v(circ.v_th_v[g]) if len(circ.v_th_v) > g else cfg.v_swing_v
-            v_end = integrator_v_end(t_rows, gp, gn, v, circ.c_mem_f[g], T, swing)
-            cap = 0.5 * circ.c_mem_f[g] * (v_end ** 2).sum(axis=1)
+            c = circ.c_mem_f[g]
+            if circ.opamp_gain is None:
+                cond_exact[:, g] = conduction_exact(t_rows, g_row, v, T)
+                v_end = integrator_v_end(t_rows, gp, gn, v, c, T, swing)
+                cap = 0.5 * c * (v_end ** 2).sum(axis=1)
+            else:
+                # finite gain A: the summing node sits at y/A, the column leaks G_tot/A (docs/hwmodel.md).
+                # The capacitor ends at y (1 + 1/A): 1/2 C (1 + 1/A)^2 y^2, of which the rows deliver
+                # C (1 + 1/A) y^2 / (2A) through the summing node (counted in their conduction) and the
+                # op-amp output the rest, 1/2 C (1 + 1/A) y^2 (the capacitor term).
+                a = float(circ.opamp_gain)
+                row_e, y_end = _PASSIVE[backend](np.ascontiguousarray(t_rows), np.ascontiguousarray(v * (gp - gn)),
+                                                 np.ascontiguousarray(g_row),
+                                                 np.ascontiguousarray((gp + gn).sum(axis=0) / a),
+                                                 np.full(n_out, c * (1 + 1 / a)), v, T, 1.0 / a)
+                cond_exact[:, g] = row_e
+                y_cap = y_end if swing is None else np.clip(y_end, -swing, swing)
+                cap = 0.5 * c * (1 + 1 / a) * (y_cap ** 2).sum(axis=1)
         else:
             d = np.ascontiguousarray(v * (gp - gn))
             c_f = np.full(n_out, circ.c_mem_f[g])

@@ -138,11 +138,13 @@ def test_passive_kernel_numba_and_numpy_twins_agree():
     t = rng.uniform(0, 5e-6, (b, k_in))
     t[rng.random((b, k_in)) < 0.2] = np.inf
     t[0, :10] = 1e-6        # ties
-    args = (np.ascontiguousarray(0.2 * (gp - gn)), (gp + gn).sum(1), (gp + gn).sum(0), np.full(n, 1e-10), 0.2, 4e-6)
-    e1, v1 = kernels.passive_row_energy(t, *args)
-    e2, v2 = kernels_ref.passive_row_energy(t, *args)
-    np.testing.assert_allclose(e1, e2, rtol=1e-10)
-    np.testing.assert_allclose(v1, v2, rtol=1e-10, atol=1e-15)
+    for node_scale in (1.0, 1e-3):
+        args = (np.ascontiguousarray(0.2 * (gp - gn)), (gp + gn).sum(1), (gp + gn).sum(0) * node_scale,
+                np.full(n, 1e-10), 0.2, 4e-6, node_scale)
+        e1, v1 = kernels.passive_row_energy(t, *args)
+        e2, v2 = kernels_ref.passive_row_energy(t, *args)
+        np.testing.assert_allclose(e1, e2, rtol=1e-10)
+        np.testing.assert_allclose(v1, v2, rtol=1e-10, atol=1e-15)
 
 
 def test_passive_circuit_splits_row_energy_into_heat_and_capacitor_without_loss():
@@ -159,6 +161,20 @@ def test_passive_circuit_splits_row_energy_into_heat_and_capacitor_without_loss(
     assert np.all(r.energy_j[:, :, cond] >= 0)      # heat in resistors is never negative
     assert r.energy_j[:, :, COMPONENTS.index("static")].sum() == pytest.approx(
         4 * 3 * CFG.p_comparator_static_w * 4 * US)   # no op-amp in a passive neuron
+
+
+def test_finite_gain_integrator_tends_to_the_ideal_one():
+    circ = _tiny()
+    rng = np.random.default_rng(8)
+    t_in = rng.uniform(0, 1 * US, (3, 2))
+    t_l0 = np.where(rng.random((3, 2)) < 0.7, rng.uniform(1 * US, 3 * US, (3, 2)), INF)
+    ideal = energy_per_image(circ, CFG, t_in, [t_l0, np.full((3, 1), INF)])
+    for a, tol in ((1e4, 2e-3), (1e8, 1e-6)):
+        r = energy_per_image(dataclasses.replace(circ, opamp_gain=a), CFG, t_in, [t_l0, np.full((3, 1), INF)])
+        np.testing.assert_allclose(r.energy_j, ideal.energy_j, rtol=tol, atol=1e-30)
+    r = energy_per_image(dataclasses.replace(circ, opamp_gain=1e2), CFG, t_in, [t_l0, np.full((3, 1), INF)])
+    cap = COMPONENTS.index("capacitor")
+    assert np.all(r.energy_j[:, 1, cap] < ideal.energy_j[:, 1, cap])   # the leak lowers the membrane
 
 
 def test_exact_and_spike_count_forms_agree_when_rows_fire_together_or_conduct_alike():

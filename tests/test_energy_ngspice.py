@@ -24,7 +24,8 @@ def _design(seed=0, **hw):
     {"scheme": "differential"},
     {"neuron": "passive", "scale_by": "capacitance", "v_th_v": 0.05},
     {"bits": 4, "prog_sigma": 0.05, "comparator_delay_s": 1e-8},   # quantised, varied cells, delayed drivers
-], ids=["integrator", "differential", "passive", "nonideal"])
+    {"opamp_gain": 300.0, "comparator_offset_sigma_v": 0.01},      # leaky integrator, per-neuron offsets
+], ids=["integrator", "differential", "passive", "nonideal", "finite-gain"])
 def test_model_matches_ngspice_source_energy_within_half_a_percent(hw):
     design, rng = _design(**hw)
     images = rng.integers(0, 256, (3, 20)).astype(np.uint8)
