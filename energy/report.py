@@ -60,6 +60,15 @@ def _read_yaml(p: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _in_progress(p: Path) -> bool:
+    """A run whose config asks for more epochs than model.yaml says were completed (still training)."""
+    if not _is_run(p) or not (p / "config.yaml").is_file():
+        return False
+    want = (_read_yaml(p / "config.yaml").get("train") or {}).get("epochs")
+    done = _read_yaml(p / "model.yaml").get("epochs_completed")
+    return isinstance(want, int) and isinstance(done, int) and done < want
+
+
 def _sweep_order(p: Path):
     meta = _read_yaml(p / "model.yaml") if _is_run(p) else {}
     reg = _reg_of(meta)
@@ -67,7 +76,8 @@ def _sweep_order(p: Path):
 
 
 def resolve_sources(paths) -> list[Source]:
-    """Runs, designs and the runs/designs inside sweep folders, in the order given."""
+    """Runs, designs and the runs/designs inside sweep folders, in the order given (a sweep's runs
+    that are still training -- fewer epochs completed than configured -- are left out)."""
     out: list[Source] = []
     for raw in paths:
         p = Path(raw)
@@ -76,8 +86,8 @@ def resolve_sources(paths) -> list[Source]:
         elif _is_run(p):
             out.append(Source(p.name, p, "run"))
         elif p.is_dir():
-            subs = sorted((q for q in p.iterdir() if q.is_dir() and (_is_run(q) or _is_design(q))),
-                          key=_sweep_order)
+            subs = sorted((q for q in p.iterdir() if q.is_dir() and (_is_run(q) or _is_design(q))
+                           and not _in_progress(q)), key=_sweep_order)
             if not subs:
                 raise CheckpointError(f"{p}: neither a run folder (model.yaml, model.npz), a design folder "
                                       "(design.yaml, design.npz) nor a sweep folder holding runs; pass a folder "

@@ -34,6 +34,10 @@ def folders(tmp_path_factory):
     _run(sweep / "zz-baseline", 0)                       # named to sort last: the baseline must still come first
     _run(sweep / "m-ssr_s0.001", 1, "m-ssr", 1e-3, scale=0.8)
     (sweep / "tradeoff.csv").write_text("not a run\n")
+    _run(sweep / "f-ssr_s0.001", 3, "f-ssr", 1e-3)           # still training: epoch 1 of 2 done
+    (sweep / "f-ssr_s0.001" / "config.yaml").write_text("train:\n  epochs: 2\n")
+    with open(sweep / "f-ssr_s0.001" / "model.yaml", "a") as fh:
+        fh.write("epochs_completed: 1\n")
     w = _run(root / "single", 2)
     design = map_model(w, MODEL, HardwareConfig(), str(root / "single"), "mnist")
     save_design(design, root / "design")
