@@ -150,8 +150,11 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         settings: Settings = Settings(), data_dir=None, progress: bool = True, start: int = 0) -> dict:
     """Simulate test images start..start+limit-1 of the design's data set into out_dir."""
     from hwmodel.behavioural import layer_times
+    from netlists.ngspice import find_library
     from training.data import load_split
 
+    if not dask_address:
+        find_library()          # no ngspice: fail now with the install command, not per image
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = {"design": str(Path(design_path).resolve()), "start": int(start),
