@@ -43,7 +43,7 @@ def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> P
     """Accuracy (%) against spikes per neuron for each hidden layer and their mean (Fig. 3)."""
     keys = _hidden_keys(rows)
     panels = (keys if len(keys) > 1 else []) + ["spikes_per_neuron_mean"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.0, 4.2 * len(panels)), 3.8), squeeze=False, sharey=True)
     base = [r for r in rows if r["kind"] == "none"]
     for ax, key in zip(axes[0], panels):
         for kind in kinds:
@@ -54,14 +54,17 @@ def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> P
             x = [float(r[key]) for r in ser]
             y = [100 * float(r["accuracy"]) for r in ser]
             ax.plot(x, y, marker=marker, color=color, label=KIND_LABEL[kind])
+            if base:   # strength 0 ends every curve
+                ax.plot([x[0], float(base[0][key])], [y[0], 100 * float(base[0]["accuracy"])], color=color,
+                        linestyle=":", linewidth=1)
             for xi, yi, r in zip(x, y, ser):
                 ax.annotate(f"{float(r['strength']):.0e}", (xi, yi), textcoords="offset points", xytext=(3, 4),
                             fontsize=6, color=color)
         for r in base:
             ax.plot([float(r[key])], [100 * float(r["accuracy"])], marker="*", markersize=13, color="black",
                     linestyle="none", label=KIND_LABEL["none"])
-        layer = "mean over hidden layers" if key.endswith("mean") else f"hidden layer {key[19:]}"
-        ax.set_xlabel(f"spikes per neuron per image, {layer}")
+        layer = "mean of hidden layers" if key.endswith("mean") else f"hidden layer {key[19:]}"
+        ax.set_xlabel(f"spikes per neuron per image\n({layer})")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test accuracy (%)")
     axes[0][-1].legend(fontsize=8, loc="lower right")
@@ -76,14 +79,18 @@ def plot_membrane_comparison(rows, out_png, title: str = "") -> Path:
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
     v_hats = sorted({_num(r["v_hat"]) for r in rows if r["kind"] == "membrane"})
     cmap = plt.get_cmap("viridis")
+    base = [r for r in rows if r["kind"] == "none"][:1]   # strength 0 ends every curve
+
+    def curve(ser, **kw):
+        pts = ser[::-1] + base
+        ax.plot([float(r["spikes_per_neuron_mean"]) for r in pts], [100 * float(r["accuracy"]) for r in pts], **kw)
+
     for i, v in enumerate(v_hats):
-        ser = _series(rows, "membrane", v)
-        ax.plot([float(r["spikes_per_neuron_mean"]) for r in ser], [100 * float(r["accuracy"]) for r in ser],
-                marker="^", color=cmap(i / max(1, len(v_hats))), label=f"membrane loss, v_hat = {v:g} V_th")
+        curve(_series(rows, "membrane", v), marker="^", color=cmap(i / max(1, len(v_hats))),
+              label=f"membrane loss, v_hat = {v:g} V_th")
     ser = _series(rows, "m-ssr")
     if ser:
-        ax.plot([float(r["spikes_per_neuron_mean"]) for r in ser], [100 * float(r["accuracy"]) for r in ser],
-                marker="o", color="tab:red", linewidth=2, label="M-SSR (v_hat = V_th)")
+        curve(ser, marker="o", color="tab:red", linewidth=2, label="M-SSR (v_hat = V_th)")
     for r in rows:
         if r["kind"] == "none":
             ax.plot([float(r["spikes_per_neuron_mean"])], [100 * float(r["accuracy"])], marker="*",
@@ -227,7 +234,8 @@ def sweep_figures(sweep, out_dir, data_dir=None, image_index: int = 0) -> list[P
     if not rows:
         return []
     tag = f"{rows[0]['dataset']}-{rows[0]['layers']}"
-    what = f"{rows[0]['dataset']} {rows[0]['layers']}, {int(rows[0]['epochs'])} epochs"
+    n_ep = int(rows[0]["epochs"])
+    what = f"{rows[0]['dataset']} {rows[0]['layers']}, {n_ep} epoch{'s' if n_ep > 1 else ''}"
     made = []
     if any(r["kind"] in ("m-ssr", "f-ssr") for r in rows):
         made.append(plot_tradeoff(rows, out_dir / f"{tag}-tradeoff.png", f"accuracy vs firing, {what}"))
