@@ -17,26 +17,15 @@ from netlists.ngspice import session
 from netlists.writer import driver_groups, layer_netlist
 from training.errors import SimulationError
 
+TILE_DEVICES = 3000     # resistors per ngspice run (see tile_size)
 # Solver settings of the first attempt and of the retry after a convergence failure or timeout.
 FAST = {"max_step_frac": None, "options": ""}
-TILE_DEVICES = 3000     # resistors per ngspice run (see tile_size)
 SAFE = {"max_step_frac": 1e-3, "options": "method=gear reltol=1e-4 itl4=100"}
 
 
-def first_crossing(time_s: np.ndarray, v: np.ndarray, thr: float) -> float:
-    """Time of the first upward crossing of `thr` by samples v(time), linearly interpolated; inf if none."""
-    above = v > thr
-    if not above.any():
-        return np.inf
-    k = int(np.argmax(above))
-    if k == 0:
-        return float(time_s[0])
-    t0, t1, v0, v1 = time_s[k - 1], time_s[k], v[k - 1], v[k]
-    return float(t0 + (thr - v0) * (t1 - t0) / (v1 - v0))
-
-
 def crossings(time_s: np.ndarray, v: np.ndarray, thr: np.ndarray) -> np.ndarray:
-    """Vectorised `first_crossing` over columns of v (T, n) with thresholds thr (n,)."""
+    """First upward crossing of thr (n,) by each column of v (T, n) sampled at time_s, linearly
+    interpolated between the samples around it; inf where a column never exceeds its threshold."""
     above = v > thr[None, :]
     fired = above.any(axis=0)
     k = np.argmax(above, axis=0)

@@ -127,3 +127,14 @@ def test_wire_resistance_of_a_lone_cell_matches_its_series_path(scheme):
     # and the wires matter at this size: without them the times differ by far more than that
     assert np.all(np.abs(expected - (t0 + circuit.t_rise_s / 2 + c_f * thr / (v_read * np.diag(g))))
                   > 1e-3 * circuit.t_end_s)
+
+
+def test_safe_retry_settings_run_and_agree_with_the_first_attempt():
+    """The retry's solver options are accepted by ngspice and give the same firing times."""
+    from netlists.simulate import FAST, SAFE
+    design = small_design({})
+    circuit = circuit_from_design(design)
+    t_input = np.random.default_rng(11).uniform(0, design.t_in_s, 20)
+    for fast, safe in zip(simulate_network(circuit, t_input, FAST), simulate_network(circuit, t_input, SAFE)):
+        np.testing.assert_array_equal(np.isfinite(fast), np.isfinite(safe))
+        np.testing.assert_allclose(fast, safe, rtol=0, atol=1e-4 * design.t_end_s)
