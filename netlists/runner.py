@@ -226,8 +226,7 @@ def _run_pool(workers: int, design_path, settings: Settings, todo, t_input, reco
                 k, sim = fut.result()
                 record(k, sim)
         except BaseException:
-            for fut in futures:
-                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)   # images in flight are redone on resume
             raise
 
 
