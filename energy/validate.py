@@ -130,21 +130,9 @@ def measure_layer(circuit, l: int, t_rows_s, max_step_s: float | None = None, op
 
 
 def netlist_circuit(design):
-    """The netlists package's Circuit of a design: the stored chip's conductances and each neuron's
-    threshold plus its comparator offset (built here directly from `netlists.circuit.Circuit`)."""
-    from netlists.circuit import Circuit
-    return Circuit(
-        g_pos=tuple(np.asarray(g, dtype=np.float64) for g in design.g_pos),
-        g_neg=tuple(np.asarray(g, dtype=np.float64) for g in design.g_neg),
-        c_mem_f=tuple(float(c) for c in design.c_mem_f),
-        v_th_v=tuple(float(design.v_th_v[l]) + np.asarray(design.offset_v[l], dtype=np.float64)
-                     for l in range(design.n_layers)),
-        neuron=design.neuron, scheme=design.scheme, v_read_v=float(design.v_read_v),
-        time_scale_s=float(design.time_scale_s), t_end_s=float(design.t_end_s),
-        t_rise_s=1e-3 * float(design.time_scale_s), comparator_delay_s=float(design.hw.comparator_delay_s),
-        opamp_gain=design.hw.opamp_gain, r_wire_row_ohm=float(design.hw.r_wire_row_ohm),
-        r_wire_col_ohm=float(design.hw.r_wire_col_ohm),
-        info={"source_run": design.source_run, "dataset": design.dataset, "layers": list(design.layers)})
+    """The netlists package's Circuit of a design (stored chip, thresholds plus comparator offsets)."""
+    from netlists.circuit import circuit_from_design
+    return circuit_from_design(design)
 
 
 def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: float | None = None,

@@ -65,3 +65,19 @@ def test_energy_validate_json_prints_one_object(tmp_path, capsys):
     assert main(["energy-validate", str(tmp_path / "d"), "--limit", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["images"]) == 2 and out["mean_abs_rel_error"] < 5e-3
+
+
+@pytest.mark.slow
+def test_model_matches_ngspice_on_mnist_images_through_a_784_input_network():
+    """Ten real test images through a 784-32-10 network on the default hardware without wires."""
+    from training.data import load_split
+    rng = np.random.default_rng(2)
+    model = ModelConfig(layers=(784, 32, 10), t_end=4.0)
+    w = [rng.normal(3.0 / 784, 0.03, (784, 32)), rng.normal(0.15, 0.2, (32, 10))]
+    hw = {"bits": 4, "prog_sigma": 0.05, "stuck_on_fraction": 0.001, "stuck_off_fraction": 0.001,
+          "comparator_offset_sigma_v": 0.002, "comparator_delay_s": 1e-9, "opamp_gain": 1e4}
+    design = map_model(w, model, HardwareConfig(**hw), "", "mnist")
+    result = validate(design, load_split("mnist", "test", None, 10).images, progress=False)
+    assert result["mean_abs_rel_error"] < 2e-3
+    for k, err in result["mean_abs_rel_error_by_source"].items():
+        assert err < 2e-3, (k, err)
