@@ -117,12 +117,13 @@ def _backward_one(t, w, order, kf, a, t_f, need_gt, gw, gt):
             ptr += 1
         j = order[k]
         tj = t[j]
-        acc = 0.0
         for i in range(n):
             gw[j, i] += live[i] * tj - c[i]
-            if need_gt:
+        if need_gt:
+            acc = 0.0
+            for i in range(n):
                 acc += live[i] * w[j, i]
-        gt[j] += acc
+            gt[j] += acc
 
 
 @nb.njit(parallel=True, cache=_CACHE)
