@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from hwmodel.chip import Chip
 from hwmodel.config import HardwareConfig
@@ -134,10 +133,7 @@ def load_design(path: str | Path) -> Design:
     for p in (npz_path, yaml_path):
         if not p.is_file():
             raise CheckpointError(f"{p}: not found; is {path} a design folder? {_HOW}")
-    try:
-        meta = yaml.safe_load(yaml_path.read_text())
-    except yaml.YAMLError as exc:
-        raise CheckpointError(f"{yaml_path}: not valid YAML ({exc}); {_HOW}") from None
+    meta = atomic_io.read_yaml(yaml_path, CheckpointError, _HOW)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else None
         raise CheckpointError(f"{yaml_path}: format is {got!r}, expected {FORMAT!r}; {_HOW}")

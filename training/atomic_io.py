@@ -49,6 +49,14 @@ def append_jsonl(path: str | Path, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def read_yaml(path: str | Path, error: type[Exception], hint: str = ""):
+    """Parse a YAML file; a syntax error becomes `error` naming the file (and `hint`, what to do)."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML ({exc})" + (f"; {hint}" if hint else "")) from None
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
     """Records of a JSON-lines file; an incomplete last line (from a crash) is ignored."""
     path = Path(path)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from training import atomic_io
 from training.config import ModelConfig
@@ -75,10 +74,7 @@ def load_model(run_dir: str | Path) -> TrainedModel:
     for p in (npz_path, yaml_path):
         if not p.is_file():
             raise CheckpointError(f"{p}: not found; is {run_dir} a run folder written by 'ttfs train'?")
-    try:
-        meta = yaml.safe_load(yaml_path.read_text())
-    except yaml.YAMLError as exc:
-        raise CheckpointError(f"{yaml_path}: not valid YAML ({exc})") from None
+    meta = atomic_io.read_yaml(yaml_path, CheckpointError)
     if not isinstance(meta, dict) or "layers" not in meta:
         raise CheckpointError(f"{yaml_path}: missing 'layers'; not a model.yaml written by 'ttfs train'")
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from training import atomic_io
 from training.errors import ConfigError
 
 
@@ -106,10 +107,7 @@ def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = atomic_io.read_yaml(path, ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):
