@@ -1,9 +1,11 @@
 """Training throughput (forward + backward, samples/s) of the numba and numpy paths.
 
     python benchmarks/train_throughput.py [--batch 128] [--samples 2048] [--numpy-samples 256] [--repeat 3]
+        [--reg none,m-ssr,f-ssr] [--strength 1e-4]
 
-Prints one table row per architecture; real MNIST images, fresh initial weights. The numba path
-is timed --repeat times and the median and best are shown (a shared VM's timings scatter).
+Prints one table row per architecture and regulariser (applied to every hidden layer); real MNIST
+images, fresh initial weights. The numba path is timed --repeat times and the median and best are
+shown (a shared VM's timings scatter).
 """
 import argparse
 import time
@@ -16,15 +18,17 @@ from training.data import load_split
 from training.encoding import encode_pixels
 
 
-def throughput(layers, backend, t_input, labels, batch):
+def throughput(layers, backend, t_input, labels, batch, reg="none", strength=0.0):
     model = ModelConfig(layers=layers)
+    coefs = [strength / batch] * (len(layers) - 2)
+    v_hat = 0.8 if reg == "membrane" else None
     weights = network.init_weights(layers, model.init_mean_gain, model.init_std_gain, 0)
     loss = LossConfig()
 
     def step(sl):
         states = network.forward(weights, t_input[sl], model, backend)
         _, delta = network.output_loss(states[-1].t_out, labels[sl], model, loss)
-        network.gradients(weights, states, delta / batch, model, backend)
+        network.gradients(weights, states, delta / batch, model, backend, reg, coefs, v_hat)
 
     step(slice(0, batch))  # compile / warm up
     start = time.perf_counter()
@@ -39,20 +43,26 @@ def main():
     ap.add_argument("--samples", type=int, default=2048, help="images timed for the numba path")
     ap.add_argument("--numpy-samples", type=int, default=256, help="images timed for the numpy path")
     ap.add_argument("--repeat", type=int, default=3, help="timings of the numba path")
+    ap.add_argument("--reg", default="none", help="comma-separated regularisers to time (none, m-ssr, f-ssr, membrane)")
+    ap.add_argument("--strength", type=float, default=1e-4, help="regulariser strength (per image, summed over neurons)")
     args = ap.parse_args()
     data = load_split("mnist", "train", limit=args.samples)
     t_input = encode_pixels(data.images, 1.0)
     import numba
     print(f"batch {args.batch}, numba threads {numba.get_num_threads()}")
-    print("| architecture | numba samples/s (median) | numba (best) | numpy samples/s | speed-up | MNIST epoch (numba) |")
-    print("|---|---|---|---|---|---|")
+    print("| architecture | regulariser | numba samples/s (median) | numba (best) | numpy samples/s | speed-up | MNIST epoch (numba) |")
+    print("|---|---|---|---|---|---|---|")
     for layers in [(784, 400, 10), (784, 400, 400, 400, 10)]:
-        runs = [throughput(layers, "numba", t_input, data.labels, args.batch) for _ in range(args.repeat)]
-        fast, best = float(np.median(runs)), max(runs)
-        n = args.numpy_samples
-        slow = throughput(layers, "numpy", t_input[:n], data.labels[:n], args.batch)
-        name = "-".join(map(str, layers))
-        print(f"| {name} | {fast:,.0f} | {best:,.0f} | {slow:,.0f} | {fast / slow:.1f}x | {60000 / fast:.0f} s |")
+        for reg in args.reg.split(","):
+            strength = 0.0 if reg == "none" else args.strength
+            runs = [throughput(layers, "numba", t_input, data.labels, args.batch, reg, strength)
+                    for _ in range(args.repeat)]
+            fast, best = float(np.median(runs)), max(runs)
+            n = args.numpy_samples
+            slow = throughput(layers, "numpy", t_input[:n], data.labels[:n], args.batch, reg, strength)
+            name = "-".join(map(str, layers))
+            print(f"| {name} | {reg} | {fast:,.0f} | {best:,.0f} | {slow:,.0f} | {fast / slow:.1f}x | "
+                  f"{60000 / fast:.0f} s |", flush=True)
 
 
 if __name__ == "__main__":

@@ -191,6 +191,10 @@ def test_numba_regularizer_equals_numpy_twin(kind, theta):
     t = _random_layer_inputs(rng, 9, 40)
     w = rng.normal(0.05, 0.2, (40, 30))
     _, order, nv, _, _ = kernels.forward(t, w, V_TH, T_END)
+    # the numba sweep takes each sample's final tie group (all inputs valid, last ones tied) as one
+    # segment with matrix-product gradients; the twin has no such shortcut: some rows must use it
+    *_, tail_a, tail_b, in_tail = kernels._regularizer_sweep(t, w, order, nv, kind, theta, T_END, 0.37, 1)
+    assert in_tail.sum(axis=1).max() >= 5 and np.abs(tail_a).max() > 0 and np.abs(tail_b).max() > 0
     for coef, chunks in ((0.0, 1), (0.37, 3)):
         a = kernels.regularizer(t, w, order, nv, kind, theta, T_END, coef, chunks)
         b = kernels_ref.regularizer(t, w, order, nv, kind, theta, T_END, coef, chunks)

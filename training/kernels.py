@@ -26,9 +26,22 @@ def _sort_inputs(t, t_end, order):
 
 
 @nb.njit(cache=_CACHE)
+def _tail_start(t, order, nv):
+    """Position in `order` of the final group of tied inputs when every input arrives (MNIST's
+    black pixels all spike at t_in); nv when some input never arrives. That group's weights sum
+    to colsum - (sum of the rest), so the sweeps can take it in O(n) instead of O(group x n)."""
+    if nv < t.shape[0] or nv < 2:
+        return nv
+    t_last = t[order[nv - 1]]
+    k = nv - 1
+    while k > 0 and t[order[k - 1]] == t_last:
+        k -= 1
+    return k
+
+
+@nb.njit(cache=_CACHE)
 def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
     n = w.shape[1]
-    k_in = t.shape[0]
     nv = _sort_inputs(t, t_end, order)
     s = np.zeros(n)
     wt = np.zeros(n)
@@ -36,14 +49,7 @@ def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
     t_out[:] = np.inf
     kf[:] = 0
     n_fired = 0
-    # When every input arrives and the last ones tie (MNIST's black pixels all spike at t_in),
-    # that final group's weights sum to colsum - s: O(n) instead of O(group size * n).
-    k_tail = nv
-    if nv == k_in and nv > 1:
-        t_last = t[order[nv - 1]]
-        k_tail = nv - 1
-        while k_tail > 0 and t[order[k_tail - 1]] == t_last:
-            k_tail -= 1
+    k_tail = _tail_start(t, order, nv)
     for k in range(nv):
         j = order[k]
         tj = t[j]
@@ -166,22 +172,33 @@ def backward(t_in, w, order, kf, slope, t_f, delta, n_chunks, need_gt=True):
 
 @nb.njit(cache=_CACHE)
 def _above(s, wt, theta, lo, hi):
-    """Sub-interval [p, q] of [lo, hi] where u(t) = s t - wt exceeds theta (p >= q if none)."""
-    if s > 0.0:
-        tc = (theta + wt) / s
-        return max(lo, tc), hi
-    if s < 0.0:
-        tc = (theta + wt) / s
-        return lo, min(hi, tc)
-    if -wt > theta:
-        return lo, hi
+    """Sub-interval [p, q] of [lo, hi] where u(t) = s t - wt exceeds theta (p >= q if none).
+
+    u is linear, so it exceeds theta somewhere iff it does at an end; the crossing (one division)
+    is computed only for segments that cross, the common case being wholly below or above.
+    """
+    u_lo = s * lo - wt
+    u_hi = s * hi - wt
+    if u_lo > theta:
+        if u_hi > theta:
+            return lo, hi
+        return lo, min(hi, (theta + wt) / s)
+    if u_hi > theta:
+        return max(lo, (theta + wt) / s), hi
     return hi, hi
 
 
 @nb.njit(cache=_CACHE)
-def _area_one(t, w, order, nv, theta, t_end, coef, gw, gt):
-    """sum_i integral_0^t_end relu(u_i - theta) dt for one sample, adding coef * its gradient."""
+def _area_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_b):
+    """sum_i integral_0^t_end relu(u_i - theta) dt for one sample, adding coef * its gradient.
+
+    The final tie group (`_tail_start`) is one segment [t_last, t_end]; its inputs all get the
+    same weight-gradient row coef * (A - t_last B) and time gradient -coef * w_j . B, where A, B
+    are that segment's sums: they are returned in tail_a (= coef (A - t_last B)) and tail_b
+    (= coef B) for the caller to add by matrix products.
+    """
     n = w.shape[1]
+    kt = _tail_start(t, order, nv)
     s = np.zeros(n)
     wt = np.zeros(n)
     sum_a = np.zeros(n)   # sum over segments of (q^2 - p^2)/2
@@ -191,20 +208,33 @@ def _area_one(t, w, order, nv, theta, t_end, coef, gw, gt):
         j = order[k]
         tj = t[j]
         tn = t[order[k + 1]] if k + 1 < nv else t_end
+        tail = k == kt
+        if tail:
+            tn = t_end
         for i in range(n):
-            s[i] += w[j, i]
-            wt[i] += w[j, i] * tj
+            if tail:
+                wt[i] += tj * (colsum[i] - s[i])
+                s[i] = colsum[i]
+            else:
+                s[i] += w[j, i]
+                wt[i] += w[j, i] * tj
             p, q = _above(s[i], wt[i], theta, tj, tn)
             if q > p:
                 total += 0.5 * s[i] * (q * q - p * p) - (wt[i] + theta) * (q - p)
-                sum_a[i] += 0.5 * (q * q - p * p)
+                sa = 0.5 * (q * q - p * p)
+                sum_a[i] += sa
                 sum_b[i] += q - p
+                if tail:
+                    tail_a[i] = coef * (sa - tj * (q - p))
+                    tail_b[i] = coef * (q - p)
+        if tail:
+            break
     if coef == 0.0:
         return total
     # Second sweep: the suffix sums from input k on give d/dw_jk and d/dt_jk.
     s[:] = 0.0
     wt[:] = 0.0
-    for k in range(nv):
+    for k in range(min(nv, kt)):
         j = order[k]
         tj = t[j]
         tn = t[order[k + 1]] if k + 1 < nv else t_end
@@ -224,9 +254,15 @@ def _area_one(t, w, order, nv, theta, t_end, coef, gw, gt):
 
 
 @nb.njit(cache=_CACHE)
-def _peak_one(t, w, order, nv, theta, t_end, coef, gw, gt):
-    """sum_i relu(max_t u_i(t) - theta) for one sample, adding coef * its gradient."""
+def _peak_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_b):
+    """sum_i relu(max_t u_i(t) - theta) for one sample, adding coef * its gradient.
+
+    u is evaluated at the end of every segment of positive length (the end of a zero-length one
+    repeats the previous value), so the maximiser is the first segment end with the largest
+    value. The final tie group is one segment, as in `_area_one` (same tail_a, tail_b contract).
+    """
     n = w.shape[1]
+    kt = _tail_start(t, order, nv)
     s = np.zeros(n)
     wt = np.zeros(n)
     best = np.zeros(n)          # u(0) = 0 before any input
@@ -235,16 +271,25 @@ def _peak_one(t, w, order, nv, theta, t_end, coef, gw, gt):
     sbest = np.zeros(n)         # slope just before the maximiser
     for k in range(nv):
         j = order[k]
-        tn = t[order[k + 1]] if k + 1 < nv else t_end
+        tj = t[j]
+        tail = k == kt
+        tn = t_end if (tail or k + 1 == nv) else t[order[k + 1]]
         for i in range(n):
-            s[i] += w[j, i]
-            wt[i] += w[j, i] * t[j]
-            u = s[i] * tn - wt[i]
-            if u > best[i]:
-                best[i] = u
-                kbest[i] = k + 1
-                tbest[i] = tn
-                sbest[i] = s[i]
+            if tail:
+                wt[i] += tj * (colsum[i] - s[i])
+                s[i] = colsum[i]
+            else:
+                s[i] += w[j, i]
+                wt[i] += w[j, i] * tj
+            if tn > tj:
+                u = s[i] * tn - wt[i]
+                if u > best[i]:
+                    best[i] = u
+                    kbest[i] = nv if tail else k + 1
+                    tbest[i] = tn
+                    sbest[i] = s[i]
+        if tail:
+            break
     total = 0.0
     kmax = 0
     for i in range(n):
@@ -256,7 +301,7 @@ def _peak_one(t, w, order, nv, theta, t_end, coef, gw, gt):
             kbest[i] = 0
     if coef == 0.0:
         return total
-    for k in range(kmax):
+    for k in range(min(kmax, kt)):
         j = order[k]
         acc = 0.0
         for i in range(n):
@@ -264,6 +309,12 @@ def _peak_one(t, w, order, nv, theta, t_end, coef, gw, gt):
                 gw[j, i] += coef * (tbest[i] - t[j])
                 acc -= coef * w[j, i]
         gt[j] += acc
+    if kt < nv:
+        t_last = t[order[kt]]
+        for i in range(n):
+            if kbest[i] == nv:
+                tail_a[i] = coef * (t_end - t_last)
+                tail_b[i] = coef
     # A maximiser at an input's arrival (where the slope turns negative) moves with that input:
     # d max u / d t_j = slope before it (the envelope term alone would miss this).
     for i in range(n):
@@ -273,27 +324,43 @@ def _peak_one(t, w, order, nv, theta, t_end, coef, gw, gt):
 
 
 @nb.njit(parallel=True, cache=_CACHE)
+def _regularizer_sweep(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks):
+    b_size, k_in = t_in.shape
+    n = w.shape[1]
+    colsum = w.sum(axis=0)
+    values = np.zeros(b_size)
+    parts = np.zeros((n_chunks, k_in, n))
+    gt = np.zeros((b_size, k_in))
+    tail_a = np.zeros((b_size, n))
+    tail_b = np.zeros((b_size, n))
+    in_tail = np.zeros((b_size, k_in))
+    for c in nb.prange(n_chunks):
+        for b in range(c, b_size, n_chunks):
+            if kind == 0:
+                values[b] = _area_one(t_in[b], w, colsum, order[b], n_valid[b], theta, t_end, coef,
+                                      parts[c], gt[b], tail_a[b], tail_b[b])
+            else:
+                values[b] = _peak_one(t_in[b], w, colsum, order[b], n_valid[b], theta, t_end, coef,
+                                      parts[c], gt[b], tail_a[b], tail_b[b])
+            for k in range(_tail_start(t_in[b], order[b], n_valid[b]), n_valid[b]):
+                in_tail[b, order[b, k]] = 1.0
+    gw = parts[0].copy()
+    for c in range(1, n_chunks):
+        gw += parts[c]
+    return values, gw, gt, tail_a, tail_b, in_tail
+
+
 def regularizer(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks):
     """A sparse-firing regulariser of one layer, per sample, with coef-weighted gradients.
 
     kind 0: sum_i integral relu(u_i - theta) dt (M-SSR for theta = V_th, the membrane loss for
     theta = v_hat); kind 1: sum_i relu(max u_i - theta) (F-SSR). Returns (values (B,), dR/dw
-    (K, n) and dR/dt_in (B, K), both multiplied by coef).
+    (K, n) and dR/dt_in (B, K), both multiplied by coef). The sweep covers the inputs before each
+    sample's final tie group; that group's gradients are added here by matrix products.
     """
-    b_size, k_in = t_in.shape
-    n = w.shape[1]
-    values = np.zeros(b_size)
-    parts = np.zeros((n_chunks, k_in, n))
-    gt = np.zeros((b_size, k_in))
-    for c in nb.prange(n_chunks):
-        for b in range(c, b_size, n_chunks):
-            if kind == 0:
-                values[b] = _area_one(t_in[b], w, order[b], n_valid[b], theta, t_end, coef,
-                                      parts[c], gt[b])
-            else:
-                values[b] = _peak_one(t_in[b], w, order[b], n_valid[b], theta, t_end, coef,
-                                      parts[c], gt[b])
-    gw = parts[0].copy()
-    for c in range(1, n_chunks):
-        gw += parts[c]
+    values, gw, gt, tail_a, tail_b, in_tail = _regularizer_sweep(t_in, w, order, n_valid, kind, theta,
+                                                                 t_end, coef, n_chunks)
+    if coef != 0.0 and in_tail.any():
+        gw += in_tail.T @ tail_a
+        gt -= in_tail * (tail_b @ w.T)
     return values, gw, gt

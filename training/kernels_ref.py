@@ -98,7 +98,9 @@ def regularizer(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks=1):
             gw[o] += coef * (suf_a - ts[:, None] * suf_b)
             gt[b, o] -= coef * (ws * suf_b).sum(axis=1)
         else:
-            u_end = s * t_next[:, None] - wt
+            # u at the end of a zero-length segment (tied inputs) repeats the previous value:
+            # skipped, so the maximiser is the first segment end with the largest value
+            u_end = np.where((t_next > ts)[:, None], s * t_next[:, None] - wt, -np.inf)
             k = np.argmax(u_end, axis=0)
             best = u_end[k, np.arange(w.shape[1])]
             hit = best > max(theta, 0.0)
