@@ -121,6 +121,36 @@ def load_source(src: Source, hw):
     return design, run.meta
 
 
+SCALES = ("common", "per-run")
+
+
+def source_hardware(sources: list[Source], hw, scale: str) -> dict:
+    """The hardware config each run folder is mapped with (designs keep their own mapping).
+
+    scale "common": runs of one architecture share one chip design -- per layer, the largest of
+    their full-scale weights (`hw.full_scale_percentile` of |w|) maps to g_max_s - g_min_s -- so
+    a weight costs the same siemens in every run and energy differences come from the networks,
+    not from each run's own weight-to-conductance scale. "per-run": each run scaled by its own
+    weights. An explicit hw.full_scale_weight is used as given in both cases.
+    """
+    if scale not in SCALES:
+        raise ConfigError(f"--scale: must be one of {', '.join(SCALES)} (got {scale!r})")
+    runs = [s for s in sources if s.kind == "run"]
+    if hw is None or scale == "per-run" or hw.full_scale_weight is not None:
+        return {s.path: hw for s in runs}
+    from hwmodel.mapping import common_full_scale
+    from training.checkpoint import load_model
+    weights = {s.path: load_model(s.path).weights for s in runs}
+    groups = {}
+    for path, ws in weights.items():
+        groups.setdefault(tuple(w.shape for w in ws), []).append(path)
+    hw_of = {}
+    for paths in groups.values():
+        common = hw.with_(full_scale_weight=common_full_scale([weights[p] for p in paths], hw.full_scale_percentile))
+        hw_of.update({p: common for p in paths})
+    return hw_of
+
+
 def _fingerprint(src: Source, hw, cfg: EnergyConfig, limit, rate_hz: float) -> str:
     h = hashlib.sha256()
     files = ("design.npz", "design.yaml") if src.kind == "design" else ("model.npz", "model.yaml")
@@ -180,6 +210,7 @@ def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: floa
         "output_fired_fraction": float(result.output_fired.mean()),
         "edp_js": float((total * delay).mean()),
         "window_s": float(design.t_end_s),
+        "full_scale_weight": [float(x) for x in design.full_scale_weight],
         "savings_pct": 0.0,
         "spike_energy_savings_pct": 0.0,
     }
@@ -199,18 +230,22 @@ def add_savings(runs: list[dict]) -> None:
 
 def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int | None = None,
                  out: str | Path | None = None, data_dir=None, progress: bool = True,
-                 batch_size: int = 1000) -> dict:
-    """Compute (or reuse from REPORT/cache) every input's figures; write the report if `out`."""
+                 batch_size: int = 1000, scale: str = "common") -> dict:
+    """Compute (or reuse from REPORT/cache) every input's figures; write the report if `out`.
+
+    Run folders are mapped with `hw` at a full scale chosen by `scale` (`source_hardware`)."""
     from training.data import load_split
     if not rate_hz > 0 or not math.isfinite(rate_hz):
         raise ConfigError(f"--rate: must be a positive number of inferences per second (got {rate_hz})")
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit: must be >= 1 (got {limit})")
     sources = resolve_sources(paths)
+    hw_of = source_hardware(sources, hw, scale)
     out = Path(out) if out is not None else None
     splits, runs = {}, []
     for src in sources:
-        key = _fingerprint(src, hw, cfg, limit, rate_hz)
+        src_hw = hw_of.get(src.path, hw)
+        key = _fingerprint(src, src_hw, cfg, limit, rate_hz)
         cache = out / "cache" / (src.name.replace("/", "__") + ".json") if out is not None else None
         if cache is not None and cache.is_file():
             try:
@@ -220,7 +255,7 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
                     continue
             except (OSError, json.JSONDecodeError, KeyError):
                 pass
-        design, meta = load_source(src, hw)
+        design, meta = load_source(src, src_hw)
         window = design.t_end_s
         if rate_hz * window > 1:
             raise ConfigError(f"--rate: {rate_hz:g} inferences/s leaves less than one window ({window:g} s) per "
@@ -241,6 +276,10 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
         "hw_config": None if hw is None else hw.to_dict(),
         "rate_hz": float(rate_hz),
         "limit": limit,
+        "scale": scale,
+        "scale_definition": ("common: run folders of one architecture are mapped onto one chip design (per layer "
+                             "the largest full-scale weight among them); per-run: each at its own full scale; "
+                             "design folders keep the mapping they were made with"),
         "delay_definition": DELAY_DEFINITION,
         "savings_definition": "100 * (first - this) / first, per inference; the first input is the reference",
         "conduction_form": cfg.conduction_form,
@@ -268,7 +307,8 @@ def render_markdown(report: dict) -> str:
         n = runs[0]["n_images"]
         lines += [f"{len(runs)} input(s), {n} test images each (data set: "
                   f"{', '.join(sorted({r['dataset'] for r in runs}))}). Savings are relative to the first row "
-                  f"(`{runs[0]['name']}`). Conduction form: {report['conduction_form']}. Model: docs/energy.md.", ""]
+                  f"(`{runs[0]['name']}`). Conduction form: {report['conduction_form']}. Mapping scale: "
+                  f"{report['scale']} ({report['scale_definition']}). Model: docs/energy.md.", ""]
     lines += ["## Summary", "",
               "| run | reg | accuracy (%) | hidden spikes/neuron | output spikes/neuron | energy/inference (nJ) "
               "| savings (%) | spike-driven energy (nJ) | spike-driven savings (%) | neuron-spike energy (nJ) "
@@ -303,6 +343,11 @@ def render_markdown(report: dict) -> str:
               "|---|" + "---|" * max((len(r['spikes_per_neuron']) for r in runs), default=0)]
     for r in runs:
         lines.append(f"| {r['name']} | " + " | ".join(_fmt(s) for s in r["spikes_per_neuron"]) + " |")
+    lines += ["", "## Mapping: full-scale weight per layer (model weight at g_max_s - g_min_s)", "",
+              "| run | " + " | ".join(f"w{l}" for l in range(max(len(r["full_scale_weight"]) for r in runs))) + " |",
+              "|---|" + "---|" * max(len(r["full_scale_weight"]) for r in runs)]
+    for r in runs:
+        lines.append(f"| {r['name']} | " + " | ".join(_fmt(x) for x in r["full_scale_weight"]) + " |")
     lines += ["", "## Conduction: exact against the spike-count form (nJ per inference)", "",
               "| run | exact (nJ) | spike-count (nJ) |", "|---|---|---|"]
     for r in runs:

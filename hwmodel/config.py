@@ -36,6 +36,10 @@ class HardwareConfig:
     g_min_s: float = 1e-6               # lowest programmable conductance (a zero weight: both cells here)
     g_max_s: float = 1e-4               # highest programmable conductance
     full_scale_percentile: float = 100.0  # |w| percentile per layer mapped to g_max_s - g_min_s
+    # Model weight mapped to g_max_s - g_min_s, fixed instead of taken from the weights: one value
+    # for every layer or a list with one per layer. Networks mapped with the same value share one
+    # chip design (same thresholds, same siemens per unit weight), so their energies compare fairly.
+    full_scale_weight: float | tuple[float, ...] | None = None
     clip_weights: bool = False          # allow clipping weights beyond full scale (else an error)
     bits: int | None = None             # conductance levels 2**bits between g_min_s and g_max_s; None: analog
     prog_sigma: float = 0.0             # programming variation: g = g_nominal * exp(prog_sigma * N(0, 1))
@@ -68,6 +72,11 @@ class HardwareConfig:
                 f"must be > hw.g_min_s (got {self.g_max_s} <= {self.g_min_s})")
         require(0 < self.full_scale_percentile <= 100, "hw.full_scale_percentile",
                 f"must be in (0, 100] (got {self.full_scale_percentile})")
+        fs = self.full_scale_weight
+        if fs is not None:
+            values = fs if isinstance(fs, tuple) else (fs,)
+            require(len(values) > 0 and all(v > 0 and v < float("inf") for v in values), "hw.full_scale_weight",
+                    f"must be a positive number, a list of them (one per layer), or null (got {fs})")
         require(self.bits is None or 1 <= self.bits <= 24, "hw.bits",
                 f"must be in 1..24 or null for analog (got {self.bits})")
         for key in ("prog_sigma", "read_noise_rel", "comparator_offset_sigma_v", "comparator_delay_s",
@@ -90,7 +99,19 @@ class HardwareConfig:
                     f"{self.v_read_v})")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if isinstance(d["full_scale_weight"], tuple):
+            d["full_scale_weight"] = list(d["full_scale_weight"])
+        return d
+
+    def full_scale_of(self, layer: int, n_layers: int) -> float | None:
+        """The fixed full-scale weight of `layer`, or None (take it from the weights)."""
+        fs = self.full_scale_weight
+        if not isinstance(fs, tuple):
+            return fs
+        require(len(fs) == n_layers, "hw.full_scale_weight",
+                f"has {len(fs)} values but the network has {n_layers} layers (give one per layer or a single value)")
+        return fs[layer]
 
     @classmethod
     def from_dict(cls, data: dict) -> "HardwareConfig":
@@ -99,6 +120,8 @@ class HardwareConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"hw.{unknown[0]}: unknown key; allowed keys in hw: {', '.join(sorted(names))}")
+        if isinstance(data.get("full_scale_weight"), list):
+            data = {**data, "full_scale_weight": tuple(float(x) for x in data["full_scale_weight"])}
         return cls(**data)
 
     def with_(self, **changes) -> "HardwareConfig":

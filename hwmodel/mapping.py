@@ -1,7 +1,8 @@
 """Model weights to conductances, capacitances and thresholds (the weight-to-siemens scale).
 
 Per layer l, a full-scale weight W_l (the `hw.full_scale_percentile` percentile of |w|; 100 =
-max |w|) maps to g_max - g_min, so k_l = W_l / (g_max - g_min) model weight per siemens, and
+max |w|; or the fixed `hw.full_scale_weight`, which lets several networks share one chip design)
+maps to g_max - g_min, so k_l = W_l / (g_max - g_min) model weight per siemens, and
 
     g_pos = g_min + max(w, 0) / k_l,   g_neg = g_min + max(-w, 0) / k_l,   w = k_l (g_pos - g_neg).
 
@@ -40,18 +41,30 @@ def full_scale(w: np.ndarray, percentile: float) -> float:
     return fs if fs > 0 else 1.0   # an all-zero layer: any scale represents it
 
 
-def layer_conductances(w: np.ndarray, hw: HardwareConfig, layer: int):
+def common_full_scale(weight_sets, percentile: float = 100.0) -> tuple[float, ...]:
+    """Per layer, the largest full-scale weight among networks of one architecture. Mapped with it
+    (`hw.full_scale_weight`), they share one chip design: same siemens per unit weight, same
+    thresholds, so their energies and accuracies compare on the same hardware."""
+    shapes = {tuple(w.shape for w in ws) for ws in weight_sets}
+    if len(shapes) != 1:
+        raise ConfigError(f"a common full scale needs networks of one architecture (got layer shapes {sorted(shapes)})")
+    return tuple(max(full_scale(ws[l], percentile) for ws in weight_sets) for l in range(len(weight_sets[0])))
+
+
+def layer_conductances(w: np.ndarray, hw: HardwareConfig, layer: int, n_layers: int = 1):
     """(g_pos, g_neg, k, full-scale weight, number clipped) before quantisation."""
-    fs = full_scale(w, hw.full_scale_percentile)
+    fixed = hw.full_scale_of(layer, n_layers)
+    fs = fixed if fixed is not None else full_scale(w, hw.full_scale_percentile)
     excess = np.abs(w) - fs
     n_over = int((excess > 0).sum())
     if n_over and not hw.clip_weights:
         worst = float(excess.max())
+        fix = (f"raise hw.full_scale_weight (now {hw.full_scale_weight})" if fixed is not None else
+               f"raise hw.full_scale_percentile (now {hw.full_scale_percentile})")
         raise ConfigError(
             f"layer {layer} (w{layer}): {n_over} weights exceed the representable range |w| <= {fs:.6g} "
             f"(g_max_s - g_min_s); the largest by {worst:.6g} ({100 * worst / fs:.1f}% of full scale). "
-            f"Set hw.clip_weights: true to clip them, or raise hw.full_scale_percentile "
-            f"(now {hw.full_scale_percentile})")
+            f"Set hw.clip_weights: true to clip them, or {fix}")
     k = fs / (hw.g_max_s - hw.g_min_s)
     wc = np.clip(w, -fs, fs)
     g_pos = hw.g_min_s + np.maximum(wc, 0.0) / k
@@ -64,7 +77,7 @@ def map_model(weights, model: ModelConfig, hw: HardwareConfig, source_run: str =
     """Map trained weights (model time, threshold model.v_th) onto the hardware `hw`."""
     g_pos_nom, g_neg_nom, ks, fss, clipped, caps, ths = [], [], [], [], [], [], []
     for l, w in enumerate(weights):
-        gp, gn, k, fs, n_over = layer_conductances(np.asarray(w, dtype=np.float64), hw, l)
+        gp, gn, k, fs, n_over = layer_conductances(np.asarray(w, dtype=np.float64), hw, l, len(weights))
         g_pos_nom.append(quantise(gp, hw))
         g_neg_nom.append(quantise(gn, hw))
         ks.append(k)

@@ -149,3 +149,29 @@ def test_every_energy_command_help_shows_an_example(command, capsys):
         main([command, "--help"])
     assert exc.value.code == 0
     assert "example" in capsys.readouterr().out
+
+
+def test_common_scale_maps_compared_runs_onto_one_chip_design(folders, tmp_path):
+    """The default: per layer, the largest full-scale weight of the compared runs; a run's energy is then
+    exactly that of the run mapped with hw.full_scale_weight set to it. per-run: each its own max |w|."""
+    from energy.report import build_report
+    from training.checkpoint import load_model
+    paths = [folders / "sweep" / "zz-baseline", folders / "sweep" / "m-ssr_s0.001"]
+    weights = [load_model(p).weights for p in paths]
+    own = [[float(np.abs(w).max()) for w in ws] for ws in weights]
+    common = [max(a, b) for a, b in zip(*own)]
+    assert own[0] != own[1]
+    hw = HardwareConfig()
+    rep = build_report(paths, hw, EnergyConfig(), limit=20, progress=False)
+    assert rep["scale"] == "common"
+    assert [r["full_scale_weight"] for r in rep["runs"]] == [pytest.approx(common, rel=1e-12)] * 2
+    data = load_split("mnist", "test", None, 20)
+    design = map_model(weights[1], MODEL, hw.with_(full_scale_weight=tuple(common)), "", "mnist")
+    result, _ = design_energy(design, EnergyConfig(), data.images, progress=False)
+    assert rep["runs"][1]["energy_per_inference_j"] == pytest.approx(float(result.total_j.mean()), rel=1e-12)
+    per_run = build_report(paths, hw, EnergyConfig(), limit=20, progress=False, scale="per-run")
+    assert [r["full_scale_weight"] for r in per_run["runs"]] == [pytest.approx(o, rel=1e-12) for o in own]
+    # the run with the smaller full scale sits on larger conductances when scaled by itself
+    small = int(np.argmin([o[0] for o in own]))
+    assert (per_run["runs"][small]["breakdown_by_layer_j"]["input"]["conduction"]
+            > rep["runs"][small]["breakdown_by_layer_j"]["input"]["conduction"])

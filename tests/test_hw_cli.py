@@ -80,3 +80,25 @@ def test_help_has_an_example(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     assert "example:" in capsys.readouterr().out
+
+
+def test_map_common_scale_with_another_run_gives_one_chip_design(tiny_run, tmp_path, capsys):
+    """Two runs mapped with --common-scale-with each other: same per-layer full scale (the larger of the
+    two), same thresholds; each design still reproduces its own model on ideal hardware."""
+    from training.checkpoint import load_model, save_model
+    other = tmp_path / "other"
+    run = load_model(tiny_run)
+    save_model(other, [1.5 * run.weights[0], run.weights[1]], run.meta)
+    for src, dst, peer in ((tiny_run, "a", other), (other, "b", tiny_run)):
+        assert main(["map", str(src), "--hw", "configs/hw/ideal.yaml", "--out", str(tmp_path / dst),
+                     "--common-scale-with", str(peer)]) == 0
+    a, b = load_design(tmp_path / "a"), load_design(tmp_path / "b")
+    want = [1.5 * np.abs(run.weights[0]).max(), np.abs(run.weights[1]).max()]
+    np.testing.assert_allclose(a.full_scale_weight, want, rtol=1e-12)
+    assert a.full_scale_weight == b.full_scale_weight and a.v_th_v == b.v_th_v
+    capsys.readouterr()
+    assert main(["hw-eval", str(tmp_path / "a"), "--limit", "100", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["agreement_with_model"] == 1.0
+    assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(tmp_path / "c"),
+                 "--set", "full_scale_weight=2.0", "--common-scale-with", str(other)]) == 2
+    assert "already set" in capsys.readouterr().err

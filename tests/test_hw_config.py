@@ -34,6 +34,9 @@ def test_shipped_configs_load(name):
     ("neuron=lif", "hw.neuron"),
     ("scheme=single", "hw.scheme"),
     ("full_scale_percentile=0", "hw.full_scale_percentile"),
+    ("full_scale_weight=-1", "hw.full_scale_weight"),
+    ("full_scale_weight=[1.0, 0]", "hw.full_scale_weight"),
+    ("full_scale_weight=big", "hw.full_scale_weight"),
     ("c_mem_f=big", "hw.c_mem_f: expected a number"),
     ("g_max=1e-4", "hw.g_max: unknown key"),
 ])
@@ -92,3 +95,17 @@ def test_bad_design_folder_is_a_checkpoint_error_saying_what_to_run(tmp_path, da
         (path / "design.yaml").write_text("layers: [784, 5\n")
     with pytest.raises(CheckpointError, match="ttfs map"):
         load_design(path)
+
+
+def test_fixed_full_scale_round_trips_through_the_design_folder(tmp_path):
+    hw = load_config("configs/hw/ideal.yaml", HardwareConfig, ["full_scale_weight=[0.5, 2.0]"], section="hw")
+    assert hw.full_scale_weight == (0.5, 2.0)
+    rng = np.random.default_rng(0)
+    model = ModelConfig(layers=(784, 5, 3))
+    d = map_model([rng.normal(0, 0.1, (784, 5)), rng.normal(0, 0.3, (5, 3))], model, hw)
+    save_design(d, tmp_path / "d")
+    back = load_design(tmp_path / "d")
+    assert back.hw == hw and back.full_scale_weight == (0.5, 2.0)
+    with pytest.raises(ConfigError, match="hw.full_scale_weight: has 2 values but the network has 3 layers"):
+        map_model([rng.normal(0, 0.1, (784, 5)), rng.normal(0, 0.1, (5, 5)), rng.normal(0, 0.1, (5, 3))],
+                  ModelConfig(layers=(784, 5, 5, 3)), hw)

@@ -158,3 +158,20 @@ def test_out_of_range_weights_error_unless_clipping_is_allowed():
 def test_passive_threshold_above_read_voltage_is_an_error():
     with pytest.raises(ConfigError, match="hw.v_th_v"):
         map_model(_random_weights(), MODEL, HardwareConfig(neuron="passive", c_mem_f=1e-13))
+
+
+def test_fixed_and_common_full_scale():
+    from hwmodel.mapping import common_full_scale
+    a = _random_weights(seed=1)
+    b = [0.5 * a[0]]
+    assert common_full_scale([a, b]) == (np.abs(a[0]).max(),)
+    hw = HardwareConfig(full_scale_weight=2.0 * np.abs(a[0]).max())
+    da, db = map_model(a, MODEL, hw), map_model(b, MODEL, hw)
+    # one chip design: the same siemens per unit weight and the same thresholds for both networks
+    assert da.weight_per_siemens == db.weight_per_siemens and da.v_th_v == db.v_th_v
+    assert np.isclose(max(da.g_pos[0].max(), da.g_neg[0].max()), (hw.g_min_s + hw.g_max_s) / 2, rtol=1e-12)
+    np.testing.assert_allclose(db.g_pos[0] - db.g_neg[0], 0.5 * (da.g_pos[0] - da.g_neg[0]), rtol=0, atol=1e-18)
+    with pytest.raises(ConfigError, match="raise hw.full_scale_weight"):
+        map_model(a, MODEL, HardwareConfig(full_scale_weight=0.5 * np.abs(a[0]).max()))
+    with pytest.raises(ConfigError, match="one architecture"):
+        common_full_scale([a, _random_weights(shape=(300, 100))])

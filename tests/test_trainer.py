@@ -74,3 +74,42 @@ def test_bad_checkpoints_name_the_problem(tmp_path):
     _write(tmp_path, [np.zeros((784, 20)), np.zeros((20, 10))], [784, 30, 10])
     with pytest.raises(CheckpointError, match="do not match"):
         load_model(tmp_path)
+
+
+def test_shift_images_moves_each_image_by_its_own_offset():
+    from training.augment import shift_images
+    rng = np.random.default_rng(0)
+    images = np.zeros((200, 28, 28), np.uint8)
+    images[:, 10:18, 9:20] = rng.integers(1, 256, (200, 8, 11))   # content away from the border
+    moved = shift_images(images, 2, np.random.default_rng(5))
+    again = shift_images(images, 2, np.random.default_rng(5))
+    np.testing.assert_array_equal(moved, again)                    # same seed, same shifts
+    offsets = set()
+    for a, b in zip(images, moved):
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if np.array_equal(np.roll(a, (dy, dx), axis=(0, 1)), b)]
+        assert len(found) == 1
+        offsets.add(found[0])
+    assert len(offsets) == 25                                      # every offset in [-2, 2]^2 drawn
+    # content moved past the border is cut and black comes in
+    edge = np.full((20, 28, 28), 200, np.uint8)
+    out = shift_images(edge, 3, np.random.default_rng(1))
+    black_rows = [(o == 0).all(axis=1).sum() + (o == 0).all(axis=0).sum() for o in out]
+    assert max(black_rows) > 0 and out.max() == 200 and set(np.unique(out)) <= {0, 200}
+    assert shift_images(images, 0, np.random.default_rng(0)) is images
+
+
+def test_resume_with_augmentation_equals_an_uninterrupted_run(tmp_path):
+    def cfg(epochs):
+        base = _cfg(epochs)
+        return RunConfig(seed=base.seed, data=base.data, model=base.model,
+                         train=TrainConfig(epochs=epochs, batch_size=50, shift_px=2))
+    train(cfg(2), tmp_path / "straight", progress=False, log=lambda *_: None)
+    train(cfg(1), tmp_path / "resumed", progress=False, log=lambda *_: None)
+    train(cfg(2), tmp_path / "resumed", resume=True, progress=False, log=lambda *_: None)
+    plain = tmp_path / "plain"
+    train(_cfg(2), plain, progress=False, log=lambda *_: None)
+    a, b, c = load_model(tmp_path / "straight"), load_model(tmp_path / "resumed"), load_model(plain)
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a.weights[0], c.weights[0])        # augmentation changed training

@@ -66,22 +66,27 @@ def run_demo(out: Path, profile: Profile, hw: Path, quiet: bool) -> dict:
               f"data.test_limit={profile.test_limit}", f"train.epochs={profile.epochs}",
               f"train.batch_size={profile.batch_size}"]
     summary = {}
+    runs = {name: out / "runs" / name for name in variants}
     for name, reg in variants.items():
-        run, design = out / "runs" / name, out / "designs" / name
         _step(f"train {name} ({profile.layers}, {profile.train_limit} MNIST images, {profile.epochs} epochs)")
         sets = [x for s in common + reg for x in ("--set", s)]
-        _run(["train", "--config", str(config), "--out", str(run), "--resume", *sets, *q])
-        soft = json.loads(_run(["eval", str(run), "--limit", str(profile.eval_images), "--json"], capture=True))
-        _step(f"map {name} onto {hw.name} (with {', '.join(DEMO_HW_SETS)}) and evaluate the behavioural model")
+        _run(["train", "--config", str(config), "--out", str(runs[name]), "--resume", *sets, *q])
+        summary[name] = {"software": json.loads(_run(["eval", str(runs[name]), "--limit", str(profile.eval_images),
+                                                      "--json"], capture=True))}
+    for name in variants:
+        run, design = runs[name], out / "designs" / name
+        _step(f"map {name} onto {hw.name} (with {', '.join(DEMO_HW_SETS)}; one chip design for both runs) "
+              "and evaluate the behavioural model")
         hw_sets = [x for s in DEMO_HW_SETS for x in ("--set", s)]
-        _run(["map", str(run), "--hw", str(hw), "--out", str(design), *hw_sets])
+        others = [str(r) for n, r in runs.items() if n != name]
+        _run(["map", str(run), "--hw", str(hw), "--out", str(design), *hw_sets, "--common-scale-with", *others])
         hw_eval = json.loads(_run(["hw-eval", str(design), "--limit", str(profile.eval_images), "--json"],
                                   capture=True))
         _step(f"simulate {profile.sim_images} test images of {name} in ngspice")
         sim_dir = out / "sim" / name
         _run(["simulate", str(design), "--limit", str(profile.sim_images), "--out", str(sim_dir), *q])
         sim = json.loads((sim_dir / "summary.json").read_text())
-        summary[name] = {"software": soft, "hardware": hw_eval, "circuit": sim}
+        summary[name].update({"hardware": hw_eval, "circuit": sim})
     _step("export the baseline network for test image 0 as a standalone ngspice netlist")
     netlist = out / "netlists" / "baseline-sample0.cir"
     _run(["export-netlist", str(out / "designs" / "baseline"), "--sample", "0", "--out", str(netlist)])

@@ -24,8 +24,9 @@ def cmd_report(args) -> int:
     hw = _load_hw(args.hw, args.set_hw)
     cfg = load_energy(args.energy, args.set)
     report = build_report(args.inputs, hw, cfg, rate_hz=args.rate, limit=args.limit, out=args.out,
-                          data_dir=args.data_dir, progress=not args.quiet)
-    print(f"report folder: {args.out}  (report.md, report.json, breakdown.png, energy_vs_accuracy.png)")
+                          data_dir=args.data_dir, progress=not args.quiet, scale=args.scale)
+    print(f"report folder: {args.out}  (report.md, report.json, breakdown.png, energy_vs_accuracy.png); "
+          f"mapping scale: {args.scale}")
     for r in report["runs"]:
         print(f"  {r['name']}: accuracy {100 * r['accuracy']:.2f}%, spikes/neuron {r['spikes_per_neuron_mean']:.3f}, "
               f"{r['energy_per_inference_j'] * 1e9:.4g} nJ/inference ({r['savings_pct']:+.1f}% saved), "
@@ -83,6 +84,10 @@ def register(sub, formatter) -> None:
     p.add_argument("--rate", type=float, default=1000.0, help="inference rate in Hz for the average power")
     p.add_argument("--limit", type=int, default=None, help="use only the first N test images (default: all)")
     p.add_argument("--out", required=True, type=Path, help="report folder to write")
+    p.add_argument("--scale", choices=["common", "per-run"], default="common",
+                   help="weight-to-conductance scale of run folders: 'common' maps runs of one architecture onto "
+                        "one chip design (per layer the largest full-scale weight among them), so savings compare "
+                        "networks on the same hardware; 'per-run' scales each run by its own largest weight")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override an energy config key, e.g. v_swing_v=1.5 (repeatable)")
     p.add_argument("--set-hw", action="append", default=[], metavar="KEY=VALUE",

@@ -7,7 +7,7 @@ from pathlib import Path
 from hwmodel.behavioural import evaluate
 from hwmodel.config import HardwareConfig
 from hwmodel.design import Design, load_design, save_design
-from hwmodel.mapping import map_model
+from hwmodel.mapping import common_full_scale, map_model
 from hwmodel.sweep import PARAMS, parse_values, sweep, write_sweep
 from training.checkpoint import load_model
 from training.data import load_split
@@ -40,6 +40,11 @@ def design_or_run(path: Path, hw_path, overrides) -> Design:
 
 def cmd_map(args) -> int:
     hw = load_hw(args.hw, args.set)
+    if args.common_scale_with:
+        if hw.full_scale_weight is not None:
+            raise ConfigError("--common-scale-with: hw.full_scale_weight is already set; give one or the other")
+        weights = [load_model(r).weights for r in [args.run, *args.common_scale_with]]
+        hw = hw.with_(full_scale_weight=common_full_scale(weights, hw.full_scale_percentile))
     design = map_run(args.run, hw)
     save_design(design, args.out)
     print(f"design folder: {args.out}  (design.npz, design.yaml)  {design.neuron}, {design.scheme}, "
@@ -103,12 +108,18 @@ def register(sub, formatter) -> None:
     p = sub.add_parser("map", help="map a trained run onto a crossbar design", formatter_class=formatter,
                        description="Map a trained run onto resistive-crossbar hardware: conductances, per-layer "
                                    "capacitance/threshold and one chip's non-idealities (docs/hwmodel.md).",
-                       epilog="example:\n  ttfs map runs/mnist-784-400-10 --hw configs/hw/default.yaml --out designs/mnist")
+                       epilog="example:\n  ttfs map runs/mnist-784-400-10 --hw configs/hw/default.yaml --out designs/mnist"
+                              "\n  ttfs map runs/mssr --hw configs/hw/default.yaml --common-scale-with runs/base "
+                              "--out designs/mssr   # same chip design as runs/base mapped with --common-scale-with runs/mssr")
     p.add_argument("run", type=Path, help="run folder written by 'ttfs train'")
     p.add_argument("--hw", required=True, help="hardware YAML (see configs/hw/)")
     p.add_argument("--out", required=True, type=Path, help="design folder to write")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hardware key, e.g. bits=6 (repeatable)")
+    p.add_argument("--common-scale-with", nargs="+", type=Path, default=[], metavar="RUN",
+                   help="other runs of the same architecture to share one chip design with: per layer the largest "
+                        "full-scale weight among all of them maps to g_max_s - g_min_s (sets hw.full_scale_weight), "
+                        "so the designs' energies compare on the same hardware")
     p.set_defaults(func=cmd_map)
 
     p = sub.add_parser("hw-eval", help="behavioural accuracy of a design", formatter_class=formatter,
