@@ -106,6 +106,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     lr_decay: float = 1.0          # learning rate multiplied by this after every epoch
+    shift_px: int = 0              # augmentation: move each training image by up to this many pixels
     backend: str = "numba"         # or "numpy" (the reference path; slow)
 
     def __post_init__(self):
@@ -113,6 +114,7 @@ class TrainConfig:
         require(self.batch_size >= 1, "train.batch_size", f"must be >= 1 (got {self.batch_size})")
         require(self.lr > 0, "train.lr", f"must be > 0 (got {self.lr})")
         require(0 < self.lr_decay <= 1, "train.lr_decay", f"must be in (0, 1] (got {self.lr_decay})")
+        require(0 <= self.shift_px <= 8, "train.shift_px", f"must be in [0, 8] pixels (got {self.shift_px})")
         require(self.backend in ("numba", "numpy"), "train.backend",
                 f"must be 'numba' or 'numpy' (got {self.backend!r})")
 

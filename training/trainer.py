@@ -4,8 +4,9 @@ RUN/config.yaml   the resolved config
 RUN/metrics.jsonl one line per epoch
 RUN/state.npz     weights + optimiser state after the last finished epoch (for --resume)
 RUN/model.npz, RUN/model.yaml   the checkpoint other tools read (training.checkpoint)
-Every file is written atomically after each epoch; a resumed run draws the same shuffles as an
-uninterrupted one (epoch e shuffles with seed (seed, e)), so it ends with the same weights.
+Every file is written atomically after each epoch; a resumed run draws the same shuffles (and, with
+train.shift_px, the same image translations) as an uninterrupted one (epoch e draws from seed
+(seed, e)), so it ends with the same weights.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from training import atomic_io, checkpoint, network
 from training.config import RunConfig
+from training.augment import shift_images
 from training.data import load_split
 from training.encoding import encode_pixels
 from training.errors import CheckpointError
@@ -99,8 +101,10 @@ _MAY_CHANGE_ON_RESUME = {("train", "epochs"), ("data", "data_dir")}
 def _check_resume_config(run: Path, cfg: RunConfig) -> None:
     saved = yaml.safe_load((run / "config.yaml").read_text())
     now = config_to_dict(cfg)
+    default = config_to_dict(RunConfig(model=cfg.model))  # a key added since the run was saved had its default
     diff = sorted(f"{sec}.{k}" for sec in now if isinstance(now[sec], dict)
-                  for k in now[sec] if saved.get(sec, {}).get(k) != now[sec][k] and (sec, k) not in _MAY_CHANGE_ON_RESUME)
+                  for k in now[sec] if saved.get(sec, {}).get(k, default[sec][k]) != now[sec][k]
+                  and (sec, k) not in _MAY_CHANGE_ON_RESUME)
     if now["seed"] != saved.get("seed"):
         diff.append("seed")
     if diff:
@@ -124,7 +128,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     run.mkdir(parents=True, exist_ok=True)
     train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
     test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)
-    t_train = encode_pixels(train_set.images, cfg.model.t_in)
+    t_train = None if cfg.train.shift_px else encode_pixels(train_set.images, cfg.model.t_in)
 
     weights = network.init_weights(cfg.model.layers, cfg.model.init_mean_gain, cfg.model.init_std_gain, cfg.seed)
     opt = Adam([w.shape for w in weights], cfg.train.lr)
@@ -142,7 +146,11 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     for epoch in range(first_epoch, cfg.train.epochs):
         t0 = time.perf_counter()
         record = {"epoch": epoch + 1, "lr": _epoch_lr(cfg, epoch)}
-        record.update(train_epoch(weights, opt, cfg, t_train, train_set.labels, epoch, progress))
+        t_epoch = t_train
+        if t_epoch is None:
+            moved = shift_images(train_set.images, cfg.train.shift_px, np.random.default_rng([cfg.seed, epoch, 1]))
+            t_epoch = encode_pixels(moved, cfg.model.t_in)
+        record.update(train_epoch(weights, opt, cfg, t_epoch, train_set.labels, epoch, progress))
         test = evaluate(weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend)
         record.update({"test_accuracy": test["accuracy"], "spikes_per_neuron": test["spikes_per_neuron"],
                        "spikes_per_neuron_mean": test["spikes_per_neuron_mean"],
