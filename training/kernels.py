@@ -170,25 +170,28 @@ def backward(t_in, w, order, kf, slope, t_f, delta, n_chunks, need_gt=True):
     return gw, gt
 
 
-@nb.njit(cache=_CACHE)
+_VEC = {"reassoc", "nsz", "arcp", "contract"}   # lets LLVM vectorise the per-neuron loops (no nnan/ninf)
+
+
+@nb.njit(cache=_CACHE, fastmath=_VEC, inline="always")
 def _above(s, wt, theta, lo, hi):
-    """Sub-interval [p, q] of [lo, hi] where u(t) = s t - wt exceeds theta (p >= q if none).
+    """Sub-interval [p, q] of [lo, hi] where u(t) = s t - wt exceeds theta (p == q if none).
 
-    u is linear, so it exceeds theta somewhere iff it does at an end; the crossing (one division)
-    is computed only for segments that cross, the common case being wholly below or above.
+    Branch-free, so the loops over neurons vectorise: u is linear, the part above theta is the
+    fraction max(u_lo, u_hi) - theta over |u_hi - u_lo| of the segment (clipped to [0, 1]), at its
+    upper end when u rises and at its lower end when it falls.
     """
-    u_lo = s * lo - wt
-    u_hi = s * hi - wt
-    if u_lo > theta:
-        if u_hi > theta:
-            return lo, hi
-        return lo, min(hi, (theta + wt) / s)
-    if u_hi > theta:
-        return max(lo, (theta + wt) / s), hi
-    return hi, hi
+    a = s * lo - wt - theta
+    b = s * hi - wt - theta
+    frac = min(max(max(a, b) / max(abs(b - a), 1e-300), 0.0), 1.0)
+    length = frac * (hi - lo)
+    rising = s >= 0.0
+    p = hi - length if rising else lo
+    q = hi if rising else lo + length
+    return p, q
 
 
-@nb.njit(cache=_CACHE)
+@nb.njit(cache=_CACHE, fastmath=_VEC)
 def _area_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_b):
     """sum_i integral_0^t_end relu(u_i - theta) dt for one sample, adding coef * its gradient.
 
@@ -201,34 +204,34 @@ def _area_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_
     kt = _tail_start(t, order, nv)
     s = np.zeros(n)
     wt = np.zeros(n)
+    area = np.zeros(n)
     sum_a = np.zeros(n)   # sum over segments of (q^2 - p^2)/2
     sum_b = np.zeros(n)   # sum over segments of (q - p): time spent above theta
-    total = 0.0
-    for k in range(nv):
+    for k in range(min(nv, kt)):
         j = order[k]
         tj = t[j]
         tn = t[order[k + 1]] if k + 1 < nv else t_end
-        tail = k == kt
-        if tail:
-            tn = t_end
         for i in range(n):
-            if tail:
-                wt[i] += tj * (colsum[i] - s[i])
-                s[i] = colsum[i]
-            else:
-                s[i] += w[j, i]
-                wt[i] += w[j, i] * tj
+            s[i] += w[j, i]
+            wt[i] += w[j, i] * tj
             p, q = _above(s[i], wt[i], theta, tj, tn)
-            if q > p:
-                total += 0.5 * s[i] * (q * q - p * p) - (wt[i] + theta) * (q - p)
-                sa = 0.5 * (q * q - p * p)
-                sum_a[i] += sa
-                sum_b[i] += q - p
-                if tail:
-                    tail_a[i] = coef * (sa - tj * (q - p))
-                    tail_b[i] = coef * (q - p)
-        if tail:
-            break
+            sa = 0.5 * (q * q - p * p)
+            area[i] += s[i] * sa - (wt[i] + theta) * (q - p)
+            sum_a[i] += sa
+            sum_b[i] += q - p
+    if kt < nv:
+        tj = t[order[kt]]
+        for i in range(n):
+            wt[i] += tj * (colsum[i] - s[i])
+            s[i] = colsum[i]
+            p, q = _above(s[i], wt[i], theta, tj, t_end)
+            sa = 0.5 * (q * q - p * p)
+            area[i] += s[i] * sa - (wt[i] + theta) * (q - p)
+            sum_a[i] += sa
+            sum_b[i] += q - p
+            tail_a[i] = coef * (sa - tj * (q - p))
+            tail_b[i] = coef * (q - p)
+    total = area.sum()
     if coef == 0.0:
         return total
     # Second sweep: the suffix sums from input k on give d/dw_jk and d/dt_jk.
@@ -240,26 +243,25 @@ def _area_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_
         tn = t[order[k + 1]] if k + 1 < nv else t_end
         acc = 0.0
         for i in range(n):
-            if sum_b[i] > 0.0:
-                gw[j, i] += coef * (sum_a[i] - tj * sum_b[i])
-                acc -= coef * w[j, i] * sum_b[i]
+            gw[j, i] += coef * (sum_a[i] - tj * sum_b[i])
+            acc -= w[j, i] * sum_b[i]
             s[i] += w[j, i]
             wt[i] += w[j, i] * tj
             p, q = _above(s[i], wt[i], theta, tj, tn)
-            if q > p:
-                sum_a[i] -= 0.5 * (q * q - p * p)
-                sum_b[i] -= q - p
-        gt[j] += acc
+            sum_a[i] -= 0.5 * (q * q - p * p)
+            sum_b[i] -= q - p
+        gt[j] += coef * acc
     return total
 
 
-@nb.njit(cache=_CACHE)
+@nb.njit(cache=_CACHE, fastmath=_VEC)
 def _peak_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_b):
     """sum_i relu(max_t u_i(t) - theta) for one sample, adding coef * its gradient.
 
     u is evaluated at the end of every segment of positive length (the end of a zero-length one
     repeats the previous value), so the maximiser is the first segment end with the largest
     value. The final tie group is one segment, as in `_area_one` (same tail_a, tail_b contract).
+    The per-neuron loops are branch-free (selects) so that they vectorise.
     """
     n = w.shape[1]
     kt = _tail_start(t, order, nv)
@@ -269,27 +271,35 @@ def _peak_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_
     kbest = np.zeros(n, np.int64)
     tbest = np.zeros(n)
     sbest = np.zeros(n)         # slope just before the maximiser
-    for k in range(nv):
+    for k in range(min(nv, kt)):
         j = order[k]
         tj = t[j]
-        tail = k == kt
-        tn = t_end if (tail or k + 1 == nv) else t[order[k + 1]]
-        for i in range(n):
-            if tail:
-                wt[i] += tj * (colsum[i] - s[i])
-                s[i] = colsum[i]
-            else:
+        tn = t_end if k + 1 == nv else t[order[k + 1]]
+        if tn > tj:
+            for i in range(n):
                 s[i] += w[j, i]
                 wt[i] += w[j, i] * tj
-            if tn > tj:
                 u = s[i] * tn - wt[i]
-                if u > best[i]:
-                    best[i] = u
-                    kbest[i] = nv if tail else k + 1
-                    tbest[i] = tn
-                    sbest[i] = s[i]
-        if tail:
-            break
+                better = u > best[i]
+                best[i] = u if better else best[i]
+                kbest[i] = k + 1 if better else kbest[i]
+                tbest[i] = tn if better else tbest[i]
+                sbest[i] = s[i] if better else sbest[i]
+        else:
+            for i in range(n):
+                s[i] += w[j, i]
+                wt[i] += w[j, i] * tj
+    if kt < nv:
+        tj = t[order[kt]]
+        for i in range(n):
+            wt[i] += tj * (colsum[i] - s[i])
+            s[i] = colsum[i]
+            u = s[i] * t_end - wt[i]
+            better = u > best[i]
+            best[i] = u if better else best[i]
+            kbest[i] = nv if better else kbest[i]
+            tbest[i] = t_end if better else tbest[i]
+            sbest[i] = s[i] if better else sbest[i]
     total = 0.0
     kmax = 0
     for i in range(n):
@@ -303,12 +313,13 @@ def _peak_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_
         return total
     for k in range(min(kmax, kt)):
         j = order[k]
+        tj = t[j]
         acc = 0.0
         for i in range(n):
-            if k < kbest[i]:
-                gw[j, i] += coef * (tbest[i] - t[j])
-                acc -= coef * w[j, i]
-        gt[j] += acc
+            live = 1.0 if k < kbest[i] else 0.0
+            gw[j, i] += live * coef * (tbest[i] - tj)
+            acc -= live * w[j, i]
+        gt[j] += coef * acc
     if kt < nv:
         t_last = t[order[kt]]
         for i in range(n):
