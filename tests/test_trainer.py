@@ -113,3 +113,24 @@ def test_resume_with_augmentation_equals_an_uninterrupted_run(tmp_path):
     for x, y in zip(a.weights, b.weights):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a.weights[0], c.weights[0])        # augmentation changed training
+
+
+def test_init_from_starts_at_another_runs_weights(tmp_path):
+    from training.errors import ConfigError
+    train(_cfg(1), tmp_path / "base", progress=False, log=lambda *_: None)
+    base = load_model(tmp_path / "base")
+    tiny = RunConfig(seed=3, data=_cfg(1).data, model=_cfg(1).model,
+                     train=TrainConfig(epochs=1, batch_size=50, lr=1e-12, init_from=str(tmp_path / "base")))
+    rec = train(tiny, tmp_path / "tuned", progress=False, log=lambda *_: None)
+    tuned = load_model(tmp_path / "tuned")
+    for a, b in zip(base.weights, tuned.weights):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-9)        # Adam moves a weight by ~lr per step
+    assert rec["test_accuracy"] == pytest.approx(base.meta["test_accuracy"], abs=0.011)
+    other = RunConfig(seed=3, data=_cfg(1).data, model=ModelConfig(layers=(784, 21, 10)),
+                      train=TrainConfig(epochs=1, batch_size=50, init_from=str(tmp_path / "base")))
+    with pytest.raises(ConfigError, match=r"train.init_from: .* has layers \(784, 20, 10\) but this run has layers"):
+        train(other, tmp_path / "bad", progress=False, log=lambda *_: None)
+    missing = RunConfig(seed=3, data=_cfg(1).data, model=_cfg(1).model,
+                        train=TrainConfig(epochs=1, init_from=str(tmp_path / "nowhere")))
+    with pytest.raises(CheckpointError, match="nowhere"):
+        train(missing, tmp_path / "bad2", progress=False, log=lambda *_: None)

@@ -107,6 +107,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_decay: float = 1.0          # learning rate multiplied by this after every epoch
     shift_px: int = 0              # augmentation: move each training image by up to this many pixels
+    init_from: str | None = None   # a run folder whose final weights start this run (fine-tuning)
     backend: str = "numba"         # or "numpy" (the reference path; slow)
 
     def __post_init__(self):

@@ -21,10 +21,9 @@ import yaml
 from training import atomic_io
 from training.config import REG_KINDS, RunConfig
 from training.errors import CheckpointError, ConfigError
-from training.trainer import config_to_dict, run_is_complete, train
+from training.trainer import config_differences, run_is_complete, train
 
 CSV_NAME = "tradeoff.csv"
-_MAY_DIFFER = {("train", "epochs"), ("data", "data_dir")}   # as the trainer's resume check
 
 
 @dataclass(frozen=True)
@@ -83,15 +82,9 @@ def point_config(base: dict, point: SweepPoint, overrides=()) -> RunConfig:
 
 
 def _check_same_config(run: Path, cfg: RunConfig) -> None:
-    saved_path = run / "config.yaml"
-    if not saved_path.is_file():
+    if not (run / "config.yaml").is_file():
         return
-    saved = yaml.safe_load(saved_path.read_text())
-    now = config_to_dict(cfg)
-    diff = sorted(f"{sec}.{k}" for sec in now if isinstance(now[sec], dict) for k in now[sec]
-                  if saved.get(sec, {}).get(k) != now[sec][k] and (sec, k) not in _MAY_DIFFER)
-    if now["seed"] != saved.get("seed"):
-        diff.append("seed")
+    diff = config_differences(run, cfg)
     if diff:
         raise CheckpointError(f"{run}: holds a run whose config differs from this sweep's in {', '.join(diff)}; "
                               "use another --out or the same --config/--set as before")

@@ -4,6 +4,8 @@ RUN/config.yaml   the resolved config
 RUN/metrics.jsonl one line per epoch
 RUN/state.npz     weights + optimiser state after the last finished epoch (for --resume)
 RUN/model.npz, RUN/model.yaml   the checkpoint other tools read (training.checkpoint)
+A run starts from the config's random initialisation, or from another run's weights
+(train.init_from: fine-tuning, e.g. adding a regulariser to a trained network).
 Every file is written atomically after each epoch; a resumed run draws the same shuffles (and, with
 train.shift_px, the same image translations) as an uninterrupted one (epoch e draws from seed
 (seed, e)), so it ends with the same weights.
@@ -24,7 +26,7 @@ from training.config import RunConfig
 from training.augment import shift_images
 from training.data import load_split
 from training.encoding import encode_pixels
-from training.errors import CheckpointError
+from training.errors import CheckpointError, ConfigError
 from training.evaluate import evaluate
 from training.optim import Adam
 
@@ -98,15 +100,22 @@ def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, recor
 _MAY_CHANGE_ON_RESUME = {("train", "epochs"), ("data", "data_dir")}
 
 
-def _check_resume_config(run: Path, cfg: RunConfig) -> None:
-    saved = yaml.safe_load((run / "config.yaml").read_text())
+def config_differences(run: Path, cfg: RunConfig) -> list[str]:
+    """Keys (`train.lr`, `seed`) in which `cfg` differs from the config saved in `run`, apart from
+    those a resumed run may change; a key added since the run was saved counts as its default."""
+    saved = yaml.safe_load((Path(run) / "config.yaml").read_text())
     now = config_to_dict(cfg)
-    default = config_to_dict(RunConfig(model=cfg.model))  # a key added since the run was saved had its default
+    default = config_to_dict(RunConfig(model=cfg.model))
     diff = sorted(f"{sec}.{k}" for sec in now if isinstance(now[sec], dict)
                   for k in now[sec] if saved.get(sec, {}).get(k, default[sec][k]) != now[sec][k]
                   and (sec, k) not in _MAY_CHANGE_ON_RESUME)
     if now["seed"] != saved.get("seed"):
         diff.append("seed")
+    return diff
+
+
+def _check_resume_config(run: Path, cfg: RunConfig) -> None:
+    diff = config_differences(run, cfg)
     if diff:
         raise CheckpointError(f"{run}: cannot resume, the config differs from the saved one in {', '.join(diff)}; "
                               "resume with the same config (only train.epochs may grow) or use a new --out")
@@ -120,6 +129,22 @@ def run_is_complete(run: str | Path, epochs: int) -> bool:
         return int(z["epoch"]) + 1 >= epochs
 
 
+def initial_weights(cfg: RunConfig) -> list[np.ndarray]:
+    """Drawn from the config's initialisation, or the weights of run `train.init_from`, which must
+    have the same layers and neuron constants (v_th, t_in, t_end)."""
+    if cfg.train.init_from is None:
+        return network.init_weights(cfg.model.layers, cfg.model.init_mean_gain, cfg.model.init_std_gain, cfg.seed)
+    src = checkpoint.load_model(cfg.train.init_from)
+    mine = cfg.model
+    theirs = src.model
+    diff = [k for k in ("layers", "v_th", "t_in", "t_end") if getattr(mine, k) != getattr(theirs, k)]
+    if diff:
+        raise ConfigError(f"train.init_from: {cfg.train.init_from} has {', '.join(f'{k} {getattr(theirs, k)}' for k in diff)}"
+                          f" but this run has {', '.join(f'{k} {getattr(mine, k)}' for k in diff)}; start from a run "
+                          "with the same model section")
+    return [w.copy() for w in src.weights]
+
+
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True, log=print) -> dict:
     """Train into run folder `out`; returns the last epoch's metrics."""
     run = Path(out)
@@ -130,7 +155,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)
     t_train = None if cfg.train.shift_px else encode_pixels(train_set.images, cfg.model.t_in)
 
-    weights = network.init_weights(cfg.model.layers, cfg.model.init_mean_gain, cfg.model.init_std_gain, cfg.seed)
+    weights = initial_weights(cfg)
     opt = Adam([w.shape for w in weights], cfg.train.lr)
     first_epoch = 0
     if resume and (run / "state.npz").exists():
