@@ -207,7 +207,7 @@ def _area_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_
     area = np.zeros(n)
     sum_a = np.zeros(n)   # sum over segments of (q^2 - p^2)/2
     sum_b = np.zeros(n)   # sum over segments of (q - p): time spent above theta
-    for k in range(min(nv, kt)):
+    for k in range(kt):
         j = order[k]
         tj = t[j]
         tn = t[order[k + 1]] if k + 1 < nv else t_end
@@ -237,7 +237,7 @@ def _area_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_
     # Second sweep: the suffix sums from input k on give d/dw_jk and d/dt_jk.
     s[:] = 0.0
     wt[:] = 0.0
-    for k in range(min(nv, kt)):
+    for k in range(kt):
         j = order[k]
         tj = t[j]
         tn = t[order[k + 1]] if k + 1 < nv else t_end
@@ -271,7 +271,7 @@ def _peak_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_
     kbest = np.zeros(n, np.int64)
     tbest = np.zeros(n)
     sbest = np.zeros(n)         # slope just before the maximiser
-    for k in range(min(nv, kt)):
+    for k in range(kt):
         j = order[k]
         tj = t[j]
         tn = t_end if k + 1 == nv else t[order[k + 1]]
