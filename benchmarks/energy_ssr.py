@@ -5,7 +5,7 @@ runs `energy.report.build_report` (what `ttfs energy-report` runs) over the test
 report folder under --out, then prints one table over all of them.
 
     nice -n 10 python benchmarks/energy_ssr.py runs/ssr-sweep-mnist runs/ssr-sweep-fmnist \
-        [--hw configs/hw/default.yaml] [--set-hw KEY=VALUE ...] [--limit N] [--out /tmp/energy-ssr]
+        [--hw configs/hw/default.yaml] [--set-hw KEY=VALUE ...] [--scale common|per-run] [--limit N] [--out /tmp/energy-ssr]
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def main() -> int:
                     help="override one hardware key (repeatable), as `ttfs energy-report --set-hw`")
     ap.add_argument("--energy", default=None)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--scale", choices=("common", "per-run"), default="common",
+                    help="mapping full scale, as `ttfs energy-report --scale`")
     ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/energy-ssr"))
     args = ap.parse_args()
@@ -39,10 +41,11 @@ def main() -> int:
     for k, item in enumerate(args.inputs):
         paths = item.split(",")
         out = args.out / f"{k}-{Path(paths[0]).name}"
-        report = build_report(paths, hw, cfg, rate_hz=args.rate, limit=args.limit, out=out)
+        report = build_report(paths, hw, cfg, rate_hz=args.rate, limit=args.limit, out=out,
+                              scale=args.scale)
         print(f"wrote {out}/report.md", file=sys.stderr)
         rows += report["runs"]
-    print(f"hw {args.hw} {' '.join(args.set_hw)}, energy {args.energy or 'defaults'}, {rows[0]['n_images'] if rows else 0} test images; "
+    print(f"hw {args.hw} {' '.join(args.set_hw)}, scale {args.scale}, energy {args.energy or 'defaults'}, {rows[0]['n_images'] if rows else 0} test images; "
           "savings relative to the first run of each group")
     print("| data set | run | reg | accuracy | hidden spikes/neuron | energy/inference (nJ) | savings | "
           "spike-driven (nJ) | savings | neuron-spike energy (nJ) | savings | capacitor (nJ) | EDP (nJ*us) |")
