@@ -32,6 +32,9 @@ class SweepParam:
             return {"prog_sigma": float(value)}
         if name == "offset":
             return {"comparator_offset_sigma_v": float(value)}
+        if name == "percentile":
+            # a fixed full_scale_weight (common-scale designs) would override the percentile
+            return {"full_scale_percentile": float(value), "clip_weights": True, "full_scale_weight": None}
         return {"r_wire_row_ohm": float(value), "r_wire_col_ohm": float(value)}
 
 
@@ -40,6 +43,7 @@ PARAMS = {
     "variation": SweepParam("programming variation, lognormal sigma (%)", 100.0),
     "offset": SweepParam("comparator offset sigma (mV)", 1e3),
     "wire": SweepParam("wire resistance per cell, row and column (ohm)", 1.0),
+    "percentile": SweepParam("full-scale percentile of |w| at g_max (larger weights clipped)", 1.0),
 }
 
 

@@ -47,7 +47,8 @@ def test_hw_eval_default_hardware_over_trials(tiny_run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("param, values", [("bits", ["2", "4,none"]), ("variation", ["0", "0.2"]),
-                                           ("offset", ["0", "0.05"]), ("wire", ["0", "50"])])
+                                           ("offset", ["0", "0.05"]), ("wire", ["0", "50"]),
+                                           ("percentile", ["100", "90"])])
 def test_hw_sweep_writes_csv_and_png(tiny_run, tmp_path, param, values, capsys):
     out = tmp_path / "sweep"
     assert main(["hw-sweep", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--param", param, "--values", *values,
@@ -56,8 +57,10 @@ def test_hw_sweep_writes_csv_and_png(tiny_run, tmp_path, param, values, capsys):
     assert len(rows) == (3 if param == "bits" else 2)
     assert all(0 <= float(r["accuracy"]) <= 1 for r in rows)
     assert (out / f"sweep-{param}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if param != "bits":   # the zero point of an ideal sweep is the trained model
+    if param != "bits":   # the zero point (100th percentile) of an ideal sweep is the trained model
         assert float(rows[0]["accuracy"]) == float(rows[0]["model_accuracy"])
+    if param == "percentile":   # clipping the largest 10% of weights changes the network
+        assert float(rows[1]["t_error_max"]) > 0
 
 
 def test_commands_report_bad_input_without_traceback(tiny_run, tmp_path, capsys):
