@@ -87,7 +87,7 @@ def register(sub, formatter) -> None:
     p.add_argument("--scale", choices=["common", "per-run"], default="common",
                    help="weight-to-conductance scale of run folders: 'common' maps runs of one architecture onto "
                         "one chip design (per layer the largest full-scale weight among them), so savings compare "
-                        "networks on the same hardware; 'per-run' scales each run by its own largest weight")
+                        "networks on the same hardware; 'per-run' scales each run by its own full-scale weight (hw.full_scale_percentile of |w|)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override an energy config key, e.g. v_swing_v=1.5 (repeatable)")
     p.add_argument("--set-hw", action="append", default=[], metavar="KEY=VALUE",
