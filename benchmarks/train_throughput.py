@@ -51,15 +51,16 @@ def main():
     ap.add_argument("--runs", default=None, help="comma-separated run folders: time their trained weights")
     args = ap.parse_args()
     from training.checkpoint import load_model
-    nets = ([(None, layers) for layers in [(784, 400, 10), (784, 400, 400, 400, 10)]] if args.runs is None else
-            [(t, t.model.layers) for t in map(load_model, args.runs.split(","))])
+    # (label, trained model or None for fresh weights, layers)
+    nets = ([("fresh", None, layers) for layers in [(784, 400, 10), (784, 400, 400, 400, 10)]] if args.runs is None
+            else [(run, t, t.model.layers) for run in args.runs.split(",") for t in [load_model(run)]])
     data = load_split("mnist", "train", limit=args.samples)
     t_input = encode_pixels(data.images, 1.0)
     import numba
     print(f"batch {args.batch}, numba threads {numba.get_num_threads()}")
     print("| architecture | weights | regulariser | numba samples/s (median) | numba (best) | numpy samples/s | speed-up | MNIST epoch (numba) |")
     print("|---|---|---|---|---|---|---|---|")
-    for (trained, layers), src in zip(nets, ["fresh"] * 2 if args.runs is None else args.runs.split(",")):
+    for src, trained, layers in nets:
         for reg in args.reg.split(","):
             strength = 0.0 if reg == "none" else args.strength
             runs = [throughput(layers, "numba", t_input, data.labels, args.batch, reg, strength, trained)
