@@ -99,11 +99,30 @@ def test_shift_images_moves_each_image_by_its_own_offset():
     assert shift_images(images, 0, np.random.default_rng(0)) is images
 
 
+def test_flip_images_mirrors_about_half_and_nothing_else():
+    from training.augment import augment_images, flip_images
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (400, 28, 28)).astype(np.uint8)
+    out = flip_images(images, np.random.default_rng(3))
+    np.testing.assert_array_equal(out, flip_images(images, np.random.default_rng(3)))
+    mirrored = np.array([np.array_equal(o, a[:, ::-1]) for a, o in zip(images, out)])
+    same = np.array([np.array_equal(o, a) for a, o in zip(images, out)])
+    assert (mirrored ^ same).all()                                # each image kept or mirrored
+    assert 150 < mirrored.sum() < 250                             # with probability 1/2
+    # no augmentation asked: the images themselves
+    assert augment_images(images, 0, False, 0, 0) is images
+    # flip on top of a shift: the same shifted images, some mirrored
+    shifted = augment_images(images, 1, False, 7, 2)
+    both = augment_images(images, 1, True, 7, 2)
+    assert all(np.array_equal(b, s) or np.array_equal(b, s[:, ::-1]) for s, b in zip(shifted, both))
+    assert not np.array_equal(both, shifted)
+
+
 def test_resume_with_augmentation_equals_an_uninterrupted_run(tmp_path):
     def cfg(epochs):
         base = _cfg(epochs)
         return RunConfig(seed=base.seed, data=base.data, model=base.model,
-                         train=TrainConfig(epochs=epochs, batch_size=50, shift_px=2))
+                         train=TrainConfig(epochs=epochs, batch_size=50, shift_px=2, flip=True))
     train(cfg(2), tmp_path / "straight", progress=False, log=lambda *_: None)
     train(cfg(1), tmp_path / "resumed", progress=False, log=lambda *_: None)
     train(cfg(2), tmp_path / "resumed", resume=True, progress=False, log=lambda *_: None)

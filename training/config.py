@@ -107,6 +107,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_decay: float = 1.0          # learning rate multiplied by this after every epoch
     shift_px: int = 0              # augmentation: move each training image by up to this many pixels
+    flip: bool = False             # augmentation: mirror half the training images left to right (Fashion-MNIST)
     init_from: str | None = None   # a run folder whose final weights start this run (fine-tuning)
     backend: str = "numba"         # or "numpy" (the reference path; slow)
 

@@ -7,8 +7,8 @@ RUN/model.npz, RUN/model.yaml   the checkpoint other tools read (training.checkp
 A run starts from the config's random initialisation, or from another run's weights
 (train.init_from: fine-tuning, e.g. adding a regulariser to a trained network).
 Every file is written atomically after each epoch; a resumed run draws the same shuffles (and, with
-train.shift_px, the same image translations) as an uninterrupted one (epoch e draws from seed
-(seed, e)), so it ends with the same weights.
+train.shift_px and train.flip, the same translations and mirror images) as an uninterrupted one
+(epoch e draws from seed (seed, e)), so it ends with the same weights.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from training import atomic_io, checkpoint, network
 from training.config import RunConfig
-from training.augment import shift_images
+from training.augment import augment_images
 from training.data import load_split
 from training.encoding import encode_pixels
 from training.errors import CheckpointError, ConfigError
@@ -153,7 +153,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     run.mkdir(parents=True, exist_ok=True)
     train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
     test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)
-    t_train = None if cfg.train.shift_px else encode_pixels(train_set.images, cfg.model.t_in)
+    t_train = None if cfg.train.shift_px or cfg.train.flip else encode_pixels(train_set.images, cfg.model.t_in)
 
     weights = initial_weights(cfg)
     opt = Adam([w.shape for w in weights], cfg.train.lr)
@@ -173,7 +173,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
         record = {"epoch": epoch + 1, "lr": _epoch_lr(cfg, epoch)}
         t_epoch = t_train
         if t_epoch is None:
-            moved = shift_images(train_set.images, cfg.train.shift_px, np.random.default_rng([cfg.seed, epoch, 1]))
+            moved = augment_images(train_set.images, cfg.train.shift_px, cfg.train.flip, cfg.seed, epoch)
             t_epoch = encode_pixels(moved, cfg.model.t_in)
         record.update(train_epoch(weights, opt, cfg, t_epoch, train_set.labels, epoch, progress))
         test = evaluate(weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend)
