@@ -21,7 +21,9 @@ def spike_times(weights, model: ModelConfig, images, batch_size: int = 500, back
 
 def summarize(layer_times, labels) -> dict:
     """accuracy, spikes per neuron per hidden layer (fired within the window / width, averaged
-    over inputs), their mean, the output layer's, and n."""
+    over inputs), their mean, the output layer's, n, and per hidden layer the number of silent
+    neurons: those that fire for none of the inputs (they get no gradient, so training cannot
+    bring them back)."""
     fired = [float(np.isfinite(t).mean()) for t in layer_times]
     hidden = fired[:-1]
     pred = network.predict(layer_times[-1])
@@ -31,6 +33,7 @@ def summarize(layer_times, labels) -> dict:
         "spikes_per_neuron_mean": float(np.mean(hidden)) if hidden else 0.0,
         "output_spikes_per_neuron": fired[-1],
         "n": int(len(labels)),
+        "silent_neurons": [int((~np.isfinite(t).any(axis=0)).sum()) for t in layer_times[:-1]],
     }
 
 

@@ -180,6 +180,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
         record.update({"test_accuracy": test["accuracy"], "spikes_per_neuron": test["spikes_per_neuron"],
                        "spikes_per_neuron_mean": test["spikes_per_neuron_mean"],
                        "output_spikes_per_neuron": test["output_spikes_per_neuron"],
+                       "silent_neurons": test["silent_neurons"],
                        "seconds": time.perf_counter() - t0})
         _save_epoch(run, cfg, weights, opt, epoch, record)
         log(f"epoch {epoch + 1}/{cfg.train.epochs}: loss {record['train_loss']:.4f}  train acc "

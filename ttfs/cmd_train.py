@@ -50,6 +50,9 @@ def cmd_eval(args) -> int:
             print(f"  spikes/neuron layer{l}    {s:.4f}")
         print(f"  spikes/neuron (mean)    {result['spikes_per_neuron_mean']:.4f}")
         print(f"  output spikes/neuron    {result['output_spikes_per_neuron']:.4f}")
+        widths = run.model.layers[1:-1]
+        print("  never fire (hidden)     " + ", ".join(f"layer{l} {n} of {w}" for l, (n, w) in
+                                                       enumerate(zip(result["silent_neurons"], widths))))
     return 0
 
 
