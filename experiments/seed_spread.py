@@ -10,6 +10,7 @@ firing are comparable. Seed 0 lives in runs/ssr-mnist-784-400-10 (the sweep), se
 runs/ssr-mnist-784-400-10-seed{s}; runs are resumable and complete ones are skipped.
 
     nice -n 10 python experiments/seed_spread.py [--seeds 0,1,2,3] [--out runs] [--table-only]
+        [--plot docs/figures/mnist-784-400-10-seed-spread.png]
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from training.plots import plot_seed_spread  # noqa: E402
 from training.sweep import collect, run_sweep, write_tradeoff  # noqa: E402
 from ttfs.config import read_yaml  # noqa: E402
 
@@ -57,6 +59,11 @@ def find(rows: list[dict], kind: str, strength: float, v_hat) -> dict | None:
     return None
 
 
+def _complete_rows(out: Path, seed: int) -> list[dict]:
+    rows = collect(sweep_dir(out, seed)) if sweep_dir(out, seed).is_dir() else []
+    return [r for r in rows if int(r["epochs"]) == EPOCHS]
+
+
 def tables(out: Path, seeds: list[int]) -> str:
     per_seed = ["| seed | none | " + " | ".join(f"{label(k, v)} {s:g}" for k, s, v in POINTS) + " |",
                 "|---|---|" + "---|" * len(POINTS)]
@@ -64,8 +71,7 @@ def tables(out: Path, seeds: list[int]) -> str:
     acc: dict[tuple, list[float]] = {p: [] for p in [("none", 0.0, None)] + POINTS}
     spk: dict[tuple, list[float]] = {p: [] for p in acc}
     for seed in seeds:
-        rows = collect(sweep_dir(out, seed)) if sweep_dir(out, seed).is_dir() else []
-        rows = [r for r in rows if int(r["epochs"]) == EPOCHS]
+        rows = _complete_rows(out, seed)
         base = find(rows, "none", 0.0, None)
         cells = []
         for p in [("none", 0.0, None)] + POINTS:
@@ -116,6 +122,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "runs")
     ap.add_argument("--seeds", default="0,1,2,3")
     ap.add_argument("--table-only", action="store_true", help="print the tables of what has been run")
+    ap.add_argument("--plot", type=Path, help="also draw accuracy against spikes per neuron, per seed (PNG)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     base = read_yaml(ROOT / "configs" / f"{CONFIG}.yaml")
@@ -129,6 +136,16 @@ def main() -> int:
         if sweep_dir(args.out, seed).is_dir():
             write_tradeoff(sweep_dir(args.out, seed), collect(sweep_dir(args.out, seed)))
     print(tables(args.out, seeds))
+    if args.plot:
+        groups = {}
+        for p in [("none", 0.0, None)] + POINTS:
+            name = "no regulariser" if p[0] == "none" else f"{label(p[0], p[2])}, strength {p[1]:g}"
+            groups[name] = []
+            for seed in seeds:
+                r = find(_complete_rows(args.out, seed), *p)
+                if r is not None:
+                    groups[name].append((float(r["spikes_per_neuron_mean"]), float(r["accuracy"])))
+        print(f"wrote {plot_seed_spread(groups, args.plot, f'{CONFIG}, {EPOCHS} epochs, seeds {args.seeds}')}")
     return 0
 
 

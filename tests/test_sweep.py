@@ -212,3 +212,11 @@ def test_sweep_and_plot_commands_write_table_and_figures(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "example:" in capsys.readouterr().out
+
+
+def test_seed_spread_plot_draws_every_group(tmp_path):
+    from training.plots import plot_seed_spread
+    groups = {"none": [(0.33, 0.972), (0.31, 0.974)], "m-ssr": [(0.20, 0.967)], "empty": []}
+    png = plot_seed_spread(groups, tmp_path / "f" / "seeds.png", title="t")
+    h, w = _png_size(png)[:2]
+    assert h > 200 and w > 300

@@ -105,6 +105,30 @@ def plot_membrane_comparison(rows, out_png, title: str = "") -> Path:
     return _save(fig, out_png)
 
 
+def plot_seed_spread(groups: dict, out_png, title: str = "") -> Path:
+    """Accuracy against spikes per neuron, one small marker per seed and the mean +- sample std
+    of each group; `groups` maps a label to a list of (spikes per neuron, accuracy fraction)."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    colors = plt.get_cmap("tab10")
+    for i, (name, pts) in enumerate(groups.items()):
+        if not pts:
+            continue
+        x = np.array([p[0] for p in pts])
+        y = 100 * np.array([p[1] for p in pts])
+        ax.plot(x, y, marker="o", markersize=4, alpha=0.45, linestyle="none", color=colors(i))
+        sx, sy = (x.std(ddof=1), y.std(ddof=1)) if len(pts) > 1 else (0.0, 0.0)
+        ax.errorbar([x.mean()], [y.mean()], xerr=[sx], yerr=[sy], marker="s", markersize=7, capsize=3,
+                    color=colors(i), label=f"{name} ({len(pts)} seeds)")
+    ax.set_xlabel("spikes per neuron per image (mean over hidden layers)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out_png)
+
+
 def membrane_trace(t_in, w_col, t_fire, t_end):
     """Exact breakpoints (t, v) of v(t) = sum_j w_j max(0, t - t_j) on [0, min(t_fire, t_end)],
     and of the unreset continuation u(t) on [t_fire, t_end] (empty when silent)."""
