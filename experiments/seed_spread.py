@@ -145,7 +145,7 @@ def main() -> int:
                 r = find(_complete_rows(args.out, seed), *p)
                 if r is not None:
                     groups[name].append((float(r["spikes_per_neuron_mean"]), float(r["accuracy"])))
-        print(f"wrote {plot_seed_spread(groups, args.plot, f'{CONFIG}, {EPOCHS} epochs, seeds {args.seeds}')}")
+        print(f"wrote {plot_seed_spread(groups, args.plot, f'{CONFIG}, {EPOCHS} epochs, seeds {args.seeds}; squares: mean ± sample std')}")
     return 0
 
 
