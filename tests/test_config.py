@@ -37,6 +37,7 @@ def test_overrides_with_dotted_keys():
     ("model.layers=[784, 0, 10]", r"model\.layers"),
     ("data.dataset=cifar", r"data\.dataset"),
     ("reg.kind=membrane", r"reg\.v_hat: is required"),
+    ("train.ema_decay=1", r"train\.ema_decay: must be in \(0, 1\)"),
 ])
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):

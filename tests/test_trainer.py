@@ -153,3 +153,46 @@ def test_init_from_starts_at_another_runs_weights(tmp_path):
                         train=TrainConfig(epochs=1, init_from=str(tmp_path / "nowhere")))
     with pytest.raises(CheckpointError, match="nowhere"):
         train(missing, tmp_path / "bad2", progress=False, log=lambda *_: None)
+
+
+def test_weight_average_is_the_debiased_moving_average_of_the_steps():
+    from training.optim import WeightAverage
+    rng = np.random.default_rng(1)
+    steps = [[rng.normal(size=(3, 2)), rng.normal(size=(2, 4))] for _ in range(7)]
+    avg = WeightAverage([(3, 2), (2, 4)], 0.8)
+    for ws in steps:
+        avg.update(ws)
+    coef = np.array([0.2 * 0.8 ** (6 - s) for s in range(7)])
+    coef /= coef.sum()                                             # = /(1 - 0.8^7)
+    for l in range(2):
+        expected = sum(c * ws[l] for c, ws in zip(coef, steps))
+        np.testing.assert_allclose(avg.weights()[l], expected, rtol=1e-12)
+    one = WeightAverage([(3, 2)], 0.999)
+    one.update([steps[0][0]])
+    np.testing.assert_allclose(one.weights()[0], steps[0][0], rtol=1e-12)   # no pull towards zero
+    with pytest.raises(ValueError, match="no step"):
+        WeightAverage([(3, 2)], 0.9).weights()
+
+
+def test_ema_run_saves_the_average_and_resumes_exactly(tmp_path):
+    def cfg(epochs, ema):
+        base = _cfg(epochs)
+        return RunConfig(seed=base.seed, data=base.data, model=base.model,
+                         train=TrainConfig(epochs=epochs, batch_size=50, ema_decay=ema))
+    train(cfg(2, 0.9), tmp_path / "straight", progress=False, log=lambda *_: None)
+    train(cfg(1, 0.9), tmp_path / "resumed", progress=False, log=lambda *_: None)
+    train(cfg(2, 0.9), tmp_path / "resumed", resume=True, progress=False, log=lambda *_: None)
+    train(cfg(2, None), tmp_path / "plain", progress=False, log=lambda *_: None)
+    a, b = load_model(tmp_path / "straight"), load_model(tmp_path / "resumed")
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(x, y)
+    # averaging does not change the steps: the stepped weights equal the plain run's
+    state, plain = np.load(tmp_path / "straight" / "state.npz"), load_model(tmp_path / "plain")
+    for l, w in enumerate(plain.weights):
+        np.testing.assert_array_equal(state[f"w{l}"], w)
+        assert not np.array_equal(a.weights[l], w)                 # model.npz holds the average
+    metrics = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    plain_metrics = [json.loads(x) for x in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["test_accuracy_last_weights"] for m in metrics] == [m["test_accuracy"] for m in plain_metrics]
+    with pytest.raises(CheckpointError, match="train.ema_decay"):
+        train(cfg(3, 0.5), tmp_path / "straight", resume=True, progress=False, log=lambda *_: None)

@@ -109,6 +109,7 @@ class TrainConfig:
     shift_px: int = 0              # augmentation: move each training image by up to this many pixels
     flip: bool = False             # augmentation: mirror half the training images left to right (Fashion-MNIST)
     init_from: str | None = None   # a run folder whose final weights start this run (fine-tuning)
+    ema_decay: float | None = None # evaluate and save the moving average of the weights over steps (None: last weights)
     backend: str = "numba"         # or "numpy" (the reference path; slow)
 
     def __post_init__(self):
@@ -117,6 +118,8 @@ class TrainConfig:
         require(self.lr > 0, "train.lr", f"must be > 0 (got {self.lr})")
         require(0 < self.lr_decay <= 1, "train.lr_decay", f"must be in (0, 1] (got {self.lr_decay})")
         require(0 <= self.shift_px <= 8, "train.shift_px", f"must be in [0, 8] pixels (got {self.shift_px})")
+        require(self.ema_decay is None or 0 < self.ema_decay < 1, "train.ema_decay",
+                f"must be in (0, 1), or null for no averaging (got {self.ema_decay})")
         require(self.backend in ("numba", "numpy"), "train.backend",
                 f"must be 'numba' or 'numpy' (got {self.backend!r})")
 

@@ -35,3 +35,39 @@ class Adam:
         self.lr = float(state["adam_lr"])
         self.m = [np.array(state[f"adam_m{i}"]) for i in range(len(self.m))]
         self.v = [np.array(state[f"adam_v{i}"]) for i in range(len(self.v))]
+
+
+class WeightAverage:
+    """Exponential moving average of the weights over optimiser steps (Polyak averaging).
+
+    Mini-batch Adam leaves the weights jittering around a minimum; their running average
+    generalises better than the last step's weights. Debiased like Adam's moments, so the
+    average after t steps weighs the t visited weights only: sum_s (1-d) d^(t-s) w_s / (1-d^t).
+    """
+
+    def __init__(self, shapes, decay: float):
+        self.decay = decay
+        self.sums = [np.zeros(s) for s in shapes]
+        self.step_count = 0
+
+    def update(self, weights) -> None:
+        self.step_count += 1
+        for s, w in zip(self.sums, weights):
+            s *= self.decay
+            s += (1.0 - self.decay) * w
+
+    def weights(self) -> list[np.ndarray]:
+        """The averaged weights (new arrays); requires at least one update."""
+        if self.step_count == 0:
+            raise ValueError("WeightAverage.weights: no step has been averaged yet")
+        norm = 1.0 - self.decay ** self.step_count
+        return [s / norm for s in self.sums]
+
+    def state(self) -> dict:
+        out = {"avg_step": np.array(self.step_count)}
+        out.update({f"avg_sum{i}": s for i, s in enumerate(self.sums)})
+        return out
+
+    def load_state(self, state) -> None:
+        self.step_count = int(state["avg_step"])
+        self.sums = [np.array(state[f"avg_sum{i}"]) for i in range(len(self.sums))]

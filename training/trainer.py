@@ -2,8 +2,9 @@
 
 RUN/config.yaml   the resolved config
 RUN/metrics.jsonl one line per epoch
-RUN/state.npz     weights + optimiser state after the last finished epoch (for --resume)
-RUN/model.npz, RUN/model.yaml   the checkpoint other tools read (training.checkpoint)
+RUN/state.npz     weights + optimiser state (+ weight average) after the last finished epoch (for --resume)
+RUN/model.npz, RUN/model.yaml   the checkpoint other tools read (training.checkpoint): the weights
+                  the run evaluates, i.e. the moving average over steps when train.ema_decay is set
 A run starts from the config's random initialisation, or from another run's weights
 (train.init_from: fine-tuning, e.g. adding a regulariser to a trained network).
 Every file is written atomically after each epoch; a resumed run draws the same shuffles (and, with
@@ -28,7 +29,7 @@ from training.data import load_split
 from training.encoding import encode_pixels
 from training.errors import CheckpointError, ConfigError
 from training.evaluate import evaluate
-from training.optim import Adam
+from training.optim import Adam, WeightAverage
 
 
 def config_to_dict(cfg) -> dict:
@@ -45,8 +46,10 @@ def _epoch_lr(cfg: RunConfig, epoch: int) -> float:
     return cfg.train.lr * cfg.train.lr_decay ** epoch
 
 
-def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int, progress: bool = True) -> dict:
-    """One pass over the training set in the order drawn from (seed, epoch); updates weights in place."""
+def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int, progress: bool = True,
+                average: WeightAverage | None = None) -> dict:
+    """One pass over the training set in the order drawn from (seed, epoch); updates weights (and
+    their running average) in place. Train metrics are those of the weights being stepped."""
     model, tc = cfg.model, cfg.train
     strengths = cfg.reg.strengths(model.n_hidden_layers)
     perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(labels))
@@ -63,6 +66,8 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
         grads, reg = network.gradients(weights, states, delta / b, model, tc.backend,
                                        cfg.reg.kind, [s / b for s in strengths], cfg.reg.v_hat)
         opt.step(weights, grads)
+        if average is not None:
+            average.update(weights)
         sums["loss"] += float(loss.sum())
         sums["reg"] += float(reg.sum()) * b
         sums["correct"] += int((network.predict(states[-1].t_out) == labels[idx]).sum())
@@ -78,8 +83,10 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
             "train_spikes_per_neuron": fired[:-1].tolist(), "train_output_spikes_per_neuron": float(fired[-1])}
 
 
-def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, record: dict) -> None:
+def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, record: dict,
+                average: WeightAverage | None, model_weights) -> None:
     atomic_io.write_npz(run / "state.npz", epoch=np.array(epoch), **opt.state(),
+                        **(average.state() if average is not None else {}),
                         **{f"w{l}": w for l, w in enumerate(weights)})
     extra = {
         "epochs_completed": epoch + 1,
@@ -90,7 +97,7 @@ def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, recor
         "reg": config_to_dict(cfg.reg),
         "seed": cfg.seed,
     }
-    checkpoint.save_model(run, weights, checkpoint.model_meta(cfg.model, cfg.data.dataset, extra))
+    checkpoint.save_model(run, model_weights, checkpoint.model_meta(cfg.model, cfg.data.dataset, extra))
     # metrics.jsonl is rewritten (atomically) up to this epoch so a crash mid-append cannot leave
     # a record of an epoch whose state was never saved.
     previous = [r for r in atomic_io.read_jsonl(run / "metrics.jsonl") if r["epoch"] < epoch + 1]
@@ -157,12 +164,15 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
 
     weights = initial_weights(cfg)
     opt = Adam([w.shape for w in weights], cfg.train.lr)
+    average = None if cfg.train.ema_decay is None else WeightAverage([w.shape for w in weights], cfg.train.ema_decay)
     first_epoch = 0
     if resume and (run / "state.npz").exists():
         _check_resume_config(run, cfg)
         with np.load(run / "state.npz") as z:
             weights = [np.array(z[f"w{l}"]) for l in range(len(weights))]
             opt.load_state(z)
+            if average is not None:
+                average.load_state(z)
             first_epoch = int(z["epoch"]) + 1
         log(f"resuming {run} after epoch {first_epoch}")
     atomic_io.write_yaml(run / "config.yaml", config_to_dict(cfg))
@@ -175,14 +185,18 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
         if t_epoch is None:
             moved = augment_images(train_set.images, cfg.train.shift_px, cfg.train.flip, cfg.seed, epoch)
             t_epoch = encode_pixels(moved, cfg.model.t_in)
-        record.update(train_epoch(weights, opt, cfg, t_epoch, train_set.labels, epoch, progress))
-        test = evaluate(weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend)
+        record.update(train_epoch(weights, opt, cfg, t_epoch, train_set.labels, epoch, progress, average))
+        model_weights = weights if average is None else average.weights()
+        test = evaluate(model_weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend)
+        if average is not None:
+            raw = evaluate(weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend)
+            record["test_accuracy_last_weights"] = raw["accuracy"]
         record.update({"test_accuracy": test["accuracy"], "spikes_per_neuron": test["spikes_per_neuron"],
                        "spikes_per_neuron_mean": test["spikes_per_neuron_mean"],
                        "output_spikes_per_neuron": test["output_spikes_per_neuron"],
                        "silent_neurons": test["silent_neurons"],
                        "seconds": time.perf_counter() - t0})
-        _save_epoch(run, cfg, weights, opt, epoch, record)
+        _save_epoch(run, cfg, weights, opt, epoch, record, average, model_weights)
         log(f"epoch {epoch + 1}/{cfg.train.epochs}: loss {record['train_loss']:.4f}  train acc "
             f"{record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  spikes/neuron "
             f"{record['spikes_per_neuron_mean']:.3f} {[round(s, 3) for s in record['spikes_per_neuron']]}  "
