@@ -37,6 +37,8 @@ def test_overrides_with_dotted_keys():
     ("model.layers=[784, 0, 10]", r"model\.layers"),
     ("data.dataset=cifar", r"data\.dataset"),
     ("reg.kind=membrane", r"reg\.v_hat: is required"),
+    ("train.lr_layer_scale=[1.0]", r"train\.lr_layer_scale: has 1 factors but the model has 2"),
+    ("train.lr_layer_scale=[1.0, 0]", r"train\.lr_layer_scale: factors must be > 0"),
     ("train.ema_decay=1", r"train\.ema_decay: must be in \(0, 1\)"),
 ])
 def test_bad_values_name_the_key(override, message):

@@ -196,3 +196,22 @@ def test_ema_run_saves_the_average_and_resumes_exactly(tmp_path):
     assert [m["test_accuracy_last_weights"] for m in metrics] == [m["test_accuracy"] for m in plain_metrics]
     with pytest.raises(CheckpointError, match="train.ema_decay"):
         train(cfg(3, 0.5), tmp_path / "straight", resume=True, progress=False, log=lambda *_: None)
+
+
+def test_adam_layer_scales_multiply_each_arrays_learning_rate():
+    from training.optim import Adam
+    rng = np.random.default_rng(2)
+    w0 = [rng.normal(size=(4, 3)), rng.normal(size=(3, 2))]
+    grads = [[rng.normal(size=(4, 3)), rng.normal(size=(3, 2))] for _ in range(5)]
+    scaled = [w.copy() for w in w0]
+    opt = Adam([w.shape for w in w0], 1e-2, lr_scales=[0.5, 3.0])
+    for g in grads:
+        opt.step(scaled, g)
+    for l, lr in enumerate([0.5e-2, 3e-2]):
+        alone = [w0[l].copy()]
+        ref = Adam([w0[l].shape], lr)
+        for g in grads:
+            ref.step(alone, [g[l]])
+        np.testing.assert_allclose(scaled[l], alone[0], rtol=1e-13)
+    with pytest.raises(ValueError, match="1 lr_scales for 2"):
+        Adam([(4, 3), (3, 2)], 1e-2, lr_scales=[1.0])

@@ -106,6 +106,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     lr_decay: float = 1.0          # learning rate multiplied by this after every epoch
+    lr_layer_scale: tuple[float, ...] | None = None  # one factor per weight layer on lr (None: all 1)
     shift_px: int = 0              # augmentation: move each training image by up to this many pixels
     flip: bool = False             # augmentation: mirror half the training images left to right (Fashion-MNIST)
     init_from: str | None = None   # a run folder whose final weights start this run (fine-tuning)
@@ -117,6 +118,8 @@ class TrainConfig:
         require(self.batch_size >= 1, "train.batch_size", f"must be >= 1 (got {self.batch_size})")
         require(self.lr > 0, "train.lr", f"must be > 0 (got {self.lr})")
         require(0 < self.lr_decay <= 1, "train.lr_decay", f"must be in (0, 1] (got {self.lr_decay})")
+        require(self.lr_layer_scale is None or all(x > 0 for x in self.lr_layer_scale), "train.lr_layer_scale",
+                f"factors must be > 0 (got {self.lr_layer_scale})")
         require(0 <= self.shift_px <= 8, "train.shift_px", f"must be in [0, 8] pixels (got {self.shift_px})")
         require(self.ema_decay is None or 0 < self.ema_decay < 1, "train.ema_decay",
                 f"must be in (0, 1), or null for no averaging (got {self.ema_decay})")
@@ -139,3 +142,6 @@ class RunConfig:
         require(self.model.layers[0] == 784, "model.layers",
                 f"the first size must be 784 for 28x28 images (got {self.model.layers[0]})")
         self.reg.strengths(self.model.n_hidden_layers)  # checks a per-layer list's length
+        scale = self.train.lr_layer_scale
+        require(scale is None or len(scale) == len(self.model.layers) - 1, "train.lr_layer_scale",
+                f"has {len(scale or ())} factors but the model has {len(self.model.layers) - 1} weight layers")

@@ -5,8 +5,14 @@ import numpy as np
 
 
 class Adam:
-    def __init__(self, shapes, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+    """Adam; `lr_scales` (one per weight array) multiply the common learning rate `lr`."""
+
+    def __init__(self, shapes, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 lr_scales=None):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.lr_scales = [1.0] * len(shapes) if lr_scales is None else [float(x) for x in lr_scales]
+        if len(self.lr_scales) != len(shapes):
+            raise ValueError(f"Adam: {len(self.lr_scales)} lr_scales for {len(shapes)} weight arrays")
         self.m = [np.zeros(s) for s in shapes]
         self.v = [np.zeros(s) for s in shapes]
         self.step_count = 0
@@ -16,12 +22,12 @@ class Adam:
         self.step_count += 1
         c1 = 1.0 - self.beta1 ** self.step_count
         c2 = 1.0 - self.beta2 ** self.step_count
-        for w, g, m, v in zip(weights, grads, self.m, self.v):
+        for w, g, m, v, scale in zip(weights, grads, self.m, self.v, self.lr_scales):
             m *= self.beta1
             m += (1.0 - self.beta1) * g
             v *= self.beta2
             v += (1.0 - self.beta2) * g * g
-            w -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+            w -= scale * self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
 
     def state(self) -> dict:
         out = {"adam_step": np.array(self.step_count), "adam_lr": np.array(self.lr)}

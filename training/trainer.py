@@ -163,7 +163,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     t_train = None if cfg.train.shift_px or cfg.train.flip else encode_pixels(train_set.images, cfg.model.t_in)
 
     weights = initial_weights(cfg)
-    opt = Adam([w.shape for w in weights], cfg.train.lr)
+    opt = Adam([w.shape for w in weights], cfg.train.lr, lr_scales=cfg.train.lr_layer_scale)
     average = None if cfg.train.ema_decay is None else WeightAverage([w.shape for w in weights], cfg.train.ema_decay)
     first_epoch = 0
     if resume and (run / "state.npz").exists():
