@@ -24,7 +24,8 @@ from ttfs.config import read_yaml  # noqa: E402
 
 EPOCHS = {"784-400-10": 15, "784-400-400-400-10": 10}
 # base-config keys as they were when the sweeps ran, for the configs that have changed since
-PINNED = {("mnist", "784-400-10"): ["train.shift_px=2"]}
+PINNED = {("mnist", "784-400-10"): ["train.shift_px=2"],
+          ("fmnist", "784-400-10"): ["train.lr=2e-4", "train.lr_decay=0.98", "train.ema_decay=null"]}
 # (architecture, kind, strength, v_hat) in priority order, for each data set: the paper's deep
 # M-SSR / F-SSR trade-off first, then the membrane-loss comparison (Fig. 4) on the faster 784-400-10.
 POINTS = [
