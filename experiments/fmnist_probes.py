@@ -13,8 +13,9 @@ the input weights of hidden neurons silent on 10,000 training images and zero th
         [--out runs/probes]
     python experiments/fmnist_probes.py --table [--out runs/probes]
 
-A probe writes OUT/NAME.jsonl (one line per epoch) and OUT/NAME.yaml (its command line); rerunning a
-name starts it again from scratch.
+A probe writes OUT/NAME.jsonl (one line per epoch) and OUT/NAME.yaml (its command line and the
+resolved config); rerunning a name starts it again from scratch. Spikes and never-firing neurons in
+the table are those of the last weights.
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def probe(args) -> None:
         trainer._epoch_lr = lambda c, e: c.train.lr * 0.5 * (1 + np.cos(np.pi * e / epochs))
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / f"{args.name}.jsonl"
-    atomic_io.write_yaml(args.out / f"{args.name}.yaml", {"argv": sys.argv[1:]})
+    atomic_io.write_yaml(args.out / f"{args.name}.yaml", {"argv": sys.argv[1:], "config": trainer.config_to_dict(cfg)})
     log.write_text("")
     for epoch in range(cfg.train.epochs):
         t0 = time.perf_counter()
@@ -119,7 +120,8 @@ def probe(args) -> None:
 
 def table(out: Path) -> str:
     lines = ["| probe | epochs | train acc. | test, last weights | test, ema 0.999 (last 10 epochs: mean; max) | "
-             "other decays | ema 0.999 after 30 epochs | hidden spikes/neuron | never-firing hidden neurons |",
+             "other decays | ema 0.999 after 30 epochs | hidden spikes/neuron (last weights) | "
+             "never-firing hidden neurons (last weights) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for log in sorted(out.glob("*.jsonl")):
         recs = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]

@@ -22,6 +22,9 @@ def test_overrides_with_dotted_keys():
                                               "data.train_limit=100", "seed=7", "model.layers=[784, 50, 10]"])
     assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.lr, cfg.data.train_limit, cfg.seed) == (3, 32, 2e-3, 100, 7)
     assert cfg.model.layers == (784, 50, 10)
+    cfg = load_config(CONFIGS[0], RunConfig, ["train.lr_layer_scale=[0.5, 2.5]", "train.ema_decay=0.999"])
+    assert (cfg.train.lr_layer_scale, cfg.train.ema_decay) == ((0.5, 2.5), 0.999)
+    assert load_config(CONFIGS[0], RunConfig, ["train.ema_decay=null"]).train.ema_decay is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 1
 

@@ -191,6 +191,14 @@ def test_ema_run_saves_the_average_and_resumes_exactly(tmp_path):
     for l, w in enumerate(plain.weights):
         np.testing.assert_array_equal(state[f"w{l}"], w)
         assert not np.array_equal(a.weights[l], w)                 # model.npz holds the average
+    # model.yaml describes the saved (averaged) weights
+    from training.data import load_split
+    from training.evaluate import evaluate
+    test = load_split("mnist", "test", None, 100)
+    meta = yaml.safe_load((tmp_path / "straight" / "model.yaml").read_text())
+    got = evaluate(a.weights, a.model, test.images, test.labels)
+    assert meta["test_accuracy"] == got["accuracy"]
+    assert meta["spikes_per_neuron"] == got["spikes_per_neuron"]
     metrics = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
     plain_metrics = [json.loads(x) for x in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
     assert [m["test_accuracy_last_weights"] for m in metrics] == [m["test_accuracy"] for m in plain_metrics]
@@ -215,3 +223,39 @@ def test_adam_layer_scales_multiply_each_arrays_learning_rate():
         np.testing.assert_allclose(scaled[l], alone[0], rtol=1e-13)
     with pytest.raises(ValueError, match="1 lr_scales for 2"):
         Adam([(4, 3), (3, 2)], 1e-2, lr_scales=[1.0])
+
+
+def test_run_saved_before_the_new_keys_resumes_and_rejects_adding_them(tmp_path):
+    run = tmp_path / "old"
+    train(_cfg(1), run, progress=False, log=lambda *_: None)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["train"]["ema_decay"], saved["train"]["lr_layer_scale"]     # as written before they existed
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    train(_cfg(2), run, resume=True, progress=False, log=lambda *_: None)
+    train(_cfg(2), tmp_path / "straight", progress=False, log=lambda *_: None)
+    for x, y in zip(load_model(run).weights, load_model(tmp_path / "straight").weights):
+        np.testing.assert_array_equal(x, y)
+    base = _cfg(3)
+    for changed, key in ((TrainConfig(epochs=3, batch_size=50, ema_decay=0.9), "train.ema_decay"),
+                         (TrainConfig(epochs=3, batch_size=50, lr_layer_scale=(1.0, 2.0)), "train.lr_layer_scale")):
+        cfg = RunConfig(seed=base.seed, data=base.data, model=base.model, train=changed)
+        with pytest.raises(CheckpointError, match=key):
+            train(cfg, run, resume=True, progress=False, log=lambda *_: None)
+
+
+def test_lr_layer_scale_run_resumes_exactly_and_changes_training(tmp_path):
+    def cfg(epochs, scale):
+        base = _cfg(epochs)
+        return RunConfig(seed=base.seed, data=base.data, model=base.model,
+                         train=TrainConfig(epochs=epochs, batch_size=50, lr_layer_scale=scale))
+    train(cfg(2, (0.5, 3.0)), tmp_path / "straight", progress=False, log=lambda *_: None)
+    train(cfg(1, (0.5, 3.0)), tmp_path / "resumed", progress=False, log=lambda *_: None)
+    train(cfg(2, (0.5, 3.0)), tmp_path / "resumed", resume=True, progress=False, log=lambda *_: None)
+    train(cfg(2, (1.0, 1.0)), tmp_path / "ones", progress=False, log=lambda *_: None)
+    train(_cfg(2), tmp_path / "plain", progress=False, log=lambda *_: None)
+    a, b = load_model(tmp_path / "straight"), load_model(tmp_path / "resumed")
+    ones, plain = load_model(tmp_path / "ones"), load_model(tmp_path / "plain")
+    for l in range(2):
+        np.testing.assert_array_equal(a.weights[l], b.weights[l])
+        np.testing.assert_array_equal(ones.weights[l], plain.weights[l])    # factors of 1 change nothing
+        assert not np.array_equal(a.weights[l], plain.weights[l])

@@ -109,7 +109,7 @@ class TrainConfig:
     lr_layer_scale: tuple[float, ...] | None = None  # one factor per weight layer on lr (None: all 1)
     shift_px: int = 0              # augmentation: move each training image by up to this many pixels
     flip: bool = False             # augmentation: mirror half the training images left to right (Fashion-MNIST)
-    init_from: str | None = None   # a run folder whose final weights start this run (fine-tuning)
+    init_from: str | None = None   # a run folder whose saved model.npz starts this run (fine-tuning)
     ema_decay: float | None = None # evaluate and save the moving average of the weights over steps (None: last weights)
     backend: str = "numba"         # or "numpy" (the reference path; slow)
 

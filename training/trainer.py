@@ -137,8 +137,9 @@ def run_is_complete(run: str | Path, epochs: int) -> bool:
 
 
 def initial_weights(cfg: RunConfig) -> list[np.ndarray]:
-    """Drawn from the config's initialisation, or the weights of run `train.init_from`, which must
-    have the same layers and neuron constants (v_th, t_in, t_end)."""
+    """Drawn from the config's initialisation, or the saved weights (model.npz: the average, if that
+    run averaged) of run `train.init_from`, which must have the same layers and neuron constants
+    (v_th, t_in, t_end)."""
     if cfg.train.init_from is None:
         return network.init_weights(cfg.model.layers, cfg.model.init_mean_gain, cfg.model.init_std_gain, cfg.seed)
     src = checkpoint.load_model(cfg.train.init_from)
