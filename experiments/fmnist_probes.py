@@ -64,8 +64,8 @@ def revive_silent(weights, opt: Adam, averages: Averages, t_probe, cfg: RunConfi
             continue
         n_in = weights[l].shape[0]
         rng = np.random.default_rng([cfg.seed, epoch, l, 7])
-        weights[l][:, dead] = rng.normal(cfg.model.init_mean_gain / n_in, cfg.model.init_std_gain / np.sqrt(n_in),
-                                         size=(n_in, counts[-1]))
+        weights[l][:, dead] = network.draw_weights(rng, n_in, counts[-1], cfg.model.init_mean_gain,
+                                                   cfg.model.init_std_gain)
         weights[l + 1][dead, :] = 0.0
         for arr in (opt.m[l], opt.v[l]):
             arr[:, dead] = 0.0

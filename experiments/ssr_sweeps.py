@@ -3,9 +3,10 @@
 Every point trains from scratch with the shipped base config (configs/{dataset}-{arch}.yaml) and the
 regulariser added (and the keys of PINNED as they were when the sweeps ran), on the full training
 set, for a shortened budget (EPOCHS below; the base configs train 30-120 epochs, 15-40 minutes per
-run on one core, ~60 runs for the whole sweep); the baseline of each sweep gets the same budget. Full 10,000-image test set. Points run in the priority
-order of POINTS; each is an ordinary run folder under runs/ssr-{dataset}-{arch}/ (resumable: rerun
-to continue; complete runs are skipped), and tradeoff.csv is rewritten after each.
+run on one core, ~60 runs for the whole sweep); the baseline of each sweep gets the same budget.
+Full 10,000-image test set. Points run in the priority order of POINTS; each is an ordinary run
+folder under runs/ssr-{dataset}-{arch}/ (resumable: rerun to continue; complete runs are skipped),
+and tradeoff.csv is rewritten after each.
 
     nice -n 10 python experiments/ssr_sweeps.py [--out runs] [--datasets mnist,fmnist]
         [--archs 784-400-10,784-400-400-400-10] [--kinds m-ssr,f-ssr,membrane] [--table-only]

@@ -34,8 +34,12 @@ class LayerState:
 def init_weights(layers, mean_gain: float, std_gain: float, seed: int) -> list[np.ndarray]:
     """w[l] ~ N(mean_gain / n_in, (std_gain / sqrt(n_in))^2), shape (n_in, n_out)."""
     rng = np.random.default_rng(seed)
-    return [rng.normal(mean_gain / n_in, std_gain / np.sqrt(n_in), size=(n_in, n_out))
-            for n_in, n_out in zip(layers[:-1], layers[1:])]
+    return [draw_weights(rng, n_in, n_out, mean_gain, std_gain) for n_in, n_out in zip(layers[:-1], layers[1:])]
+
+
+def draw_weights(rng: np.random.Generator, n_in: int, n_out: int, mean_gain: float, std_gain: float) -> np.ndarray:
+    """One (n_in, n_out) layer from the initial distribution of `init_weights`."""
+    return rng.normal(mean_gain / n_in, std_gain / np.sqrt(n_in), size=(n_in, n_out))
 
 
 def forward(weights, t_input, model: ModelConfig, backend: str = "numba") -> list[LayerState]:
