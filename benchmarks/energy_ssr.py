@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from energy.config import EnergyConfig  # noqa: E402
 from energy.report import build_report  # noqa: E402
 from hwmodel.config import HardwareConfig  # noqa: E402
-from ttfs.config import load_config  # noqa: E402
+from infra.config import load_config  # noqa: E402
 
 
 def main() -> int:

@@ -24,7 +24,7 @@ from hwmodel.mapping import map_model  # noqa: E402
 from hwmodel.sweep import sweep  # noqa: E402
 from training.checkpoint import load_model  # noqa: E402
 from training.data import load_split  # noqa: E402
-from ttfs.config import load_config  # noqa: E402
+from infra.config import load_config  # noqa: E402
 
 
 def _design(run_dir, hw):

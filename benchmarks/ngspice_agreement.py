@@ -15,7 +15,7 @@ import numpy as np
 from hwmodel.behavioural import layer_times
 from hwmodel.design import load_design
 from netlists.runner import input_times
-from training.atomic_io import read_jsonl
+from infra.atomic_io import read_jsonl
 from training.data import load_split
 
 

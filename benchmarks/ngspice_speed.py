@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from netlists.runner import run
-from training.atomic_io import read_jsonl
+from infra.atomic_io import read_jsonl
 
 
 def _timed(design, limit, out, workers):

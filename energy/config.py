@@ -3,7 +3,7 @@
 The circuit itself (read voltage, conductances, capacitances, window, layer sizes, scheme and
 neuron) comes from the design (hence from the hardware config it was mapped with); `EnergyConfig`
 adds only the per-event energies and static powers of the peripheral circuits, and the wire
-capacitance of the crossbar rows. Read from YAML by `ttfs.config.load_config(path, EnergyConfig,
+capacitance of the crossbar rows. Read from YAML by `infra.config.load_config(path, EnergyConfig,
 section="energy")` (see configs/energy/default.yaml, which cites a source for every default).
 Range errors name the key: `energy.c_wire_per_m_f: must be >= 0 (got -1.0)`.
 
@@ -16,7 +16,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from training.config import require
+from infra.config import require
 
 CONDUCTION_FORMS = ("exact", "spike-count")
 

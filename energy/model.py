@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from energy import kernels, kernels_ref
 from energy.config import EnergyConfig
-from training.errors import ConfigError
+from infra.errors import ConfigError
 
 COMPONENTS = ("comparator", "row_switching", "conduction", "capacitor", "static")
 SPIKE_COMPONENTS = ("comparator", "row_switching", "conduction")  # scale with spikes

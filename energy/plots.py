@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from energy.model import COMPONENTS  # noqa: E402
-from training import atomic_io  # noqa: E402
+from infra import atomic_io  # noqa: E402
 
 DPI = 110
 COLORS = {"comparator": "tab:red", "row_switching": "tab:purple", "conduction": "tab:blue",

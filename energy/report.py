@@ -21,8 +21,8 @@ import yaml
 
 from energy.config import EnergyConfig
 from energy.model import COMPONENTS, design_energy
-from training import atomic_io
-from training.errors import CheckpointError, ConfigError
+from infra import atomic_io
+from infra.errors import CheckpointError, ConfigError
 
 FORMAT = "ttfs-energy-report/1"
 DELAY_DEFINITION = ("time of the first output spike (the decision), or the window end t_end_s when no "

@@ -28,7 +28,7 @@ import numpy as np
 
 from energy.config import EnergyConfig
 from energy.model import COMPONENTS, EnergyCircuit, energy_per_image
-from training.errors import SimulationError
+from infra.errors import SimulationError
 
 _ELEMENT = re.compile(r"^\s*([VvEe]\S*)\s+(\S+)\s+(\S+)")
 

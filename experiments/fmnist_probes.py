@@ -31,14 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import training.trainer as trainer  # noqa: E402
-from training import atomic_io, network  # noqa: E402
+from infra import atomic_io  # noqa: E402
+from training import network  # noqa: E402
 from training.augment import augment_images  # noqa: E402
 from training.config import RunConfig  # noqa: E402
 from training.data import load_split  # noqa: E402
 from training.encoding import encode_pixels  # noqa: E402
 from training.evaluate import evaluate  # noqa: E402
 from training.optim import Adam, WeightAverage  # noqa: E402
-from ttfs.config import load_config  # noqa: E402
+from infra.config import load_config  # noqa: E402
 
 
 class Averages:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from training.plots import plot_seed_spread  # noqa: E402
 from training.sweep import collect, run_sweep, write_tradeoff  # noqa: E402
-from ttfs.config import read_yaml  # noqa: E402
+from infra.config import read_yaml  # noqa: E402
 
 CONFIG = "mnist-784-400-10"
 EPOCHS = 15

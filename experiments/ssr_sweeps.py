@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from training.sweep import CSV_NAME, collect, read_tradeoff, run_sweep, write_tradeoff  # noqa: E402
-from ttfs.config import read_yaml  # noqa: E402
+from infra.config import read_yaml  # noqa: E402
 
 EPOCHS = {"784-400-10": 15, "784-400-400-400-10": 10}
 # base-config keys as they were when the sweeps ran, for the configs that have changed since

@@ -1,6 +1,6 @@
 """Typed, frozen description of the analog hardware a trained network is mapped onto.
 
-One flat dataclass, `HardwareConfig`, read from YAML by `ttfs.config.load_config(path,
+One flat dataclass, `HardwareConfig`, read from YAML by `infra.config.load_config(path,
 HardwareConfig, section="hw")` (see configs/hw/). Physical quantities are SI floats with the unit
 in the name; the defaults here are an ideal integrator crossbar (every non-ideality off) with
 plausible RRAM-like magnitudes. Range errors name the key: `hw.g_max_s: must be > hw.g_min_s ...`.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from training.config import require
-from training.errors import ConfigError
+from infra.config import require
+from infra.errors import ConfigError
 
 NEURONS = ("integrator", "passive")
 SCHEMES = ("dual-rail", "differential")

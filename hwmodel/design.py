@@ -14,9 +14,9 @@ import numpy as np
 
 from hwmodel.chip import Chip
 from hwmodel.config import HardwareConfig
-from training import atomic_io
+from infra import atomic_io
 from training.config import ModelConfig
-from training.errors import CheckpointError, ConfigError
+from infra.errors import CheckpointError, ConfigError
 
 FORMAT = "ttfs-design/1"
 _HOW = "make one with 'ttfs map RUN --hw configs/hw/default.yaml --out DESIGN'"

@@ -24,7 +24,7 @@ from hwmodel.chip import draw_chip
 from hwmodel.config import HardwareConfig
 from hwmodel.design import Design
 from training.config import ModelConfig
-from training.errors import ConfigError
+from infra.errors import ConfigError
 
 
 def quantise(g: np.ndarray, hw: HardwareConfig) -> np.ndarray:

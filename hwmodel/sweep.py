@@ -16,8 +16,8 @@ import numpy as np
 from hwmodel.behavioural import evaluate
 from hwmodel.design import Design
 from hwmodel.mapping import remap
-from training import atomic_io
-from training.errors import ConfigError
+from infra import atomic_io
+from infra.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from training.errors import ConfigError
+from infra.errors import ConfigError
 
 NEURONS = ("integrator", "passive")
 SCHEMES = ("dual-rail", "differential")

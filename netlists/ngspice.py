@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import SimulationError
+from infra.errors import SimulationError
 
 INSTALL_HINT = "install it with: apt-get install ngspice libngspice0"
 _CANDIDATES = (

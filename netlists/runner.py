@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from netlists.circuit import Circuit, circuit_from_design
 from netlists.simulate import FAST, SAFE, simulate_network
-from training import atomic_io
-from training.errors import CheckpointError, SimulationError
+from infra import atomic_io
+from infra.errors import CheckpointError, SimulationError
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"

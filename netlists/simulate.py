@@ -15,7 +15,7 @@ import numpy as np
 from netlists.circuit import Circuit
 from netlists.ngspice import session
 from netlists.writer import driver_groups, layer_netlist
-from training.errors import SimulationError
+from infra.errors import SimulationError
 
 TILE_DEVICES = 3000     # resistors per ngspice run (see tile_size)
 # Solver settings of the first attempt and of the retry after a convergence failure or timeout.

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from training import atomic_io
+from infra import atomic_io
 
 
 def test_write_text_replaces_whole_file_with_umask_mode(tmp_path):

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from training.config import RunConfig
-from training.errors import ConfigError
-from ttfs.config import load_config
+from infra.errors import ConfigError
+from infra.config import load_config
 
 CONFIGS = sorted(Path(__file__).parent.parent.glob("configs/*.yaml"))
 

@@ -4,8 +4,8 @@ import pytest
 from energy.config import EnergyConfig
 from energy.model import check_design
 from training.config import ModelConfig
-from training.errors import ConfigError
-from ttfs.config import load_config
+from infra.errors import ConfigError
+from infra.config import load_config
 
 
 def test_default_yaml_holds_exactly_the_dataclass_defaults():

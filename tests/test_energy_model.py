@@ -7,7 +7,7 @@ import pytest
 
 from energy import kernels, kernels_ref
 from energy.config import EnergyConfig
-from training.errors import ConfigError
+from infra.errors import ConfigError
 from energy.model import (COMPONENTS, EnergyCircuit, conduction_exact, conduction_spike_count,
                           energy_per_image)
 

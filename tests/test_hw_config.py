@@ -7,8 +7,8 @@ from hwmodel.config import HardwareConfig
 from hwmodel.design import load_design, save_design
 from hwmodel.mapping import map_model
 from training.config import ModelConfig
-from training.errors import CheckpointError, ConfigError
-from ttfs.config import load_config
+from infra.errors import CheckpointError, ConfigError
+from infra.config import load_config
 
 
 @pytest.mark.parametrize("name", ["default", "ideal"])

@@ -10,10 +10,10 @@ from hwmodel.mapping import map_model
 from training.checkpoint import load_model
 from training.config import ModelConfig, RunConfig
 from training.data import load_split
-from training.errors import ConfigError
+from infra.errors import ConfigError
 from training.evaluate import spike_times
 from training.trainer import train
-from ttfs.config import load_config
+from infra.config import load_config
 
 CONFIG = "configs/mnist-784-400-10.yaml"
 

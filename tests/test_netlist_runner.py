@@ -10,9 +10,9 @@ import netlists.runner as runner
 from hwmodel.config import HardwareConfig
 from hwmodel.design import save_design
 from hwmodel.mapping import map_model
-from training.atomic_io import read_jsonl
+from infra.atomic_io import read_jsonl
 from training.config import ModelConfig
-from training.errors import SimulationError
+from infra.errors import SimulationError
 from ttfs.cli import main
 
 

@@ -12,13 +12,13 @@ from training import kernels_ref, sweep as sweep_mod
 from training.checkpoint import load_model
 from training.data import load_split
 from training.encoding import encode_pixels
-from training.errors import CheckpointError, ConfigError
+from infra.errors import CheckpointError, ConfigError
 from training.evaluate import evaluate
 from training.plots import membrane_trace
 from training.sweep import CSV_NAME, run_sweep, sweep_points
 from training.trainer import train
 from ttfs.cli import main
-from ttfs.config import read_yaml
+from infra.config import read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "mnist-784-400-10.yaml"

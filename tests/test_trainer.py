@@ -7,7 +7,7 @@ import yaml
 
 from training.checkpoint import load_model
 from training.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from training.errors import CheckpointError
+from infra.errors import CheckpointError
 from training.trainer import train
 
 
@@ -135,7 +135,7 @@ def test_resume_with_augmentation_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_init_from_starts_at_another_runs_weights(tmp_path):
-    from training.errors import ConfigError
+    from infra.errors import ConfigError
     train(_cfg(1), tmp_path / "base", progress=False, log=lambda *_: None)
     base = load_model(tmp_path / "base")
     tiny = RunConfig(seed=3, data=_cfg(1).data, model=_cfg(1).model,

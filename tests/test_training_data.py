@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from training.data import load_split, read_idx
-from training.errors import DataError
+from infra.errors import DataError
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fmnist"])

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training import atomic_io
+from infra import atomic_io
 from training.config import ModelConfig
-from training.errors import CheckpointError, ConfigError
+from infra.errors import CheckpointError, ConfigError
 
 FORMAT = "ttfs-model/1"
 

@@ -2,19 +2,14 @@
 
 Each dataclass checks its own ranges on construction and raises ConfigError naming the key
 (`model.t_end: must be > model.t_in (got 0.5 <= 1.0)`). Loading YAML into these (unknown keys,
-types, dotted overrides) is `ttfs.config`'s job.
+types, dotted overrides) is `infra.config`'s job.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from training.errors import ConfigError
-
-
-def require(ok: bool, key: str, message: str) -> None:
-    """Raise ConfigError(`key: message`) unless ok."""
-    if not ok:
-        raise ConfigError(f"{key}: {message}")
+from infra.config import require
+from infra.errors import ConfigError
 
 
 @dataclass(frozen=True)

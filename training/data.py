@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import DataError
+from infra.errors import DataError
 
 DATASETS = ("mnist", "fmnist")
 _STEMS = {

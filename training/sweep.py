@@ -18,9 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from training import atomic_io
+from infra import atomic_io
 from training.config import REG_KINDS, RunConfig
-from training.errors import CheckpointError, ConfigError
+from infra.errors import CheckpointError, ConfigError
 from training.trainer import config_differences, run_is_complete, train
 
 CSV_NAME = "tradeoff.csv"
@@ -74,7 +74,7 @@ def sweep_points(kind: str, strengths, v_hats=None, baseline: bool = True) -> li
 
 def point_config(base: dict, point: SweepPoint, overrides=()) -> RunConfig:
     """The RunConfig of one sweep point: base YAML mapping + user overrides + the point's reg section."""
-    from ttfs.config import apply_overrides, build  # the YAML schema lives with the command line
+    from infra.config import apply_overrides, build  # the YAML schema lives with the command line
 
     data = yaml.safe_load(yaml.safe_dump(base))  # deep copy
     apply_overrides(data, list(overrides) + point.overrides())

@@ -22,12 +22,13 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from training import atomic_io, checkpoint, network
+from infra import atomic_io
+from training import checkpoint, network
 from training.config import RunConfig
 from training.augment import augment_images
 from training.data import load_split
 from training.encoding import encode_pixels
-from training.errors import CheckpointError, ConfigError
+from infra.errors import CheckpointError, ConfigError
 from training.evaluate import evaluate
 from training.optim import Adam, WeightAverage
 

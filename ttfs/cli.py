@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-from training.errors import TtfsError
+from infra.errors import TtfsError
 
 # Modules that each define register(subparsers); a missing one (feature not built yet) is skipped.
 COMMAND_MODULES = ("ttfs.cmd_train", "ttfs.cmd_sweep", "ttfs.cmd_hw", "ttfs.cmd_netlist", "ttfs.cmd_energy", "ttfs.cmd_demo")

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.errors import TtfsError
+from infra.errors import TtfsError
 
 REPO = Path(__file__).resolve().parents[1]
 # Wire resistance is off in the demo: ngspice with a resistor ladder on every row and column takes
@@ -130,7 +130,7 @@ def cmd_demo(args) -> int:
     for k, v in summary["artefacts"].items():
         print(f"  {k:<14} {v}")
     table = format_table(summary)
-    from training import atomic_io
+    from infra import atomic_io
     atomic_io.write_text(Path(args.out) / "summary.md", table + "\n")
     atomic_io.write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=1, default=str))
     print(f"\n{table}\n\ndemo finished in {time.perf_counter() - start:.0f} s; summary in {args.out}/summary.md")

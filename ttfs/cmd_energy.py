@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 from energy.config import EnergyConfig
-from training.errors import CheckpointError, ConfigError
-from ttfs.config import load_config
+from infra.errors import CheckpointError, ConfigError
+from infra.config import load_config
 
 
 def load_energy(path, overrides=()) -> EnergyConfig:

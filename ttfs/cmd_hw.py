@@ -11,8 +11,8 @@ from hwmodel.mapping import common_full_scale, map_model
 from hwmodel.sweep import PARAMS, parse_values, sweep, write_sweep
 from training.checkpoint import load_model
 from training.data import load_split
-from training.errors import CheckpointError, ConfigError
-from ttfs.config import apply_overrides, build, load_config
+from infra.errors import CheckpointError, ConfigError
+from infra.config import apply_overrides, build, load_config
 
 
 def load_hw(path, overrides=()) -> HardwareConfig:

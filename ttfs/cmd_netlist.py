@@ -5,8 +5,8 @@ import time
 from pathlib import Path
 
 
-from training import atomic_io
-from training.errors import ConfigError
+from infra import atomic_io
+from infra.errors import ConfigError
 
 
 def _layers(spec: str | None, n: int) -> tuple:

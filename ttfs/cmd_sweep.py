@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.errors import CheckpointError, ConfigError
-from ttfs.config import read_yaml
+from infra.errors import CheckpointError, ConfigError
+from infra.config import read_yaml
 
 
 def _floats(text: str, flag: str) -> list[float]:

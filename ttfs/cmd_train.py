@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from training import atomic_io
+from infra import atomic_io
 from training.checkpoint import load_model
 from training.config import RunConfig
 from training.data import load_split
 from training.evaluate import spike_times, summarize
 from training.trainer import train
-from ttfs.config import load_config
+from infra.config import load_config
 
 
 def load_run_config(path, overrides=(), data_dir=None) -> RunConfig:

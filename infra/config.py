@@ -13,8 +13,14 @@ from pathlib import Path
 
 import yaml
 
-from training import atomic_io
-from training.errors import ConfigError
+from infra import atomic_io
+from infra.errors import ConfigError
+
+
+def require(ok: bool, key: str, message: str) -> None:
+    """Raise ConfigError(`key: message`) unless ok."""
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
 
 
 def _type_name(tp) -> str:

@@ -1,0 +1,1 @@
+"""Ground floor: infrastructure every stage uses (errors, atomic files, config loading); imports nothing of the project."""
