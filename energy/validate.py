@@ -113,8 +113,8 @@ def measure_layer(circuit, l: int, t_rows_s, max_step_s: float | None = None, op
     energy: dict[str, float] = {}
     for start in range(0, n_out, tile):
         cols = range(start, min(n_out, start + tile))
-        net = layer_netlist(circuit, l, t_rows_s, max_step_s=max_step_s, options=options, cols=cols)
-        net = re.sub(r"^\.save time .*$", ".save all", net, flags=re.M)
+        net = layer_netlist(circuit, l, t_rows_s, max_step_s=max_step_s, options=options, cols=cols,
+                            save_all=True)
         result = session().run(net)
         t = result.vectors.get("time")
         if t is None or len(t) < 2 or t[-1] < circuit.t_end_s * (1 - 1e-9):

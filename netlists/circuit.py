@@ -34,7 +34,8 @@ class Circuit:
     opamp_gain: float | None = None
     r_wire_row_ohm: float = 0.0
     r_wire_col_ohm: float = 0.0
-    info: dict = field(default_factory=dict)    # header lines: source_run, dataset, ...
+    info: dict = field(default_factory=dict)    # header lines: source_run, dataset, ... (free text:
+                                                # the writer makes it inert, infra.inert_text)
 
     def __post_init__(self):
         if self.neuron not in NEURONS:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from infra.errors import SimulationError
+from netlists.writer import check_inert
 
 INSTALL_HINT = "install it with: apt-get install ngspice libngspice0"
 _CANDIDATES = (
@@ -108,9 +109,12 @@ class Engine:
     def run(self, netlist: str, timeout_s: float | None = None) -> RunResult:
         """Load `netlist` (with its .tran and .save lines), run it, return the saved vectors.
 
-        Raises SimulationError on a netlist error, a failed transient (convergence) or a timeout.
+        Raises SimulationError on a netlist error, a failed transient (convergence) or a timeout,
+        and before loading anything, on a line the netlist writer does not write (check_inert:
+        no `.control`, `.include`, `*#` or non-ASCII line ever reaches ngspice).
         """
         from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError
+        check_inert(netlist)
         if self.broken:
             raise SimulationError("this ngspice was halted after a timeout and cannot run again in this process")
         ng = self._ng

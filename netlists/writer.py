@@ -21,9 +21,12 @@ fires within the window stays at 0 V (still connected: it loads a passive column
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 
+from infra.errors import SimulationError
+from infra.inert_text import comment_line, number_text
 from netlists.circuit import Circuit
 
 _SUBCKTS = {
@@ -77,8 +80,19 @@ Espkm spkm 0 spk 0 -1
 """
 
 
-def _f(x: float) -> str:
-    return f"{float(x):.9g}"
+_f = number_text       # every number of a netlist: finite, or SimulationError naming the quantity
+_OPTIONS = re.compile(r"[A-Za-z0-9_]+=[A-Za-z0-9_.+-]+(?: [A-Za-z0-9_]+=[A-Za-z0-9_.+-]+)*")
+
+# The writer's whole vocabulary: every line it writes is a `* ` comment (comment_line), an element
+# of one of these kinds (resistor, V source, E/F controlled source, capacitor, B source, subcircuit
+# instance) or one of these dot-commands. check_inert enforces it on any text given to ngspice.
+DEVICE_LETTERS = "RVEFCBX"
+DOT_COMMANDS = (".subckt", ".ends", ".save", ".options", ".tran", ".meas", ".end")
+_LINE = re.compile("|".join([
+    r"\*(?: [ -~]*)?",                                    # comment; never `*#` (ngspice runs those)
+    rf"[{DEVICE_LETTERS}{DEVICE_LETTERS.lower()}][ -~]*",  # element line
+    r"(?:" + "|".join(re.escape(c) for c in DOT_COMMANDS) + r")(?: [ -~]*)?",
+]))
 
 
 def driver_groups(t_rows_s: np.ndarray, t_end_s: float):
@@ -94,15 +108,16 @@ def driver_groups(t_rows_s: np.ndarray, t_end_s: float):
 def _pwl(t_s: float, level_v: float, t_rise_s: float) -> str:
     t0 = max(float(t_s), 0.0)
     if t0 == 0.0:
-        return f"PWL(0 0 {_f(t_rise_s)} {_f(level_v)})"
-    return f"PWL(0 0 {_f(t0)} 0 {_f(t0 + t_rise_s)} {_f(level_v)})"
+        return f"PWL(0 0 {_f(t_rise_s, 't_rise_s')} {_f(level_v, 'v_read_v')})"
+    return (f"PWL(0 0 {_f(t0, 'row event time (s)')} 0 {_f(t0 + t_rise_s, 'row event time + t_rise_s')} "
+            f"{_f(level_v, 'v_read_v')})")
 
 
 def _drivers(out, l: int, times, circuit: Circuit) -> None:
     """Shared PWL row drivers d{l}_{k} (+V_read) and d{l}_{k}m (-V_read, dual-rail) of layer l."""
     dual = circuit.scheme == "dual-rail"
     out.write(f"* Row drivers of layer {l}: {len(times)} shared drivers, one per distinct event time; "
-              f"edge {_f(circuit.t_rise_s)} s from the event time\n")
+              f"edge {_f(circuit.t_rise_s, 't_rise_s')} s from the event time\n")
     for k, t in enumerate(times):
         out.write(f"Vd{l}_{k} d{l}_{k} 0 {_pwl(t, circuit.v_read_v, circuit.t_rise_s)}\n")
         if dual:
@@ -125,6 +140,7 @@ def _crossbar_merged(out, l: int, group, n_groups: int, circuit: Circuit, cols: 
     onehot = np.zeros((n_groups + 1, n_in))
     onehot[np.where(group >= 0, group, n_groups), np.arange(n_in)] = 1.0
     s_pos, s_neg = onehot @ g_pos, onehot @ g_neg          # (n_groups + 1, n_out), last: never driven
+    what = f"layer {l} cell resistance (1 / conductance)"
     out.write(f"* Crossbar of layer {l} ({n_in} x {n_out}, {circuit.scheme}), columns {cols.start}..{cols.stop - 1}:"
               " cells of rows sharing a driver merged into one resistor of their summed conductance\n")
     for k in range(n_groups + 1):
@@ -134,12 +150,12 @@ def _crossbar_merged(out, l: int, group, n_groups: int, circuit: Circuit, cols: 
             gp, gn = s_pos[k, i], s_neg[k, i]
             if k == n_groups and dual:         # both rails idle at 0 V: one resistor to ground
                 if gp + gn > 0:
-                    out.write(f"R{l}_{k}_{i} {col_p[i]} 0 {_f(1.0 / (gp + gn))}\n")
+                    out.write(f"R{l}_{k}_{i} {col_p[i]} 0 {_f(1.0 / (gp + gn), what)}\n")
                 continue
             if gp > 0:
-                out.write(f"R{l}_{k}_{i}p {node_p} {col_p[i]} {_f(1.0 / gp)}\n")
+                out.write(f"R{l}_{k}_{i}p {node_p} {col_p[i]} {_f(1.0 / gp, what)}\n")
             if gn > 0:
-                out.write(f"R{l}_{k}_{i}m {node_m} {col_m[i]} {_f(1.0 / gn)}\n")
+                out.write(f"R{l}_{k}_{i}m {node_m} {col_m[i]} {_f(1.0 / gn, what)}\n")
 
 
 def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
@@ -155,6 +171,7 @@ def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
     dual = circuit.scheme == "dual-rail"
     col_p, col_m = _column_nodes(l, n_out, circuit)
     out.write(f"* Crossbar of layer {l} ({n_in} x {n_out}, {circuit.scheme}), one resistor per cell\n")
+    what = f"layer {l} cell resistance (1 / conductance)"
     if not circuit.wires:
         w = out.write
         for j in range(n_in):
@@ -162,9 +179,9 @@ def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
             gp, gn = g_pos[j], g_neg[j]
             for i in range(n_out):
                 if gp[i] > 0:
-                    w(f"R{l}_{j}_{i}p {rp} {col_p[i]} {_f(1.0 / gp[i])}\n")
+                    w(f"R{l}_{j}_{i}p {rp} {col_p[i]} {_f(1.0 / gp[i], what)}\n")
                 if gn[i] > 0:
-                    w(f"R{l}_{j}_{i}m {rm} {col_m[i]} {_f(1.0 / gn[i])}\n")
+                    w(f"R{l}_{j}_{i}m {rm} {col_m[i]} {_f(1.0 / gn[i], what)}\n")
         return
     # physical rows: (input, rail, driver node, conductance row); physical columns: (node, cells)
     rows = []
@@ -179,6 +196,7 @@ def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
             cols.append((i, "n", col_m[i]))
     r_row = max(circuit.r_wire_row_ohm, 0.0)
     r_col = max(circuit.r_wire_col_ohm, 0.0)
+    r_row_t, r_col_t = _f(r_row, "r_wire_row_ohm"), _f(r_col, "r_wire_col_ohm")
     n_rows, n_cols = len(rows), len(cols)
 
     def row_node(r, c):
@@ -190,17 +208,17 @@ def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
         return f"k{l}_{i}{rail}_{r}" if r_col > 0 else cols[c][2]
 
     w = out.write
-    out.write(f"* wires: {_f(r_row)} ohm per pitch along rows, {_f(r_col)} ohm per pitch along columns\n")
+    out.write(f"* wires: {r_row_t} ohm per pitch along rows, {r_col_t} ohm per pitch along columns\n")
     if r_row > 0:
         for r in range(n_rows):
-            w(f"Rw{l}_r{r}_0 {rows[r][2]} {row_node(r, 0)} {_f(r_row)}\n")
+            w(f"Rw{l}_r{r}_0 {rows[r][2]} {row_node(r, 0)} {r_row_t}\n")
             for c in range(1, n_cols):
-                w(f"Rw{l}_r{r}_{c} {row_node(r, c - 1)} {row_node(r, c)} {_f(r_row)}\n")
+                w(f"Rw{l}_r{r}_{c} {row_node(r, c - 1)} {row_node(r, c)} {r_row_t}\n")
     if r_col > 0:
         for c in range(n_cols):
             for r in range(1, n_rows):
-                w(f"Rw{l}_c{c}_{r} {col_node(r - 1, c)} {col_node(r, c)} {_f(r_col)}\n")
-            w(f"Rw{l}_c{c}_end {col_node(n_rows - 1, c)} {cols[c][2]} {_f(r_col)}\n")
+                w(f"Rw{l}_c{c}_{r} {col_node(r - 1, c)} {col_node(r, c)} {r_col_t}\n")
+            w(f"Rw{l}_c{c}_end {col_node(n_rows - 1, c)} {cols[c][2]} {r_col_t}\n")
     for r in range(n_rows):
         j, rail, _, _ = rows[r]
         for c in range(n_cols):
@@ -210,22 +228,23 @@ def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
             else:
                 g = g_pos[j, i] if crail == "p" else g_neg[j, i]
             if g > 0:
-                w(f"R{l}_{j}{rail}_{c} {row_node(r, c)} {col_node(r, c)} {_f(1.0 / g)}\n")
+                w(f"R{l}_{j}{rail}_{c} {row_node(r, c)} {col_node(r, c)} {_f(1.0 / g, what)}\n")
 
 
 def _neurons(out, l: int, circuit: Circuit, cols: range | None = None) -> None:
     n_out = circuit.g_pos[l].shape[1]
     cols = range(n_out) if cols is None else cols
-    c = _f(circuit.c_mem_f[l])
+    c = _f(circuit.c_mem_f[l], f"layer {l} c_mem_f")
+    a = _f(circuit.gain, "opamp_gain")
     col_p, col_m = _column_nodes(l, n_out, circuit)
     out.write(f"* Neurons of layer {l}: {len(cols)} x {circuit.neuron}, c_mem = {c} F\n")
     for i in cols:
         if circuit.neuron == "passive":
             out.write(f"xn{l}_{i} {col_p[i]} p{l}_{i} npas params: c={c}\n")
         elif circuit.scheme == "differential":
-            out.write(f"xn{l}_{i} {col_p[i]} {col_m[i]} p{l}_{i} nintd params: c={c} a={_f(circuit.gain)}\n")
+            out.write(f"xn{l}_{i} {col_p[i]} {col_m[i]} p{l}_{i} nintd params: c={c} a={a}\n")
         else:
-            out.write(f"xn{l}_{i} {col_p[i]} p{l}_{i} nint params: c={c} a={_f(circuit.gain)}\n")
+            out.write(f"xn{l}_{i} {col_p[i]} p{l}_{i} nint params: c={c} a={a}\n")
 
 
 def _subckts(out, circuit: Circuit, comparator: bool) -> None:
@@ -240,23 +259,26 @@ def _subckts(out, circuit: Circuit, comparator: bool) -> None:
 
 
 def _header(out, circuit: Circuit, title: str, lines: list) -> None:
-    out.write(f"{title}\n")
+    """Title and comment lines; every string from data (title, info, notes) through comment_line."""
+    out.write(comment_line(title))
     info = circuit.info or {}
     out.write("* Generated by ttfs-codesign (netlists/writer.py). Units: SI (s, V, ohm, F).\n")
     for key in ("source_run", "dataset", "layers"):
         if info.get(key) not in (None, "", []):
-            out.write(f"* {key}: {info[key]}\n")
-    out.write(f"* neuron: {circuit.neuron}, scheme: {circuit.scheme}, layer sizes: {circuit.sizes}\n")
-    gain = "ideal (written as 1e9)" if circuit.opamp_gain is None else _f(circuit.opamp_gain)
-    out.write(f"* v_read_v = {_f(circuit.v_read_v)} V, time_scale_s = {_f(circuit.time_scale_s)} s, "
-              f"t_end_s = {_f(circuit.t_end_s)} s, t_rise_s = {_f(circuit.t_rise_s)} s\n")
-    out.write(f"* c_mem_f per layer = {[float(_f(c)) for c in circuit.c_mem_f]} F\n")
+            out.write(comment_line(f"{key}: {info[key]}"))
+    out.write(comment_line(f"neuron: {circuit.neuron}, scheme: {circuit.scheme}, layer sizes: {circuit.sizes}"))
+    gain = "ideal (written as 1e9)" if circuit.opamp_gain is None else _f(circuit.opamp_gain, "opamp_gain")
+    out.write(f"* v_read_v = {_f(circuit.v_read_v, 'v_read_v')} V, "
+              f"time_scale_s = {_f(circuit.time_scale_s, 'time_scale_s')} s, "
+              f"t_end_s = {_f(circuit.t_end_s, 't_end_s')} s, t_rise_s = {_f(circuit.t_rise_s, 't_rise_s')} s\n")
+    out.write(f"* c_mem_f per layer = {[float(_f(c, 'c_mem_f')) for c in circuit.c_mem_f]} F\n")
     out.write(f"* comparator thresholds (v_th + offset) per layer, mean = "
-              f"{[float(_f(np.mean(v))) for v in circuit.v_th_v]} V\n")
-    out.write(f"* comparator_delay_s = {_f(circuit.comparator_delay_s)} s, opamp_gain = {gain}, "
-              f"r_wire_row_ohm = {_f(circuit.r_wire_row_ohm)}, r_wire_col_ohm = {_f(circuit.r_wire_col_ohm)}\n")
+              f"{[float(_f(np.mean(v), 'comparator threshold')) for v in circuit.v_th_v]} V\n")
+    out.write(f"* comparator_delay_s = {_f(circuit.comparator_delay_s, 'comparator_delay_s')} s, "
+              f"opamp_gain = {gain}, r_wire_row_ohm = {_f(circuit.r_wire_row_ohm, 'r_wire_row_ohm')}, "
+              f"r_wire_col_ohm = {_f(circuit.r_wire_col_ohm, 'r_wire_col_ohm')}\n")
     for line in lines:
-        out.write(f"* {line}\n")
+        out.write(comment_line(line))
 
 
 def tran_line(circuit: Circuit, max_step_s: float | None = None) -> str:
@@ -264,14 +286,16 @@ def tran_line(circuit: Circuit, max_step_s: float | None = None) -> str:
     t_end = circuit.t_end_s
     if max_step_s is None:
         max_step_s = t_end / (500 if circuit.neuron == "passive" else 200)
-    return f".tran {_f(max_step_s)} {_f(t_end)} 0 {_f(max_step_s)} uic\n"
+    step = _f(max_step_s, "maximum time step (max_step_s)")
+    return f".tran {step} {_f(t_end, 't_end_s')} 0 {step} uic\n"
 
 
 def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: float | None = None,
-                  options: str = "", cols: range | None = None) -> str:
+                  options: str = "", cols: range | None = None, save_all: bool = False) -> str:
     """Layer l (or its columns `cols`) driven at known row event times (s; inf = never).
 
-    Saves v(p{l}_{i}) of the written neurons. Without wire resistance the columns of a layer are
+    Saves v(p{l}_{i}) of the written neurons (`save_all`: every node voltage and branch current,
+    for energy/validate.py). `options`: `name=value` solver options. Without wire resistance the columns of a layer are
     independent circuits (their rows are ideal sources), so the runner simulates a layer as tiles
     of columns; with wire resistance the whole layer is one circuit and `cols` must be all of it.
     """
@@ -279,9 +303,11 @@ def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: fl
     cols = range(n_out) if cols is None else cols
     if circuit.wires and len(cols) != n_out:
         raise ValueError("with wire resistance a layer cannot be split into column tiles")
+    if options and not _OPTIONS.fullmatch(options):
+        raise ValueError(f"solver options {options!r}: expected name=value pairs separated by spaces")
     out = io.StringIO()
     times, group = driver_groups(t_rows_s, circuit.t_end_s)
-    _header(out, circuit, f"* ttfs layer {l}, neurons {cols.start}..{cols.stop - 1} (runner netlist)",
+    _header(out, circuit, f"ttfs layer {l}, neurons {cols.start}..{cols.stop - 1} (runner netlist)",
             [f"layer {l} alone, driven at given times"])
     _subckts(out, circuit, comparator=False)
     _drivers(out, l, times, circuit)
@@ -292,7 +318,7 @@ def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: fl
     else:
         _crossbar_merged(out, l, group, len(times), circuit, cols)
     _neurons(out, l, circuit, cols)
-    out.write(".save time " + " ".join(f"v(p{l}_{i})" for i in cols) + "\n")
+    out.write(".save all\n" if save_all else ".save time " + " ".join(f"v(p{l}_{i})" for i in cols) + "\n")
     if options:
         out.write(f".options {options}\n")
     out.write(tran_line(circuit, max_step_s))
@@ -317,7 +343,7 @@ def network_netlist(circuit: Circuit, t_input_s: np.ndarray, layers: tuple | Non
     notes += [f"layers {a}..{b - 1} (layer l is fed by weight matrix l; 0 = first hidden layer)",
               ".meas prints t_l{layer}_n{neuron}: the firing time in seconds (comparator decision plus "
               "comparator_delay_s); 'failed' = silent"]
-    _header(out, circuit, f"* {title}", notes)
+    _header(out, circuit, title, notes)
     _subckts(out, circuit, comparator=True)
     times, group = driver_groups(t_input_s, circuit.t_end_s)
     _drivers(out, a, times, circuit)
@@ -333,21 +359,32 @@ def network_netlist(circuit: Circuit, t_input_s: np.ndarray, layers: tuple | Non
         _neurons(out, l, circuit)
         n_out = circuit.g_pos[l].shape[1]
         out.write(f"* Comparators and row drivers of layer {l} (threshold includes the comparator offset)\n")
-        common = (f"delay={_f(circuit.comparator_delay_s)} tr={_f(circuit.t_rise_s)} "
-                  f"vread={_f(circuit.v_read_v)} ts={_f(circuit.time_scale_s)}")
+        common = (f"delay={_f(circuit.comparator_delay_s, 'comparator_delay_s')} "
+                  f"tr={_f(circuit.t_rise_s, 't_rise_s')} vread={_f(circuit.v_read_v, 'v_read_v')} "
+                  f"ts={_f(circuit.time_scale_s, 'time_scale_s')}")
         for i in range(n_out):
-            out.write(f"xc{l}_{i} p{l}_{i} s{l}_{i} s{l}_{i}m cmp params: thr={_f(circuit.v_th_v[l][i])} "
-                      f"{common}\n")
+            thr = _f(circuit.v_th_v[l][i], f"layer {l} neuron {i} threshold")
+            out.write(f"xc{l}_{i} p{l}_{i} s{l}_{i} s{l}_{i}m cmp params: thr={thr} {common}\n")
     out.write("* Firing times (s): first upward threshold crossing of each neuron's potential"
               + (" plus the comparator delay\n" if circuit.comparator_delay_s > 0 else "\n"))
+    delay = _f(circuit.comparator_delay_s, "comparator_delay_s")
     for l in range(a, b):
         for i in range(circuit.g_pos[l].shape[1]):
-            thr = _f(circuit.v_th_v[l][i])
+            thr = _f(circuit.v_th_v[l][i], f"layer {l} neuron {i} threshold")
             if circuit.comparator_delay_s > 0:
                 out.write(f".meas tran c_l{l}_n{i} WHEN v(p{l}_{i})={thr} RISE=1\n")
-                out.write(f".meas tran t_l{l}_n{i} param='c_l{l}_n{i} + {_f(circuit.comparator_delay_s)}'\n")
+                out.write(f".meas tran t_l{l}_n{i} param='c_l{l}_n{i} + {delay}'\n")
             else:
                 out.write(f".meas tran t_l{l}_n{i} WHEN v(p{l}_{i})={thr} RISE=1\n")
     out.write(tran_line(circuit, max_step_s))
     out.write(".end\n")
     return out.getvalue()
+
+
+def check_inert(netlist: str, where: str = "netlist") -> None:
+    """SimulationError unless every line of `netlist` is one the writer writes (see DEVICE_LETTERS,
+    DOT_COMMANDS): printable ASCII, no `.control`, `.include`, `*#` or other command lines."""
+    for n, line in enumerate(netlist.split("\n"), 1):
+        if line and not _LINE.fullmatch(line):
+            raise SimulationError(f"{where}: line {n} is not one the netlist writer writes ({line[:60]!r}); "
+                                  "refusing to pass it to ngspice")

@@ -247,7 +247,14 @@ def figure2(run_dirs, out_png, names=None, image_index: int = 0, data_dir=None) 
 
 
 def sweep_figures(sweep, out_dir, data_dir=None, image_index: int = 0) -> list[Path]:
-    """Every figure a sweep folder supports: Fig. 3 (M-SSR/F-SSR), Fig. 4 (membrane), Fig. 2."""
+    """Every figure a sweep folder supports: Fig. 3 (M-SSR/F-SSR), Fig. 4 (membrane), Fig. 2.
+
+    The PNGs are named from the table's data set and layers (`mnist-784-400-10-tradeoff.png`);
+    that text comes from a file, so the names go through infra.paths.inside: characters outside
+    [A-Za-z0-9_.-] become `_` (a data set `../../escape` gives `___.._escape-...png` inside
+    out_dir), and a name that still resolves outside out_dir (a planted symlink) is refused.
+    """
+    from infra.paths import inside
     from training.sweep import CSV_NAME, collect, read_tradeoff, write_tradeoff
 
     sweep, out_dir = Path(sweep), Path(out_dir)
@@ -262,15 +269,17 @@ def sweep_figures(sweep, out_dir, data_dir=None, image_index: int = 0) -> list[P
     what = f"{rows[0]['dataset']} {rows[0]['layers']}, {n_ep} epoch{'s' if n_ep > 1 else ''}"
     made = []
     if any(r["kind"] in ("m-ssr", "f-ssr") for r in rows):
-        made.append(plot_tradeoff(rows, out_dir / f"{tag}-tradeoff.png", f"accuracy vs firing, {what}"))
+        made.append(plot_tradeoff(rows, inside(out_dir, f"{tag}-tradeoff.png", str(csv)),
+                                  f"accuracy vs firing, {what}"))
     if any(r["kind"] == "membrane" for r in rows):
-        made.append(plot_membrane_comparison(rows, out_dir / f"{tag}-membrane-vs-mssr.png",
+        made.append(plot_membrane_comparison(rows, inside(out_dir, f"{tag}-membrane-vs-mssr.png", str(csv)),
                                              f"M-SSR vs membrane loss, {what}"))
     base = [r for r in rows if r["kind"] == "none"]
     strong = _series(rows, "m-ssr") or _series(rows, "f-ssr")
     if base and strong:
         # the strongest run that still keeps some firing (about the paper's strong example)
         target = [r for r in strong if float(r["spikes_per_neuron_mean"]) >= 0.1] or strong[:1]
-        made.append(figure2([sweep / base[0]["run"], sweep / target[-1]["run"]], out_dir / f"{tag}-raster.png",
+        made.append(figure2([sweep / base[0]["run"], sweep / target[-1]["run"]],
+                            inside(out_dir, f"{tag}-raster.png", str(csv)),
                             image_index=image_index, data_dir=data_dir))
     return made

@@ -26,7 +26,7 @@ def _layers(spec: str | None, n: int) -> tuple:
 def cmd_export(args) -> int:
     from hwmodel.behavioural import layer_times
     from netlists.runner import input_times, load
-    from netlists.writer import network_netlist
+    from netlists.writer import check_inert, network_netlist
     from training.data import load_split
 
     design, circuit = load(args.design, args.t_rise_s)
@@ -44,6 +44,7 @@ def cmd_export(args) -> int:
     start = time.perf_counter()
     text = network_netlist(circuit, t_rows, (a, b), title=f"ttfs network {Path(args.design).name}",
                            notes=notes, max_step_s=args.max_step_s)
+    check_inert(text, str(args.out))        # the file is run later with `ngspice -b`: nothing but circuit
     atomic_io.write_text(args.out, text)
     n_lines = text.count("\n")
     print(f"wrote {args.out}: {n_lines} lines, layers {a}..{b - 1}, sample {args.sample} "
