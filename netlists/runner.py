@@ -124,6 +124,27 @@ def compare(index: int, label: int, sim: dict, behavioural: list, t_end_s: float
     return rec
 
 
+_FIELDS = {"index": int, "label": int, "status": str, "behavioural_prediction": int, "seconds": float,
+           "cpu_seconds": float}
+_OK_FIELDS = {"prediction": int, "correct": bool, "agree": bool, "max_dt_s": float, "mean_dt_s": float,
+              "fire_mismatch": int, "spikes": list}
+
+
+def read_results(path, n_layers: int) -> list[dict]:
+    """The records of a results.jsonl, each checked to hold what `summarize` reads (a damaged
+    file is a CheckpointError naming the line, see infra.atomic_io.read_jsonl)."""
+    records = atomic_io.read_jsonl(path, CheckpointError, _FIELDS)
+    for n, rec in enumerate(records, 1):
+        if rec["status"] == "ok":
+            where = f"{path}: record {n} (image {rec['index']})"
+            atomic_io.check_fields(rec, _OK_FIELDS, where, CheckpointError)
+            spikes = rec["spikes"]
+            if len(spikes) != n_layers or not all(isinstance(x, int) and not isinstance(x, bool) for x in spikes):
+                raise CheckpointError(f"{where}: 'spikes' should be {n_layers} counts, got {spikes!r:.60}; "
+                                      f"{atomic_io.DAMAGED_LINE}")
+    return records
+
+
 def summarize(records: list, t_end_s: float) -> dict:
     ok = [r for r in records if r["status"] == "ok"]
     n = len(records)
@@ -161,7 +182,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
               "t_rise_s": settings.t_rise_s}
     cfg_path = out_dir / CONFIG
     if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
+        old = atomic_io.read_json(cfg_path, CheckpointError, "delete it to start this simulation afresh")
         if old != config:
             raise CheckpointError(f"{out_dir} holds a simulation of {old} but this run asks for {config}; "
                                   "use another --out folder or the same design and options")
@@ -174,7 +195,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     t_input = input_times(design, images)
     behavioural = layer_times(design, t_input)
     results_path = out_dir / RESULTS
-    done = {r["index"]: r for r in atomic_io.read_jsonl(results_path)}
+    done = {r["index"]: r for r in read_results(results_path, circuit.n_layers)}
     if results_path.exists():
         _drop_torn_tail(results_path, len(done))
     todo = [k for k in range(len(labels)) if start + k not in done]
