@@ -33,9 +33,11 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:   # write()/fsync() errors name no file
+            exc.filename = str(path)
         raise
 
 
@@ -55,10 +57,14 @@ def write_npz(path: str | Path, **arrays) -> None:
 
 def append_jsonl(path: str | Path, record: dict) -> None:
     """Append one JSON line and flush it to disk (a torn last line is dropped by `read_jsonl`)."""
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:          # write()/fsync() errors name no file
+        exc.filename = str(path) if exc.filename is None else exc.filename
+        raise
 
 
 def read_yaml(path: str | Path, error: type[Exception], hint: str = ""):
