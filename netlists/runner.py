@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from tqdm import tqdm
 from netlists.circuit import Circuit, circuit_from_design
 from netlists.simulate import FAST, SAFE, simulate_network
 from infra import atomic_io
-from infra.errors import CheckpointError, SimulationError
+from infra.errors import CheckpointError, ConfigError, SimulationError
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -174,7 +176,9 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     from netlists.ngspice import find_library
     from training.data import load_split
 
-    if not dask_address:
+    if dask_address:
+        check_dask_address(dask_address)    # before any work: a typo fails in seconds, not at the end
+    else:
         find_library()          # no ngspice: fail now with the install command, not per image
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -251,9 +255,29 @@ def _run_pool(workers: int, design_path, settings: Settings, todo, t_input, reco
             raise
 
 
+DASK_CONNECT_TIMEOUT_S = 5.0
+_DASK_ADDRESS = re.compile(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
+
+
+def check_dask_address(address: str, timeout_s: float = DASK_CONNECT_TIMEOUT_S) -> None:
+    """`--dask ADDRESS` is [tcp:// or tls://]HOST:PORT and something listens there; else a
+    ConfigError naming the flag, within `timeout_s`."""
+    m = _DASK_ADDRESS.fullmatch(address)
+    if not m or not 1 <= int(m.group(3)) <= 65535:
+        raise ConfigError(f"--dask {address!r}: expected a scheduler address tcp://HOST:PORT, "
+                          "e.g. tcp://127.0.0.1:8786 (what 'dask scheduler' prints)")
+    host, port = m.group(2).strip("[]"), int(m.group(3))
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(f"--dask {address}: no scheduler answers at {m.group(2)}:{port} "
+                          f"({exc.strerror or str(exc) or type(exc).__name__}); start one with 'dask scheduler' and workers "
+                          "with 'dask worker ADDRESS --nthreads 1', or check the address") from None
+
+
 def _run_dask(address: str, design_path, settings: Settings, todo, t_input, record) -> None:
     from dask.distributed import Client, as_completed
-    with Client(address) as client:
+    with Client(address, timeout=DASK_CONNECT_TIMEOUT_S) as client:
         futures = [client.submit(_task, str(Path(design_path).resolve()), settings.t_rise_s, k, t_input[k],
                                  settings.timeout_s, key=f"ttfs-image-{os.getpid()}-{k}", pure=False)
                    for k in todo]
