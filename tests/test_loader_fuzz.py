@@ -170,12 +170,11 @@ def yaml_cases(rng, path: Path):
             yield what, yaml.safe_dump(value, allow_unicode=True).encode()
 
 
-@pytest.mark.parametrize("cls, path", [(RunConfig, "configs/mnist-784-400-10.yaml"),
-                                       (HardwareConfig, "configs/hw/default.yaml"),
-                                       (EnergyConfig, "configs/energy/default.yaml")])
-def test_load_config_and_read_yaml(tmp_path, cls, path):
-    rng = np.random.default_rng(len(path))
-    section = {RunConfig: "", HardwareConfig: "hw", EnergyConfig: "energy"}[cls]
+@pytest.mark.parametrize("seed, cls, section, path", [(10, RunConfig, "", "configs/mnist-784-400-10.yaml"),
+                                                       (11, HardwareConfig, "hw", "configs/hw/default.yaml"),
+                                                       (12, EnergyConfig, "energy", "configs/energy/default.yaml")])
+def test_load_config_and_read_yaml(tmp_path, seed, cls, section, path):
+    rng = np.random.default_rng(seed)
     for i, (what, data) in enumerate(yaml_cases(rng, REPO / path)):
         case = tmp_path / f"case{i}"
         case.mkdir()
