@@ -55,7 +55,7 @@ def _reg_of(meta: dict) -> dict:
 def _read_yaml(p: Path) -> dict:
     try:
         data = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, RecursionError, yaml.YAMLError):    # corrupt: load_source names it
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -250,10 +250,10 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
         if cache is not None and cache.is_file():
             try:
                 cached = json.loads(cache.read_text())
-                if cached.get("fingerprint") == key:
+                if isinstance(cached, dict) and cached.get("fingerprint") == key and isinstance(cached.get("stats"), dict):
                     runs.append(cached["stats"])
                     continue
-            except (OSError, json.JSONDecodeError, KeyError):
+            except (OSError, ValueError, RecursionError):     # a damaged cache is recomputed
                 pass
         design, meta = load_source(src, src_hw)
         window = design.t_end_s

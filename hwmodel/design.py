@@ -142,8 +142,7 @@ def load_design(path: str | Path) -> Design:
         model = ModelConfig(layers=tuple(meta["layers"]), v_th=float(meta["model"]["v_th"]),
                             t_in=float(meta["model"]["t_in"]), t_end=float(meta["model"]["t_end"]))
         n_layers = len(meta["layers"]) - 1
-        with np.load(npz_path) as z:
-            arrays = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
+        arrays = atomic_io.read_npz(npz_path, CheckpointError, _HOW)
         names = ("g_pos", "g_neg", "g_pos_nominal", "g_neg_nominal", "offset_v", "w")
         missing = [f"{n}{l}" for n in names for l in range(n_layers) if f"{n}{l}" not in arrays]
         if missing:

@@ -1,14 +1,19 @@
-"""Atomic file writes: a crash leaves either the old file or the new one, never half of one."""
+"""Atomic file writes (a crash leaves either the old file or the new one, never half of one), and
+readers that turn a corrupt, truncated or non-UTF-8 file into one error naming it."""
 from __future__ import annotations
 
 import io
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from infra.errors import CheckpointError, ConfigError
 
 # mkstemp creates 0600 files; give written files the mode open() would (read once: os.umask can
 # only be read by setting it, which is not thread-safe)
@@ -28,9 +33,11 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:   # write()/fsync() errors name no file
+            exc.filename = str(path)
         raise
 
 
@@ -50,29 +57,121 @@ def write_npz(path: str | Path, **arrays) -> None:
 
 def append_jsonl(path: str | Path, record: dict) -> None:
     """Append one JSON line and flush it to disk (a torn last line is dropped by `read_jsonl`)."""
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:          # write()/fsync() errors name no file
+        exc.filename = str(path) if exc.filename is None else exc.filename
+        raise
 
 
 def read_yaml(path: str | Path, error: type[Exception], hint: str = ""):
-    """Parse a YAML file; a syntax error becomes `error` naming the file (and `hint`, what to do)."""
+    """Parse a YAML file; a syntax error or non-UTF-8 text becomes `error` naming the file (and `hint`)."""
+    fix = f"; {hint}" if hint else ""
     try:
-        return yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as exc:
-        raise error(f"{path}: not valid YAML ({exc})" + (f"; {hint}" if hint else "")) from None
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}); the file is corrupt{fix}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        # ValueError: a well-formed scalar yaml cannot build, e.g. the date 2020-13-45
+        raise error(f"{path}: not valid YAML ({_one_line(exc)}){fix}") from None
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Records of a JSON-lines file; an incomplete last line (from a crash) is ignored."""
+def read_json(path: str | Path, error: type[Exception], hint: str = ""):
+    """Parse a JSON file; malformed or non-UTF-8 content becomes `error` naming the file (and `hint`)."""
+    fix = f"; {hint}" if hint else ""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}); the file is corrupt{fix}") from None
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{path}: not valid JSON ({_one_line(exc)}){fix}") from None
+
+
+def read_npz(path: str | Path, error: type[Exception], hint: str = "") -> dict[str, np.ndarray]:
+    """Every array of an .npz archive as float64 (no pickles); a file that is not such an archive,
+    is truncated, or holds a non-numeric array becomes `error` naming the file (and `hint`)."""
+    fix = f"; {hint}" if hint else ""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except AttributeError:          # np.load returned a bare .npy array, which has no `with`
+        raise error(f"{path}: a single .npy array, not an .npz archive{fix}") from None
+    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, MemoryError,
+            UnicodeDecodeError) as exc:
+        raise error(f"{path}: not a readable .npz archive, truncated or corrupt "
+                    f"({type(exc).__name__}: {_one_line(exc)}){fix}") from None
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+            what = a.dtype if isinstance(a, np.ndarray) else "not an array"
+            raise error(f"{path}: {name} is {what}, expected numbers; the file is corrupt{fix}")
+    return {k: a.astype(np.float64) for k, a in arrays.items()}
+
+
+# The fix for a damaged line of a JSON-lines file (results.jsonl, metrics.jsonl).
+DAMAGED_LINE = "the file is damaged: delete that line (or the file) and rerun"
+
+
+def check_fields(record, fields: dict, where: str, error: type[Exception], hint: str = DAMAGED_LINE) -> None:
+    """`record` is a mapping holding each key of `fields` with a value of its type(s); `int` never
+    accepts a bool, `float` accepts any real number. Else `error` naming `where`, the key and `hint`."""
+    fix = f"; {hint}" if hint else ""
+    if not isinstance(record, dict):
+        raise error(f"{where}: expected a record of keys, got {type(record).__name__}{fix}")
+    for key, tp in fields.items():
+        types = tp if isinstance(tp, tuple) else (tp,)
+        value = record.get(key)
+        ok = any(isinstance(value, int) and not isinstance(value, bool) if t is int else
+                 isinstance(value, (int, float)) and not isinstance(value, bool) if t is float else
+                 isinstance(value, t) for t in types)
+        if not ok:
+            names = " or ".join(t.__name__ for t in types)
+            raise error(f"{where}: {key!r} should be {names}, got {value!r:.60}{fix}")
+
+
+def read_jsonl(path: str | Path, error: type[Exception] = CheckpointError, fields: dict | None = None) -> list[dict]:
+    """Records of a JSON-lines file (none if it does not exist). An incomplete last line with no
+    newline (a crash mid-append) is dropped; any other line that is not a JSON object (with
+    `fields`, see `check_fields`) is `error` naming the file and line: the file is damaged."""
     path = Path(path)
     if not path.exists():
         return []
+    lines = path.read_bytes().split(b"\n")[:-1]     # the last piece is b"" or the torn line
     out = []
-    for line in path.read_text().splitlines():
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}: line {n}"
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
+            record = json.loads(line.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:   # UnicodeDecodeError is a ValueError
+            raise error(f"{where} is not a JSON record ({_one_line(exc)}); {DAMAGED_LINE}") from None
+        check_fields(record, fields or {}, where, error)
+        out.append(record)
     return out
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def prepare_out_dir(path: str | Path, flag: str = "--out") -> Path:
+    """Check, before any work, that `path` can be made or used as an output folder: it is a folder
+    or does not exist, and its nearest existing ancestor is a writable folder. Creates nothing, so
+    a command that fails later leaves no empty folder; the writers make it when they first write."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a file, not a folder; name a folder (new or existing)")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{flag} {path}: {probe} is a file, not a folder; choose a path under a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: {probe} is not writable (read-only file system or no "
+                          "permission); choose a folder you can write to")
+    return path

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from tqdm import tqdm
 from netlists.circuit import Circuit, circuit_from_design
 from netlists.simulate import FAST, SAFE, simulate_network
 from infra import atomic_io
-from infra.errors import CheckpointError, SimulationError
+from infra.errors import CheckpointError, ConfigError, SimulationError
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -124,6 +126,27 @@ def compare(index: int, label: int, sim: dict, behavioural: list, t_end_s: float
     return rec
 
 
+_FIELDS = {"index": int, "label": int, "status": str, "behavioural_prediction": int, "seconds": float,
+           "cpu_seconds": float}
+_OK_FIELDS = {"prediction": int, "correct": bool, "agree": bool, "max_dt_s": float, "mean_dt_s": float,
+              "fire_mismatch": int, "spikes": list}
+
+
+def read_results(path, n_layers: int) -> list[dict]:
+    """The records of a results.jsonl, each checked to hold what `summarize` reads (a damaged
+    file is a CheckpointError naming the line, see infra.atomic_io.read_jsonl)."""
+    records = atomic_io.read_jsonl(path, CheckpointError, _FIELDS)
+    for n, rec in enumerate(records, 1):
+        if rec["status"] == "ok":
+            where = f"{path}: record {n} (image {rec['index']})"
+            atomic_io.check_fields(rec, _OK_FIELDS, where, CheckpointError)
+            spikes = rec["spikes"]
+            if len(spikes) != n_layers or not all(isinstance(x, int) and not isinstance(x, bool) for x in spikes):
+                raise CheckpointError(f"{where}: 'spikes' should be {n_layers} counts, got {spikes!r:.60}; "
+                                      f"{atomic_io.DAMAGED_LINE}")
+    return records
+
+
 def summarize(records: list, t_end_s: float) -> dict:
     ok = [r for r in records if r["status"] == "ok"]
     n = len(records)
@@ -153,7 +176,9 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     from netlists.ngspice import find_library
     from training.data import load_split
 
-    if not dask_address:
+    if dask_address:
+        check_dask_address(dask_address)    # before any work: a typo fails in seconds, not at the end
+    else:
         find_library()          # no ngspice: fail now with the install command, not per image
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +186,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
               "t_rise_s": settings.t_rise_s}
     cfg_path = out_dir / CONFIG
     if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
+        old = atomic_io.read_json(cfg_path, CheckpointError, "delete it to start this simulation afresh")
         if old != config:
             raise CheckpointError(f"{out_dir} holds a simulation of {old} but this run asks for {config}; "
                                   "use another --out folder or the same design and options")
@@ -174,7 +199,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     t_input = input_times(design, images)
     behavioural = layer_times(design, t_input)
     results_path = out_dir / RESULTS
-    done = {r["index"]: r for r in atomic_io.read_jsonl(results_path)}
+    done = {r["index"]: r for r in read_results(results_path, circuit.n_layers)}
     if results_path.exists():
         _drop_torn_tail(results_path, len(done))
     todo = [k for k in range(len(labels)) if start + k not in done]
@@ -230,9 +255,29 @@ def _run_pool(workers: int, design_path, settings: Settings, todo, t_input, reco
             raise
 
 
+DASK_CONNECT_TIMEOUT_S = 5.0
+_DASK_ADDRESS = re.compile(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
+
+
+def check_dask_address(address: str, timeout_s: float = DASK_CONNECT_TIMEOUT_S) -> None:
+    """`--dask ADDRESS` is [tcp:// or tls://]HOST:PORT and something listens there; else a
+    ConfigError naming the flag, within `timeout_s`."""
+    m = _DASK_ADDRESS.fullmatch(address)
+    if not m or not 1 <= int(m.group(3)) <= 65535:
+        raise ConfigError(f"--dask {address!r}: expected a scheduler address tcp://HOST:PORT, "
+                          "e.g. tcp://127.0.0.1:8786 (what 'dask scheduler' prints)")
+    host, port = m.group(2).strip("[]"), int(m.group(3))
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(f"--dask {address}: no scheduler answers at {m.group(2)}:{port} "
+                          f"({exc.strerror or str(exc) or type(exc).__name__}); start one with 'dask scheduler' and workers "
+                          "with 'dask worker ADDRESS --nthreads 1', or check the address") from None
+
+
 def _run_dask(address: str, design_path, settings: Settings, todo, t_input, record) -> None:
     from dask.distributed import Client, as_completed
-    with Client(address) as client:
+    with Client(address, timeout=DASK_CONNECT_TIMEOUT_S) as client:
         futures = [client.submit(_task, str(Path(design_path).resolve()), settings.t_rise_s, k, t_input[k],
                                  settings.timeout_s, key=f"ttfs-image-{os.getpid()}-{k}", pure=False)
                    for k in todo]

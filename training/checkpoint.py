@@ -75,20 +75,19 @@ def load_model(run_dir: str | Path) -> TrainedModel:
         if not p.is_file():
             raise CheckpointError(f"{p}: not found; is {run_dir} a run folder written by 'ttfs train'?")
     meta = atomic_io.read_yaml(yaml_path, CheckpointError)
-    if not isinstance(meta, dict) or "layers" not in meta:
-        raise CheckpointError(f"{yaml_path}: missing 'layers'; not a model.yaml written by 'ttfs train'")
-    try:
-        with np.load(npz_path) as z:
-            names = sorted((k for k in z.files if k.startswith("w")), key=lambda k: int(k[1:]))
-            weights = [np.asarray(z[k], dtype=np.float64) for k in names]
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{npz_path}: cannot be read ({exc})") from None
+    layers = meta.get("layers") if isinstance(meta, dict) else None
+    if not isinstance(layers, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in layers):
+        raise CheckpointError(f"{yaml_path}: 'layers' is {layers!r:.60}, expected a list of layer widths; "
+                              "not a model.yaml written by 'ttfs train'")
+    arrays = atomic_io.read_npz(npz_path, CheckpointError, "retrain or restore the run")
+    names = sorted((k for k in arrays if k[:1] == "w" and k[1:].isascii() and k[1:].isdigit()), key=lambda k: int(k[1:]))
+    weights = [arrays[k] for k in names]
     if [f"w{l}" for l in range(len(weights))] != names or not weights:
         raise CheckpointError(f"{npz_path}: expected arrays w0 ... w{{L-1}}, found {names}")
     check_weights(weights, meta["layers"], str(npz_path))
     try:
         model = ModelConfig(layers=tuple(meta["layers"]), v_th=float(meta["v_th"]),
                             t_in=float(meta["t_in"]), t_end=float(meta["t_end"]))
-    except (KeyError, TypeError, ConfigError) as exc:
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"{yaml_path}: bad model constants ({exc})") from None
     return TrainedModel(weights=weights, model=model, meta=meta)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,11 +71,14 @@ def read_idx(path: str | Path) -> np.ndarray:
             raw = fh.read()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot be read ({exc}); the file is corrupt, reinstall it") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(f"{path}: not an idx file (bad magic number); reinstall it")
     ndim = raw[3]
+    if not 1 <= ndim <= 4:
+        raise DataError(f"{path}: idx header declares {ndim} dimensions (images have 3, labels 1); "
+                        "the file is corrupt, reinstall it")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{path}: truncated idx header; reinstall it")

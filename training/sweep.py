@@ -12,6 +12,7 @@ the sweep would train is an error, never silently reused.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,13 +114,20 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
     return rows
 
 
+_METRICS_FIELDS = {"epoch": int, "test_accuracy": float, "spikes_per_neuron": list,
+                   "spikes_per_neuron_mean": float, "output_spikes_per_neuron": float}
+_TRADEOFF_COLUMNS = ("run", "dataset", "layers", "kind", "strength", "epochs", "accuracy", "spikes_per_neuron_mean")
+
+
 def run_row(run: str | Path) -> dict | None:
     """The trade-off row of one run folder from its config.yaml and last metrics.jsonl record."""
     run = Path(run)
-    records = atomic_io.read_jsonl(run / "metrics.jsonl")
+    records = atomic_io.read_jsonl(run / "metrics.jsonl", CheckpointError, _METRICS_FIELDS)
     if not records or not (run / "config.yaml").is_file():
         return None
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg = atomic_io.read_yaml(run / "config.yaml", CheckpointError)
+    if not isinstance(cfg, dict) or not all(isinstance(cfg.get(k, {}), dict) for k in ("reg", "data", "model")):
+        raise CheckpointError(f"{run / 'config.yaml'}: not a run config written by 'ttfs train'")
     rec = records[-1]
     reg = cfg.get("reg", {})
     kind = reg.get("kind", "none")
@@ -160,7 +168,6 @@ def write_tradeoff(sweep: str | Path, rows: list[dict]) -> Path:
     spikes = sorted((k for k in fields if k.startswith("spikes_per_neuron_l")), key=lambda k: int(k[19:]))
     head = [k for k in fields if not k.startswith("spikes_per_neuron") and k != "output_spikes_per_neuron"]
     fields = head + spikes + ["spikes_per_neuron_mean", "output_spikes_per_neuron"]
-    import io
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, restval="", lineterminator="\n")
     writer.writeheader()
@@ -170,10 +177,19 @@ def write_tradeoff(sweep: str | Path, rows: list[dict]) -> Path:
 
 
 def read_tradeoff(path: str | Path) -> list[dict]:
-    """tradeoff.csv back into rows with numbers as floats (v_hat None when empty)."""
+    """tradeoff.csv back into rows with numbers as floats (v_hat None when empty); a damaged file
+    is a CheckpointError naming it (delete it: `ttfs plot` rebuilds it from the run folders)."""
     rows = []
-    with open(path, newline="") as fh:
-        for r in csv.DictReader(fh):
+    fix = "delete it and rerun 'ttfs plot SWEEP --out DIR' to rebuild it from the run folders"
+    try:
+        reader = csv.DictReader(io.StringIO(Path(path).read_bytes().decode("utf-8"), newline=""))
+        missing = [c for c in _TRADEOFF_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise CheckpointError(f"{path}: no column {', '.join(missing)}; {fix}")
+        for r in reader:
+            if None in r or None in r.values():
+                more = "more" if None in r else "fewer"
+                raise ValueError(f"line {reader.line_num} has {more} fields than the header")
             out = {}
             for k, v in r.items():
                 if k in ("run", "dataset", "layers", "kind"):
@@ -185,4 +201,7 @@ def read_tradeoff(path: str | Path) -> list[dict]:
                 else:
                     out[k] = float(v)
             rows.append(out)
+    except (csv.Error, ValueError) as exc:      # UnicodeDecodeError is a ValueError
+        raise CheckpointError(f"{path}: not a readable trade-off table ({' '.join(str(exc).split())[:200]}); "
+                              f"{fix}") from None
     return rows

@@ -1,17 +1,59 @@
 """`ttfs`: one subcommand per job; each command group lives in its own `ttfs.cmd_*` module.
 
-Errors the user can act on (TtfsError) print as one message and exit with status 2.
+`main` is the one boundary where failures become exit statuses:
+
+- TtfsError (a config, data, checkpoint or simulation problem the user can fix): one line
+  `ttfs CMD: error: ...`, exit 2.
+- OSError (no permission, read-only or full disk, a path through a file, a folder where a file
+  was expected, ...): one line naming the file and what to do, exit 2.
+- A decoding error no loader turned into a TtfsError (UnicodeDecodeError, JSON, YAML, zip): one
+  line naming the exception, exit 2. Loaders of files (infra.atomic_io.read_yaml / read_json /
+  read_npz / read_jsonl) already name the file; this is the last resort.
+- Ctrl-C (KeyboardInterrupt, also when numba's compiled code re-raises it as a SystemError
+  whose cause is the KeyboardInterrupt): "interrupted; rerun ..." naming --resume where the
+  command has it, exit 130 (128 + SIGINT, what a shell reports).
+- A full disk or other error behind stdout (`> /dev/full`): one line naming standard output,
+  exit 2. Started with stdout closed (`>&-`): output is discarded as Python does, exit status
+  as if it were written.
+- stdout closed by the reader (`ttfs eval RUN --json | head -c0`): nothing printed, exit 141
+  (128 + SIGPIPE, what a shell reports for a program killed by the broken pipe, so `set -o
+  pipefail` sees it), stdout pointed at /dev/null so Python's final flush cannot fail again
+  (the recipe of Python's signal module documentation, "Note on SIGPIPE").
+
+Anything else is a bug in the toolkit and keeps its traceback.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import io
+import json
+import os
 import sys
+import zipfile
+
+import yaml
 
 from infra.errors import TtfsError
 
 # Modules that each define register(subparsers); a missing one (feature not built yet) is skipped.
 COMMAND_MODULES = ("ttfs.cmd_train", "ttfs.cmd_sweep", "ttfs.cmd_hw", "ttfs.cmd_netlist", "ttfs.cmd_energy", "ttfs.cmd_demo")
+
+EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
+_DECODE_ERRORS = (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError, zipfile.BadZipFile)
+_OS_FIX = {
+    errno.EACCES: "no permission; choose a location you can write to (or fix its permissions)",
+    errno.EPERM: "choose a location you can write to",
+    errno.EROFS: "the file system is read-only; choose a location on a writable disk",
+    errno.ENOSPC: "the disk is full; free some space or choose a location on another disk",
+    errno.EDQUOT: "the disk quota is exhausted; free some space or choose another location",
+    errno.ENOTDIR: "part of the path is a file, not a folder; choose a path under a folder",
+    errno.EISDIR: "name a file, not a folder",
+    errno.EEXIST: "something is in the way there; remove it or choose another path",
+    errno.ENOENT: "no such file or folder; check the path",
+    errno.ENAMETOOLONG: "the name is too long; choose a shorter path",
+}
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -36,21 +78,118 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chain(exc: BaseException):
+    """`exc` and every exception it was raised from or during."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    return any(isinstance(e, KeyboardInterrupt) for e in _chain(exc))
+
+
+STDOUT = "standard output"
+
+
+class _NamedStdout:
+    """sys.stdout for the life of a command: an OSError from writing it names it (print's own
+    errors carry no file name), so the handler can tell a closed pipe or a full disk behind stdout
+    from any other OS error."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _call(self, name, *a):
+        try:
+            return getattr(self._stream, name)(*a)
+        except OSError as exc:
+            exc.filename = STDOUT if exc.filename is None else exc.filename
+            raise
+
+    def write(self, text):
+        return self._call("write", text)
+
+    def flush(self):
+        return self._call("flush")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null so Python's flush at exit cannot fail a second time (the recipe of
+    the signal module's documentation, "Note on SIGPIPE")."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):   # not a real file (tests)
+        pass
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line: the file (the destination of a rename), what went wrong and how to fix it."""
+    name = exc.filename2 if exc.filename2 is not None else exc.filename
+    what = exc.strerror or str(exc) or type(exc).__name__
+    fix = _OS_FIX.get(exc.errno, "check the path and the disk")
+    if exc.errno == errno.EEXIST and name is not None and os.path.isfile(name):   # mkdir of a file's name
+        fix = "it is a file where a folder is needed; choose a path under a folder"
+    return f"{name}: {what}; {fix}" if name is not None else f"{what}; {fix}"
+
+
+def _interrupted_message(args) -> str:
+    if hasattr(args, "resume"):
+        return "interrupted; rerun with --resume to continue from the last completed epoch"
+    return "interrupted; rerun the same command to continue (finished work is kept)"
+
+
+def _report(exc: BaseException, args) -> int | None:
+    """Print the one line for a failure the user can act on and return its exit status; None: a bug."""
+    prefix = f"ttfs {args.command}: "
+    if _is_interrupt(exc):
+        print(prefix + _interrupted_message(args), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if isinstance(exc, TtfsError):
+        print(f"{prefix}error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if isinstance(exc, OSError):
+        if exc.filename == STDOUT:
+            _discard_stdout()
+            if isinstance(exc, BrokenPipeError):        # the reader has gone: nothing to tell it
+                return EXIT_BROKEN_PIPE
+        print(f"{prefix}error: {os_error_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    if isinstance(exc, _DECODE_ERRORS):
+        print(f"{prefix}error: a file could not be decoded ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+              "it is corrupt: regenerate it (and please report the command: its reader should name the file)",
+              file=sys.stderr)
+        return EXIT_ERROR
+    return None
+
+
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    stdout = sys.stdout
+    if stdout is not None:          # None: started with stdout closed (>&-); Python discards prints
+        sys.stdout = _NamedStdout(stdout)
     try:
-        return int(args.func(args) or 0)
-    except TtfsError as exc:
-        print(f"ttfs {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"ttfs {args.command}: interrupted; rerun the same command (with --resume where it has one) "
-              "to continue", file=sys.stderr)
-        return 130
+        code = int(args.func(args) or 0)
+        if stdout is not None:
+            sys.stdout.flush()      # here, inside the handler, not at interpreter exit
+        return code
+    except BaseException as exc:
+        status = _report(exc, args)
+        if status is None:
+            raise
+        return status
+    finally:
+        if isinstance(sys.stdout, _NamedStdout):
+            sys.stdout = stdout
 
 
 if __name__ == "__main__":

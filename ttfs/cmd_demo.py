@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.errors import TtfsError
+from infra.atomic_io import prepare_out_dir
 
 REPO = Path(__file__).resolve().parents[1]
 # Wire resistance is off in the demo: ngspice with a resistor ladder on every row and column takes
@@ -124,6 +125,7 @@ def format_table(summary: dict) -> str:
 
 
 def cmd_demo(args) -> int:
+    prepare_out_dir(args.out)
     start = time.perf_counter()
     summary = run_demo(Path(args.out), PROFILES[args.profile], Path(args.hw), args.quiet)
     print("\nartefacts:")

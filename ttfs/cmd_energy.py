@@ -7,6 +7,7 @@ from pathlib import Path
 from energy.config import EnergyConfig
 from infra.errors import CheckpointError, ConfigError
 from infra.config import load_config
+from infra.atomic_io import prepare_out_dir
 
 
 def load_energy(path, overrides=()) -> EnergyConfig:
@@ -20,6 +21,7 @@ def _load_hw(path, overrides=()):
 
 
 def cmd_report(args) -> int:
+    prepare_out_dir(args.out)
     from energy.report import build_report
     hw = _load_hw(args.hw, args.set_hw)
     cfg = load_energy(args.energy, args.set)

@@ -13,6 +13,7 @@ from training.checkpoint import load_model
 from training.data import load_split
 from infra.errors import CheckpointError, ConfigError
 from infra.config import apply_overrides, build, load_config
+from infra.atomic_io import prepare_out_dir
 
 
 def load_hw(path, overrides=()) -> HardwareConfig:
@@ -39,6 +40,7 @@ def design_or_run(path: Path, hw_path, overrides) -> Design:
 
 
 def cmd_map(args) -> int:
+    prepare_out_dir(args.out)
     hw = load_hw(args.hw, args.set)
     if args.common_scale_with:
         if hw.full_scale_weight is not None:
@@ -86,6 +88,7 @@ def cmd_hw_eval(args) -> int:
 
 
 def cmd_hw_sweep(args) -> int:
+    prepare_out_dir(args.out)
     design = design_or_run(args.source, args.hw, args.set)
     values = parse_values(args.param, args.values)
     data = _data(design, args)

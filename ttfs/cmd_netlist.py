@@ -53,6 +53,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_simulate(args) -> int:
+    atomic_io.prepare_out_dir(args.out)
     from netlists.runner import Settings, format_summary, run
 
     if args.limit < 1:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from infra.errors import CheckpointError, ConfigError
 from infra.config import read_yaml
+from infra.atomic_io import prepare_out_dir
 
 
 def _floats(text: str, flag: str) -> list[float]:
@@ -15,6 +16,7 @@ def _floats(text: str, flag: str) -> list[float]:
 
 
 def cmd_sweep(args) -> int:
+    prepare_out_dir(args.out)
     from training.plots import sweep_figures
     from training.sweep import CSV_NAME, run_sweep
 
@@ -33,6 +35,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    prepare_out_dir(args.out)
     from training.plots import figure2, sweep_figures
 
     made, runs = [], []

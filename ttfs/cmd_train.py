@@ -23,6 +23,7 @@ def load_run_config(path, overrides=(), data_dir=None) -> RunConfig:
 
 
 def cmd_train(args) -> int:
+    atomic_io.prepare_out_dir(args.out)
     cfg = load_run_config(args.config, args.set, args.data_dir)
     record = train(cfg, args.out, resume=args.resume, progress=not args.quiet)
     print(f"run folder: {args.out}  (model.npz, model.yaml, metrics.jsonl)")
