@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infra.config import require
 
@@ -45,9 +45,9 @@ class EnergyConfig:
     # default): derived from the design, per layer swing_over_threshold x that layer's threshold (an
     # output range sized to the threshold with headroom). swing_over_threshold .inf: unclamped, the
     # ideal op-amp of the netlists (an integrator keeps integrating after it fired and can reach
-    # tens of volts). Only the capacitor-charging term uses it.
+    # tens of volts; the one field here that may be infinite). Only the capacitor-charging term uses it.
     v_swing_v: float | None = None
-    swing_over_threshold: float = 1.5
+    swing_over_threshold: float = field(default=1.5, metadata={"allow_inf": True})
 
     def __post_init__(self):
         for key in ("e_comparator_j", "p_comparator_static_w", "p_opamp_static_w", "e_row_driver_j",

@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from infra.config import require
-from infra.errors import ConfigError
+from infra.config import build, require
 
 NEURONS = ("integrator", "passive")
 SCHEMES = ("dual-rail", "differential")
@@ -115,15 +114,10 @@ class HardwareConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "HardwareConfig":
-        """Rebuild from `to_dict()` output (as stored in design.yaml); unknown keys are errors."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"hw.{unknown[0]}: unknown key; allowed keys in hw: {', '.join(sorted(names))}")
-        if isinstance(data.get("full_scale_weight"), list):
-            data = {**data, "full_scale_weight": tuple(float(x) for x in data["full_scale_weight"])}
-        return cls(**data)
+        """Rebuild from `to_dict()` output (as stored in design.yaml) through the YAML loader:
+        unknown keys, wrong types and NaN/inf are ConfigErrors naming the `hw.` key."""
+        return build(cls, data, "hw")
 
     def with_(self, **changes) -> "HardwareConfig":
-        """A copy with some keys changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some keys changed, checked by the loader like a config file."""
+        return build(type(self), {**self.to_dict(), **changes}, "hw")

@@ -7,15 +7,20 @@ comparator offset `offset_v{l}` of the stored chip, and the source model's weigh
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from hwmodel.chip import Chip
-from hwmodel.config import HardwareConfig
+from hwmodel.config import NEURONS, SCHEMES, HardwareConfig
 from infra import atomic_io
+from infra.config import build, require
+from training.checkpoint import model_config
 from training.config import ModelConfig
+from training.data import DATASETS
 from infra.errors import CheckpointError, ConfigError
 
 FORMAT = "ttfs-design/1"
@@ -124,8 +129,107 @@ def save_design(design: Design, out: str | Path) -> None:
     atomic_io.write_yaml(out / "design.yaml", design.meta())
 
 
+# Top-level keys of design.yaml that copy a key of its `hw:` section (checked equal to it).
+HW_COPIES = ("neuron", "scheme", "time_scale_s", "v_read_v", "g_min_s", "g_max_s", "bits", "prog_sigma",
+             "read_noise_rel", "stuck_on_fraction", "stuck_off_fraction", "comparator_offset_v",
+             "comparator_offset_sigma_v", "comparator_delay_s", "opamp_gain", "r_wire_row_ohm", "r_wire_col_ohm")
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-9)
+    return a == b
+
+
+@dataclass(frozen=True)
+class DesignMeta:
+    """design.yaml as read back (`load_design` builds it with infra.config.build, so every number is
+    typed and finite): values in range, per-layer lists one per layer, and the copies of `hw:` keys
+    equal to them. A copy given as null or left out is not compared (nothing reads it but people)."""
+
+    format: str
+    dataset: str
+    layers: tuple[int, ...]
+    neuron: str
+    scheme: str
+    time_scale_s: float
+    t_in_s: float
+    t_end_s: float
+    v_read_v: float
+    c_mem_f: tuple[float, ...]
+    v_th_v: tuple[float, ...]
+    g_min_s: float
+    g_max_s: float
+    weight_per_siemens: tuple[float, ...]
+    hw: HardwareConfig
+    source_run: str = ""
+    full_scale_weight: tuple[float, ...] | None = None
+    n_clipped: tuple[int, ...] | None = None
+    noise_seed: int = 0
+    units: str = ""
+    bits: int | None = None
+    prog_sigma: float | None = None
+    read_noise_rel: float | None = None
+    stuck_on_fraction: float | None = None
+    stuck_off_fraction: float | None = None
+    comparator_offset_v: float | None = None
+    comparator_offset_sigma_v: float | None = None
+    comparator_delay_s: float | None = None
+    opamp_gain: float | None = None
+    r_wire_row_ohm: float | None = None
+    r_wire_col_ohm: float | None = None
+
+    def __post_init__(self):
+        require(self.dataset in DATASETS, "dataset", f"must be one of {', '.join(DATASETS)} (got {self.dataset!r})")
+        require(len(self.layers) >= 2 and min(self.layers) >= 1, "layers",
+                f"must be at least two positive layer sizes (got {list(self.layers)})")
+        require(self.neuron in NEURONS, "neuron", f"must be one of {', '.join(NEURONS)} (got {self.neuron!r})")
+        require(self.scheme in SCHEMES, "scheme", f"must be one of {', '.join(SCHEMES)} (got {self.scheme!r})")
+        for key in ("time_scale_s", "v_read_v", "t_end_s", "t_in_s"):
+            require(getattr(self, key) > 0, key, f"must be > 0 (got {getattr(self, key)})")
+        require(self.t_end_s > self.t_in_s, "t_end_s", f"must be > t_in_s (got {self.t_end_s} <= {self.t_in_s})")
+        require(self.g_min_s >= 0, "g_min_s", f"must be >= 0 (got {self.g_min_s})")
+        require(self.g_max_s > self.g_min_s, "g_max_s", f"must be > g_min_s (got {self.g_max_s} <= {self.g_min_s})")
+        n = len(self.layers) - 1
+        for key, low in (("c_mem_f", 0), ("v_th_v", 0), ("weight_per_siemens", 0), ("full_scale_weight", 0),
+                         ("n_clipped", -1)):
+            values = getattr(self, key)
+            if values is None:
+                continue
+            require(len(values) == n, key, f"has {len(values)} values for {n} layers (one per layer)")
+            for l, v in enumerate(values):
+                require(v > low, key, f"must be {'>= 0' if low < 0 else '> 0'} (got {v} in layer {l})")
+        require(self.noise_seed >= 0, "noise_seed", f"must be >= 0 (got {self.noise_seed})")
+        hw = self.hw
+        for key in HW_COPIES:
+            value = getattr(self, key)
+            require(value is None or _same(value, getattr(hw, key)), key,
+                    f"is {value!r} but hw.{key} is {getattr(hw, key)!r}; they must agree")
+        fixed = "c_mem_f" if hw.scale_by == "threshold" else "v_th_v"   # the other one the mapping chose
+        for l, v in enumerate(getattr(self, fixed)):
+            require(_same(v, getattr(hw, fixed)), fixed, f"layer {l} is {v!r} but hw.{fixed} is "
+                    f"{getattr(hw, fixed)!r} (hw.scale_by: {hw.scale_by} keeps it); they must agree")
+        if hw.full_scale_weight is not None and self.full_scale_weight is not None:
+            for l, v in enumerate(self.full_scale_weight):
+                want = hw.full_scale_of(l, n)
+                require(_same(v, want), "full_scale_weight", f"layer {l} is {v!r} but hw.full_scale_weight "
+                                                             f"gives {want!r}; they must agree")
+
+    def check_model(self, model: ModelConfig) -> None:
+        """The window in seconds is the model's window times time_scale_s."""
+        for key, t in (("t_in_s", model.t_in), ("t_end_s", model.t_end)):
+            want = t * self.time_scale_s
+            require(_same(getattr(self, key), want), key, f"is {getattr(self, key):.6g} but model.{key[:-2]} x "
+                                                          f"time_scale_s is {want:.6g}; they must agree")
+
+
+_FIELDS = {f.name for f in dataclasses.fields(DesignMeta)}
+_CONDUCTANCES = ("g_pos", "g_neg", "g_pos_nominal", "g_neg_nominal")
+
+
 def load_design(path: str | Path) -> Design:
-    """Read and check a design folder; errors (CheckpointError) say what is wrong and what to run."""
+    """Read and check a design folder; errors (CheckpointError) name the file and key that is wrong
+    and what to run. Keys of design.yaml that DesignMeta does not know are ignored."""
     path = Path(path)
     npz_path, yaml_path = path / "design.npz", path / "design.yaml"
     if not path.is_dir():
@@ -133,49 +237,42 @@ def load_design(path: str | Path) -> Design:
     for p in (npz_path, yaml_path):
         if not p.is_file():
             raise CheckpointError(f"{p}: not found; is {path} a design folder? {_HOW}")
-    meta = atomic_io.read_yaml(yaml_path, CheckpointError, _HOW)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        got = meta.get("format") if isinstance(meta, dict) else None
+    raw = atomic_io.read_yaml(yaml_path, CheckpointError, _HOW)
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        got = raw.get("format") if isinstance(raw, dict) else None
         raise CheckpointError(f"{yaml_path}: format is {got!r}, expected {FORMAT!r}; {_HOW}")
     try:
-        hw = HardwareConfig.from_dict(meta["hw"])
-        model = ModelConfig(layers=tuple(meta["layers"]), v_th=float(meta["model"]["v_th"]),
-                            t_in=float(meta["model"]["t_in"]), t_end=float(meta["model"]["t_end"]))
-        n_layers = len(meta["layers"]) - 1
-        arrays = atomic_io.read_npz(npz_path, CheckpointError, _HOW)
-        names = ("g_pos", "g_neg", "g_pos_nominal", "g_neg_nominal", "offset_v", "w")
-        missing = [f"{n}{l}" for n in names for l in range(n_layers) if f"{n}{l}" not in arrays]
-        if missing:
-            raise CheckpointError(f"{npz_path}: missing arrays {', '.join(missing[:6])}; {_HOW}")
-        per = {n: [arrays[f"{n}{l}"] for l in range(n_layers)] for n in names}
-        for l, (n_in, n_out) in enumerate(zip(meta["layers"][:-1], meta["layers"][1:])):
-            for n in names:
-                want = (n_out,) if n == "offset_v" else (n_in, n_out)
-                if per[n][l].shape != want:
-                    raise CheckpointError(f"{npz_path}: {n}{l} has shape {per[n][l].shape}, expected {want} "
-                                          f"from layers {meta['layers']}; {_HOW}")
-                if not np.all(np.isfinite(per[n][l])):
-                    raise CheckpointError(f"{npz_path}: {n}{l} holds NaN or inf; {_HOW}")
-        design = Design(
-            source_run=str(meta.get("source_run", "")), dataset=str(meta["dataset"]),
-            layers=tuple(meta["layers"]), neuron=meta["neuron"], scheme=meta["scheme"],
-            time_scale_s=float(meta["time_scale_s"]), t_in_s=float(meta["t_in_s"]),
-            t_end_s=float(meta["t_end_s"]), v_read_v=float(meta["v_read_v"]),
-            c_mem_f=tuple(float(x) for x in meta["c_mem_f"]), v_th_v=tuple(float(x) for x in meta["v_th_v"]),
-            g_min_s=float(meta["g_min_s"]), g_max_s=float(meta["g_max_s"]),
-            weight_per_siemens=tuple(float(x) for x in meta["weight_per_siemens"]),
-            full_scale_weight=tuple(float(x) for x in meta.get("full_scale_weight", [np.nan] * n_layers)),
-            n_clipped=tuple(int(x) for x in meta.get("n_clipped", [0] * n_layers)),
-            hw=hw, model=model, g_pos=per["g_pos"], g_neg=per["g_neg"],
-            g_pos_nominal=per["g_pos_nominal"], g_neg_nominal=per["g_neg_nominal"],
-            offset_v=per["offset_v"], weights=per["w"], noise_seed=int(meta.get("noise_seed", 0)))
-    except CheckpointError:
-        raise
-    except (KeyError, TypeError, ValueError, OSError, ConfigError) as exc:
-        raise CheckpointError(f"{path}: incomplete or inconsistent design ({type(exc).__name__}: {exc}); "
-                              f"{_HOW}") from None
-    for key in ("c_mem_f", "v_th_v", "weight_per_siemens"):
-        if len(getattr(design, key)) != n_layers:
-            raise CheckpointError(f"{yaml_path}: {key} has {len(getattr(design, key))} values for "
-                                  f"{n_layers} layers; {_HOW}")
-    return design
+        meta = build(DesignMeta, {k: v for k, v in raw.items() if k in _FIELDS})
+        section = raw.get("model")
+        require(isinstance(section, dict), "model", f"expected a mapping of v_th, t_in, t_end (got {section!r})")
+        model = model_config({**section, "layers": list(meta.layers)})
+        meta.check_model(model)
+    except ConfigError as exc:
+        raise CheckpointError(f"{yaml_path}: {exc}; {_HOW}") from None
+    n_layers = len(meta.layers) - 1
+    arrays = atomic_io.read_npz(npz_path, CheckpointError, _HOW)
+    names = ("g_pos", "g_neg", "g_pos_nominal", "g_neg_nominal", "offset_v", "w")
+    missing = [f"{n}{l}" for n in names for l in range(n_layers) if f"{n}{l}" not in arrays]
+    if missing:
+        raise CheckpointError(f"{npz_path}: missing arrays {', '.join(missing[:6])}; {_HOW}")
+    per = {n: [arrays[f"{n}{l}"] for l in range(n_layers)] for n in names}
+    for l, (n_in, n_out) in enumerate(zip(meta.layers[:-1], meta.layers[1:])):
+        for n in names:
+            want = (n_out,) if n == "offset_v" else (n_in, n_out)
+            if per[n][l].shape != want:
+                raise CheckpointError(f"{npz_path}: {n}{l} has shape {per[n][l].shape}, expected {want} "
+                                      f"from layers {list(meta.layers)}; {_HOW}")
+            if not np.all(np.isfinite(per[n][l])):
+                raise CheckpointError(f"{npz_path}: {n}{l} holds NaN or inf; {_HOW}")
+            if n in _CONDUCTANCES and per[n][l].min() < 0:
+                raise CheckpointError(f"{npz_path}: {n}{l} holds negative conductances (down to "
+                                      f"{per[n][l].min():.4g} S); {_HOW}")
+    return Design(
+        source_run=meta.source_run, dataset=meta.dataset, layers=meta.layers, neuron=meta.neuron,
+        scheme=meta.scheme, time_scale_s=meta.time_scale_s, t_in_s=meta.t_in_s, t_end_s=meta.t_end_s,
+        v_read_v=meta.v_read_v, c_mem_f=meta.c_mem_f, v_th_v=meta.v_th_v, g_min_s=meta.g_min_s,
+        g_max_s=meta.g_max_s, weight_per_siemens=meta.weight_per_siemens,
+        full_scale_weight=meta.full_scale_weight or (float("nan"),) * n_layers,
+        n_clipped=meta.n_clipped or (0,) * n_layers, hw=meta.hw, model=model, g_pos=per["g_pos"],
+        g_neg=per["g_neg"], g_pos_nominal=per["g_pos_nominal"], g_neg_nominal=per["g_neg_nominal"],
+        offset_v=per["offset_v"], weights=per["w"], noise_seed=meta.noise_seed)

@@ -1,12 +1,16 @@
 """YAML config files into validated frozen dataclasses.
 
 `load_config(path, RunConfig, overrides=["train.epochs=3"])` reads YAML, applies dotted
-overrides, and builds the dataclass tree: an unknown key, a wrong type or an out-of-range value
-is a ConfigError naming the key path (`train.lr: expected a number, got 'fast'`).
+overrides, and builds the dataclass tree: an unknown or missing key, a wrong type or an
+out-of-range value is a ConfigError naming the key path (`train.lr: expected a number, got 'fast'`).
+Every float (also inside tuples and optionals) must be finite: NaN and +/-inf, however spelled
+(`.inf`, `nan`, `1e400`), are errors, unless the dataclass field opts in to infinities with
+`field(default=..., metadata={"allow_inf": True})` (NaN is never a value).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -23,31 +27,44 @@ def require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+def finite(value: float, key: str, allow_inf: bool = False) -> float:
+    """`value` unless it is NaN (or +/-inf, unless allow_inf): then ConfigError naming `key`."""
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ConfigError(f"{key}: must be a finite number{' or .inf' if allow_inf else ''} (got {value})")
+    return value
+
+
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _convert(value, tp, key: str):
+def _convert(value, tp, key: str, allow_inf: bool = False):
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         return build(tp, value, key)
     if origin in (typing.Union, types.UnionType):
-        errors = []
+        mismatches, bad_values = [], []
         for alt in typing.get_args(tp):
             if alt is type(None):
                 if value is None:
                     return None
                 continue
             try:
-                return _convert(value, alt, key)
+                return _convert(value, alt, key, allow_inf)
             except ConfigError as exc:
-                errors.append(str(exc).split(": ", 1)[-1])
-        raise ConfigError(f"{key}: {' or '.join(errors)}")
+                message = str(exc).split(": ", 1)[-1]
+                if message.startswith("expected"):
+                    mismatches.append(message)
+                else:
+                    bad_values.append(exc)
+        if bad_values:  # the right type but a bad value: say only that (with the item's own key)
+            raise bad_values[0]
+        raise ConfigError(f"{key}: {' or '.join(mismatches)}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         (item,) = [a for a in typing.get_args(tp) if a is not Ellipsis][:1]
-        return tuple(_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+        return tuple(_convert(v, item, f"{key}[{i}]", allow_inf) for i, v in enumerate(value))
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -59,14 +76,21 @@ def _convert(value, tp, key: str):
             return int(value)
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+            number = value
+        elif isinstance(value, str):  # YAML 1.1 reads 1e-3 (and 1e400, nan) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            number = float(number)
+        except OverflowError:  # an integer beyond the float range
+            number = math.inf if number > 0 else -math.inf
+        return finite(number, key, allow_inf)
     if tp is str:
         if isinstance(value, str):
             return value
@@ -75,19 +99,30 @@ def _convert(value, tp, key: str):
 
 
 def build(cls, data, prefix: str = ""):
-    """Build dataclass `cls` from a mapping; keys not in `cls` are errors naming them."""
+    """Build dataclass `cls` from a mapping; keys not in `cls`, and missing keys `cls` has no
+    default for, are errors naming them."""
     where = prefix or "config"
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = set(fields)
+
+    def full(k) -> str:
+        return f"{prefix}.{k}" if prefix else str(k)
+
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
-        full = ", ".join(f"{prefix}.{k}" if prefix else str(k) for k in unknown)
-        raise ConfigError(f"{full}: unknown key; allowed keys{' in ' + prefix if prefix else ''}: {', '.join(sorted(names))}")
-    kwargs = {k: _convert(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+        raise ConfigError(f"{', '.join(map(full, unknown))}: unknown key; allowed keys"
+                          f"{' in ' + prefix if prefix else ''}: {', '.join(sorted(names))}")
+    missing = [k for k, f in fields.items() if k not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{', '.join(map(full, missing))}: required but missing")
+    kwargs = {k: _convert(v, hints[k], full(k), fields[k].metadata.get("allow_inf", False))
+              for k, v in data.items()}
     return cls(**kwargs)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from infra import atomic_io
+from infra.config import build
 from training.config import ModelConfig
 from infra.errors import CheckpointError, ConfigError
 
@@ -67,27 +68,38 @@ def check_weights(weights, layers=None, where: str = "weights") -> None:
                                   f"layers {list(layers)} in model.yaml")
 
 
+MODEL_KEYS = ("layers", "v_th", "t_in", "t_end")   # the model constants model.yaml and design.yaml hold
+
+
+def model_config(data: dict) -> ModelConfig:
+    """ModelConfig from a file's `layers`, `v_th`, `t_in`, `t_end` (all required) through the config
+    loader: a missing, mistyped or non-finite value, or one out of ModelConfig's ranges (v_th > 0,
+    t_end > t_in > 0, positive integer layer sizes), is a ConfigError naming the key."""
+    missing = [k for k in MODEL_KEYS if k not in data]   # (ModelConfig has defaults for them)
+    if missing:
+        raise ConfigError(f"{', '.join(missing)}: required but missing")
+    return build(ModelConfig, data, "model")
+
+
 def load_model(run_dir: str | Path) -> TrainedModel:
-    """Read and check a run folder; errors say which file is wrong."""
+    """Read and check a run folder; errors say which file and key are wrong (`model_config` checks
+    model.yaml's constants, then the weights must be finite and match its layers)."""
     run_dir = Path(run_dir)
     npz_path, yaml_path = run_dir / "model.npz", run_dir / "model.yaml"
     for p in (npz_path, yaml_path):
         if not p.is_file():
             raise CheckpointError(f"{p}: not found; is {run_dir} a run folder written by 'ttfs train'?")
     meta = atomic_io.read_yaml(yaml_path, CheckpointError)
-    layers = meta.get("layers") if isinstance(meta, dict) else None
-    if not isinstance(layers, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in layers):
-        raise CheckpointError(f"{yaml_path}: 'layers' is {layers!r:.60}, expected a list of layer widths; "
-                              "not a model.yaml written by 'ttfs train'")
+    if not isinstance(meta, dict) or "layers" not in meta:
+        raise CheckpointError(f"{yaml_path}: missing 'layers'; not a model.yaml written by 'ttfs train'")
+    try:
+        model = model_config({k: meta[k] for k in MODEL_KEYS if k in meta})
+    except ConfigError as exc:
+        raise CheckpointError(f"{yaml_path}: bad model constants ({exc}); retrain or restore the run") from None
     arrays = atomic_io.read_npz(npz_path, CheckpointError, "retrain or restore the run")
     names = sorted((k for k in arrays if k[:1] == "w" and k[1:].isascii() and k[1:].isdigit()), key=lambda k: int(k[1:]))
     weights = [arrays[k] for k in names]
     if [f"w{l}" for l in range(len(weights))] != names or not weights:
         raise CheckpointError(f"{npz_path}: expected arrays w0 ... w{{L-1}}, found {names}")
-    check_weights(weights, meta["layers"], str(npz_path))
-    try:
-        model = ModelConfig(layers=tuple(meta["layers"]), v_th=float(meta["v_th"]),
-                            t_in=float(meta["t_in"]), t_end=float(meta["t_end"]))
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
-        raise CheckpointError(f"{yaml_path}: bad model constants ({exc})") from None
+    check_weights(weights, model.layers, str(npz_path))
     return TrainedModel(weights=weights, model=model, meta=meta)

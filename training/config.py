@@ -134,6 +134,7 @@ class RunConfig:
     reg: RegConfig = field(default_factory=RegConfig)
 
     def __post_init__(self):
+        require(self.seed >= 0, "seed", f"must be >= 0 (got {self.seed})")
         require(self.model.layers[0] == 784, "model.layers",
                 f"the first size must be 784 for 28x28 images (got {self.model.layers[0]})")
         self.reg.strengths(self.model.n_hidden_layers)  # checks a per-layer list's length
