@@ -11,7 +11,7 @@ import sys
 from infra.errors import TtfsError
 
 # Modules that each define register(subparsers); a missing one (feature not built yet) is skipped.
-COMMAND_MODULES = ("ttfs.cmd_train", "ttfs.cmd_sweep", "ttfs.cmd_hw", "ttfs.cmd_netlist", "ttfs.cmd_energy", "ttfs.cmd_demo")
+COMMAND_MODULES = ("ttfs.cmd_train", "ttfs.cmd_sweep", "ttfs.cmd_hw", "ttfs.cmd_netlist", "ttfs.cmd_energy", "ttfs.cmd_demo", "ttfs.cmd_nir")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
