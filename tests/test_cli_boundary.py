@@ -191,7 +191,10 @@ def test_sigint_during_training(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "ttfs.cli", "train", "--config", CONFIG, "--out", str(out),
                           "--quiet", "--set", "model.layers=[784, 100, 10]", "--set", "data.train_limit=20000",
                           "--set", "data.test_limit=100", "--set", "train.epochs=3"],
-                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         # a test run started in the background inherits SIGINT ignored (POSIX shells
+                         # do that for asynchronous jobs); the child must see Ctrl-C as a user's would
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while not (out / "config.yaml").exists() and p.poll() is None and time.monotonic() < deadline:
