@@ -151,7 +151,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     """Simulate test images start..start+limit-1 of the design's data set into out_dir."""
     from hwmodel.behavioural import layer_times
     from netlists.ngspice import find_library
-    from training.data import load_split
+    from training.data import check_fits, load_split, select
 
     if not dask_address:
         find_library()          # no ngspice: fail now with the install command, not per image
@@ -169,8 +169,9 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         atomic_io.write_text(cfg_path, json.dumps(config, indent=1))
 
     design, circuit = load(design_path, settings.t_rise_s)
-    data = load_split(design.dataset, "test", data_dir, start + limit)
-    images, labels = data.images[start:], data.labels[start:]
+    check_fits(str(Path(design_path) / "design.npz"), design.g_pos, design.dataset)
+    data = select(load_split(design.dataset, "test", data_dir), start, limit)
+    images, labels = data.images, data.labels
     t_input = input_times(design, images)
     behavioural = layer_times(design, t_input)
     results_path = out_dir / RESULTS

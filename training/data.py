@@ -160,10 +160,10 @@ def select(data: Split, start: int = 0, limit: int | None = None, start_flag: st
     return replace(data, images=data.images[start:start + limit], labels=data.labels[start:start + limit])
 
 
-def check_fits(where: str, shapes, what: str, hint: str = "", error: type[Exception] = CheckpointError) -> None:
-    """A network of layer shapes [(n_in, n_out), ...] (read from `where`, e.g. RUN/model.npz) takes
-    one input per pixel of a 28x28 image of `what` (a data set, "mnist", or a split, "mnist test"),
-    and its layers chain; `load_split` guarantees the images are 28x28."""
+def check_fits(where: str, layers, what: str, hint: str = "", error: type[Exception] = CheckpointError) -> None:
+    """A network of weight (or conductance) arrays `layers`, (n_in, n_out) each, read from `where`
+    (e.g. RUN/model.npz), takes one input per pixel of a 28x28 image of `what` (a data set,
+    "mnist"), and its layers chain; `load_split` guarantees the images are 28x28."""
     rows, cols = IMAGE_SHAPE
-    check_chain(where, shapes, rows * cols, f"the {what} images have {rows * cols} pixels",
+    check_chain(where, [np.shape(a) for a in layers], rows * cols, f"the {what} images have {rows * cols} pixels",
                 hint or f"it was not made for {rows}x{cols} images", error=error)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from infra.shapes import check_chain, check_shape
 from training import kernels, kernels_ref
 from training.config import LossConfig, ModelConfig
 
@@ -47,6 +48,8 @@ def forward(weights, t_input, model: ModelConfig, backend: str = "numba") -> lis
     k = BACKENDS[backend]
     states = []
     t = np.ascontiguousarray(t_input, dtype=np.float64)
+    check_shape("input spike times", t, (None, None))
+    check_chain("weights", [np.shape(w) for w in weights], t.shape[1], f"the input spike times have {t.shape[1]} columns")
     for w in weights:
         t_out, order, n_valid, kf, slope = k.forward(t, w, model.v_th, model.t_end)
         states.append(LayerState(t, t_out, order, n_valid, kf, slope))
