@@ -88,8 +88,8 @@ def _task(design_path: str, t_rise_s, index: int, t_input_s, timeout_s: float) -
 
 
 def _prediction(t_out) -> int:
-    t_out = np.asarray(t_out, dtype=np.float64)
-    return int(np.argmin(t_out)) if np.isfinite(t_out).any() else -1
+    from training.network import predict
+    return int(predict(np.asarray(t_out, dtype=np.float64)[None, :])[0])
 
 
 def compare(index: int, label: int, sim: dict, behavioural: list, t_end_s: float) -> dict:

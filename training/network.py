@@ -57,9 +57,14 @@ def forward(weights, t_input, model: ModelConfig, backend: str = "numba") -> lis
     return states
 
 
+NO_DECISION = -1
+
+
 def predict(t_out: np.ndarray) -> np.ndarray:
-    """Class = the output neuron that fires first (silent ones count as never)."""
-    return np.argmin(t_out, axis=1)
+    """Class = the output neuron that fires first (ties: the lowest index), for (B, n_out) firing
+    times (inf = silent); NO_DECISION (-1, never a label, so counted wrong) when none fires."""
+    t_out = np.asarray(t_out, dtype=np.float64)
+    return np.where(np.isfinite(t_out).any(axis=1), np.argmin(t_out, axis=1), NO_DECISION)
 
 
 def output_loss(t_out, labels, model: ModelConfig, loss: LossConfig):
