@@ -38,7 +38,8 @@ from tqdm import tqdm
 
 from energy import kernels, kernels_ref
 from energy.config import EnergyConfig
-from infra.errors import ConfigError
+from infra.errors import CheckpointError, ConfigError
+from infra.shapes import check_chain, check_shape
 
 COMPONENTS = ("comparator", "row_switching", "conduction", "capacitor", "static")
 SPIKE_COMPONENTS = ("comparator", "row_switching", "conduction")  # scale with spikes
@@ -165,6 +166,12 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
     drivers = [t_input_s] + [np.asarray(t, dtype=np.float64) for t in layer_times_s]
     if len(drivers) != L + 1:
         raise ConfigError(f"layer_times_s: got {len(drivers) - 1} layers of times for {L} layers of weights")
+    check_shape("input spike times", t_input_s, (None, None))
+    check_chain("energy circuit", [g.shape for g in circ.g_pos], t_input_s.shape[1],
+                f"the input spike times have {t_input_s.shape[1]} columns", name="g_pos")
+    for l in range(L):
+        check_shape(f"energy circuit g_neg{l}", circ.g_neg[l], circ.g_pos[l].shape, error=CheckpointError)
+        check_shape(f"layer_times_s[{l}]", drivers[l + 1], (n_img, circ.g_pos[l].shape[1]), error=CheckpointError)
     p_static = cfg.p_comparator_static_w + (cfg.p_opamp_static_w if circ.neuron == "integrator" else 0.0)
     for g in range(L + 1):
         t_rows = drivers[g]

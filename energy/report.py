@@ -234,7 +234,7 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
     """Compute (or reuse from REPORT/cache) every input's figures; write the report if `out`.
 
     Run folders are mapped with `hw` at a full scale chosen by `scale` (`source_hardware`)."""
-    from training.data import load_split
+    from training.data import check_fits, load_split, select
     if not rate_hz > 0 or not math.isfinite(rate_hz):
         raise ConfigError(f"--rate: must be a positive number of inferences per second (got {rate_hz})")
     if limit is not None and limit < 1:
@@ -260,8 +260,9 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
         if rate_hz * window > 1:
             raise ConfigError(f"--rate: {rate_hz:g} inferences/s leaves less than one window ({window:g} s) per "
                               f"inference; use at most {1 / window:g}")
+        check_fits(str(src.path), design.g_pos, design.dataset)
         if design.dataset not in splits:
-            splits[design.dataset] = load_split(design.dataset, "test", data_dir, limit)
+            splits[design.dataset] = select(load_split(design.dataset, "test", data_dir), limit=limit)
         data = splits[design.dataset]
         result, pred = design_energy(design, cfg, data.images, batch_size, progress, desc=src.name)
         stats = run_stats(src.name, design, {**meta, "_source": str(src.path)}, result, pred, data.labels, rate_hz)

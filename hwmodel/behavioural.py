@@ -17,6 +17,8 @@ from hwmodel import kernels, kernels_ref
 from hwmodel.chip import Chip, draw_chip
 from hwmodel.design import Design
 from hwmodel.neurons import LayerCircuit, layer_circuit
+from infra.errors import CheckpointError
+from infra.shapes import check_shape
 from training import kernels as train_kernels
 from training import kernels_ref as train_kernels_ref
 from training import network
@@ -36,7 +38,12 @@ def fire(circ: LayerCircuit, t_in_s: np.ndarray, t_end_s: float, delay_s: float,
     """Output spike times (B, n) in seconds of one layer for input times t_in_s (B, K)."""
     sweep, column = _BACKENDS[backend]
     t_in_s = np.ascontiguousarray(t_in_s, dtype=np.float64)
-    b_size, n = len(t_in_s), circ.drive_a.shape[1]
+    k_in, n = circ.drive_a.shape
+    check_shape("input spike times", t_in_s, (None, k_in), f"the layer's crossbar has {k_in} rows", CheckpointError)
+    for name in ("noise_a", "g_leak_s", "c_eff_f", "theta_v"):
+        check_shape(f"layer circuit {name}", getattr(circ, name), (k_in, n) if name == "noise_a" else (n,),
+                    error=CheckpointError)
+    b_size = len(t_in_s)
     t_lim = t_end_s - delay_s            # a crossing after this is seen only after the window
     if t_lim <= 0:
         return np.full((b_size, n), np.inf)
@@ -106,6 +113,7 @@ def evaluate(design: Design, images, labels, trials: int = 1, batch_size: int = 
     """
     t0 = time.perf_counter()
     labels = np.asarray(labels)
+    check_shape("labels", labels, (len(images),), "give one label per image")
     t_model = encode_pixels(images, design.model.t_in)
     t_s = t_model * design.time_scale_s
     ref = model_times(design, t_model, batch_size)

@@ -90,8 +90,8 @@ def _task(design_path: str, t_rise_s, index: int, t_input_s, timeout_s: float) -
 
 
 def _prediction(t_out) -> int:
-    t_out = np.asarray(t_out, dtype=np.float64)
-    return int(np.argmin(t_out)) if np.isfinite(t_out).any() else -1
+    from training.network import predict
+    return int(predict(np.asarray(t_out, dtype=np.float64)[None, :])[0])
 
 
 def compare(index: int, label: int, sim: dict, behavioural: list, t_end_s: float) -> dict:
@@ -174,7 +174,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     """Simulate test images start..start+limit-1 of the design's data set into out_dir."""
     from hwmodel.behavioural import layer_times
     from netlists.ngspice import find_library
-    from training.data import load_split
+    from training.data import check_fits, load_split, select
 
     if dask_address:
         check_dask_address(dask_address)    # before any work: a typo fails in seconds, not at the end
@@ -194,8 +194,9 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         atomic_io.write_text(cfg_path, json.dumps(config, indent=1))
 
     design, circuit = load(design_path, settings.t_rise_s)
-    data = load_split(design.dataset, "test", data_dir, start + limit)
-    images, labels = data.images[start:], data.labels[start:]
+    check_fits(str(Path(design_path) / "design.npz"), design.g_pos, design.dataset)
+    data = select(load_split(design.dataset, "test", data_dir), start, limit)
+    images, labels = data.images, data.labels
     t_input = input_times(design, images)
     behavioural = layer_times(design, t_input)
     results_path = out_dir / RESULTS

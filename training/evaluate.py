@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from infra.shapes import check_shape
 from training import network
 from training.config import ModelConfig
 from training.encoding import encode_pixels
@@ -24,6 +25,7 @@ def summarize(layer_times, labels) -> dict:
     over inputs), their mean, the output layer's, n, and per hidden layer the number of silent
     neurons: those that fire for none of the inputs (they get no gradient, so training cannot
     bring them back)."""
+    check_shape("labels", labels, (len(layer_times[-1]),), "give one label per image")
     fired = [float(np.isfinite(t).mean()) for t in layer_times]
     hidden = fired[:-1]
     pred = network.predict(layer_times[-1])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from infra.shapes import check_chain, check_shape
 from training import kernels, kernels_ref
 from training.config import LossConfig, ModelConfig
 
@@ -47,6 +48,8 @@ def forward(weights, t_input, model: ModelConfig, backend: str = "numba") -> lis
     k = BACKENDS[backend]
     states = []
     t = np.ascontiguousarray(t_input, dtype=np.float64)
+    check_shape("input spike times", t, (None, None))
+    check_chain("weights", [np.shape(w) for w in weights], t.shape[1], f"the input spike times have {t.shape[1]} columns")
     for w in weights:
         t_out, order, n_valid, kf, slope = k.forward(t, w, model.v_th, model.t_end)
         states.append(LayerState(t, t_out, order, n_valid, kf, slope))
@@ -54,9 +57,14 @@ def forward(weights, t_input, model: ModelConfig, backend: str = "numba") -> lis
     return states
 
 
+NO_DECISION = -1
+
+
 def predict(t_out: np.ndarray) -> np.ndarray:
-    """Class = the output neuron that fires first (silent ones count as never)."""
-    return np.argmin(t_out, axis=1)
+    """Class = the output neuron that fires first (ties: the lowest index), for (B, n_out) firing
+    times (inf = silent); NO_DECISION (-1, never a label, so counted wrong) when none fires."""
+    t_out = np.asarray(t_out, dtype=np.float64)
+    return np.where(np.isfinite(t_out).any(axis=1), np.argmin(t_out, axis=1), NO_DECISION)
 
 
 def output_loss(t_out, labels, model: ModelConfig, loss: LossConfig):

@@ -224,13 +224,14 @@ def _save(fig, out_png) -> Path:
 def run_spikes(run_dir, image_index: int = 0, data_dir=None):
     """(weights, t_input (784,), layer times, label, TrainedModel) of one test image for a run folder."""
     from training.checkpoint import load_model
-    from training.data import load_split
+    from training.data import check_fits, load_split, select
     from training.evaluate import spike_times
 
     run = load_model(run_dir)
-    data = load_split(run.dataset, "test", data_dir, image_index + 1)
-    t_input, layers = spike_times(run.weights, run.model, data.images[image_index:image_index + 1])
-    return run.weights, t_input[0], [t[0] for t in layers], int(data.labels[image_index]), run
+    check_fits(str(Path(run_dir) / "model.npz"), run.weights, run.dataset)
+    data = select(load_split(run.dataset, "test", data_dir), start=image_index, limit=1, start_flag="--image")
+    t_input, layers = spike_times(run.weights, run.model, data.images)
+    return run.weights, t_input[0], [t[0] for t in layers], int(data.labels[0]), run
 
 
 def figure2(run_dirs, out_png, names=None, image_index: int = 0, data_dir=None) -> Path:

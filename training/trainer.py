@@ -26,7 +26,7 @@ from infra import atomic_io
 from training import checkpoint, network
 from training.config import RunConfig
 from training.augment import augment_images
-from training.data import load_split
+from training.data import N_CLASSES, load_split
 from training.encoding import encode_pixels
 from infra.errors import CheckpointError, ConfigError
 from training.evaluate import evaluate
@@ -154,11 +154,21 @@ def initial_weights(cfg: RunConfig) -> list[np.ndarray]:
     return [w.copy() for w in src.weights]
 
 
+def check_output_layer(cfg: RunConfig) -> None:
+    """One output neuron per class at least: the loss indexes the outputs by label (RunConfig
+    checks the input width)."""
+    n_out = cfg.model.layers[-1]
+    if n_out < N_CLASSES:
+        raise ConfigError(f"model.layers: the output layer has {n_out} neurons but {cfg.data.dataset} has "
+                          f"{N_CLASSES} classes; set the last entry of model.layers to {N_CLASSES}")
+
+
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True, log=print) -> dict:
     """Train into run folder `out`; returns the last epoch's metrics."""
     run = Path(out)
     if run.exists() and (run / "state.npz").exists() and not resume:
         raise CheckpointError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+    check_output_layer(cfg)
     run.mkdir(parents=True, exist_ok=True)
     train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
     test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)

@@ -5,9 +5,10 @@ import json
 from pathlib import Path
 
 from energy.config import EnergyConfig
-from infra.errors import CheckpointError, ConfigError
+from infra.errors import CheckpointError
 from infra.config import load_config
 from infra.atomic_io import prepare_out_dir
+from ttfs import args as flags
 
 
 def load_energy(path, overrides=()) -> EnergyConfig:
@@ -39,15 +40,14 @@ def cmd_report(args) -> int:
 def cmd_validate(args) -> int:
     from energy.validate import validate
     from hwmodel.design import load_design
-    from training.data import load_split
-    if args.limit < 1:
-        raise ConfigError(f"--limit: must be >= 1 (got {args.limit})")
+    from training.data import check_fits, load_split, select
     if not (args.design / "design.yaml").is_file():
         raise CheckpointError(f"{args.design}: not a design folder; make one with "
                               "'ttfs map RUN --hw configs/hw/ideal.yaml --out DESIGN'")
     design = load_design(args.design)
     cfg = load_energy(args.energy, args.set)
-    data = load_split(design.dataset, "test", args.data_dir, args.limit)
+    check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)
+    data = select(load_split(design.dataset, "test", args.data_dir), limit=args.limit)
     result = validate(design, data.images, cfg, progress=not (args.quiet or args.json))
     if args.json:
         print(json.dumps(result))
@@ -83,8 +83,8 @@ def register(sub, formatter) -> None:
     p.add_argument("--hw", required=True, help="hardware config YAML used to map run folders (configs/hw/)")
     p.add_argument("--energy", default=None, help="energy config YAML (default: the built-in defaults, "
                                                   "as in configs/energy/default.yaml)")
-    p.add_argument("--rate", type=float, default=1000.0, help="inference rate in Hz for the average power")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N test images (default: all)")
+    p.add_argument("--rate", type=flags.positive, default=1000.0, help="inference rate in Hz for the average power")
+    p.add_argument("--limit", type=flags.count, default=None, help="use only the first N test images (default: all)")
     p.add_argument("--out", required=True, type=Path, help="report folder to write")
     p.add_argument("--scale", choices=["common", "per-run"], default="common",
                    help="weight-to-conductance scale of run folders: 'common' maps runs of one architecture onto "
@@ -106,7 +106,7 @@ def register(sub, formatter) -> None:
                        epilog="example:\n  ttfs map runs/small --hw configs/hw/ideal.yaml --out /tmp/d && "
                               "ttfs energy-validate /tmp/d --limit 5 --json")
     p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
-    p.add_argument("--limit", type=int, default=5, help="number of test images")
+    p.add_argument("--limit", type=flags.count, default=5, help="number of test images")
     p.add_argument("--energy", default=None, help="energy config YAML (v_swing_v is ignored: ideal op-amp)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an energy config key")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -10,10 +10,11 @@ from hwmodel.design import Design, load_design, save_design
 from hwmodel.mapping import common_full_scale, map_model
 from hwmodel.sweep import PARAMS, parse_values, sweep, write_sweep
 from training.checkpoint import load_model
-from training.data import load_split
+from training.data import check_fits, load_split, select
 from infra.errors import CheckpointError, ConfigError
 from infra.config import apply_overrides, build, load_config
 from infra.atomic_io import prepare_out_dir
+from ttfs import args as flags
 
 
 def load_hw(path, overrides=()) -> HardwareConfig:
@@ -22,6 +23,7 @@ def load_hw(path, overrides=()) -> HardwareConfig:
 
 def map_run(run_dir, hw: HardwareConfig) -> Design:
     run = load_model(run_dir)
+    check_fits(str(Path(run_dir) / "model.npz"), run.weights, run.dataset)
     return map_model(run.weights, run.model, hw, source_run=str(run_dir), dataset=run.dataset)
 
 
@@ -58,17 +60,15 @@ def cmd_map(args) -> int:
     return 0
 
 
-def _data(design: Design, args):
-    if args.trials < 1:
-        raise ConfigError(f"--trials: must be >= 1 (got {args.trials})")
-    if args.limit is not None and args.limit < 1:
-        raise ConfigError(f"--limit: must be >= 1 (got {args.limit})")
-    return load_split(design.dataset, "test", args.data_dir, args.limit)
+def _data(design: Design, args, where: Path):
+    """The test images `args.limit` names, checked against the design read from `where`."""
+    check_fits(str(where), design.g_pos, design.dataset)
+    return select(load_split(design.dataset, "test", args.data_dir), limit=args.limit)
 
 
 def cmd_hw_eval(args) -> int:
     design = load_design(args.design)
-    data = _data(design, args)
+    data = _data(design, args, args.design / "design.npz")
     r = evaluate(design, data.images, data.labels, trials=args.trials, progress=not args.json and not args.quiet)
     if args.json:
         print(json.dumps({"design": str(args.design), **r}))
@@ -91,7 +91,7 @@ def cmd_hw_sweep(args) -> int:
     prepare_out_dir(args.out)
     design = design_or_run(args.source, args.hw, args.set)
     values = parse_values(args.param, args.values)
-    data = _data(design, args)
+    data = _data(design, args, args.source)
     rows = sweep(design, args.param, values, data.images, data.labels, trials=args.trials, progress=not args.quiet)
     csv_path, png_path = write_sweep(rows, args.out, args.param)
     for r in rows:
@@ -101,8 +101,8 @@ def cmd_hw_sweep(args) -> int:
 
 
 def _add_eval_args(p) -> None:
-    p.add_argument("--limit", type=int, default=None, help="use only the first N test images (default: all)")
-    p.add_argument("--trials", type=int, default=1, help="Monte-Carlo chips (trial 0 is the stored one)")
+    p.add_argument("--limit", type=flags.count, default=None, help="use only the first N test images (default: all)")
+    p.add_argument("--trials", type=flags.count, default=1, help="Monte-Carlo chips (trial 0 is the stored one)")
     p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

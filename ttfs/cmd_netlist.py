@@ -7,6 +7,7 @@ from pathlib import Path
 
 from infra import atomic_io
 from infra.errors import ConfigError
+from ttfs import args as flags
 
 
 def _layers(spec: str | None, n: int) -> tuple:
@@ -27,13 +28,15 @@ def cmd_export(args) -> int:
     from hwmodel.behavioural import layer_times
     from netlists.runner import input_times, load
     from netlists.writer import check_inert, network_netlist
-    from training.data import load_split
+    from training.data import check_fits, load_split, select
 
     design, circuit = load(args.design, args.t_rise_s)
-    data = load_split(design.dataset, "test", args.data_dir, args.sample + 1)
-    t_input = input_times(design, data.images[args.sample:args.sample + 1])
+    check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)
+    data = select(load_split(design.dataset, "test", args.data_dir), start=args.sample, limit=1,
+                  start_flag="--sample")
+    t_input = input_times(design, data.images)
     a, b = _layers(args.layers, circuit.n_layers)
-    notes = [f"test sample {args.sample} of {design.dataset} (label {int(data.labels[args.sample])}), "
+    notes = [f"test sample {args.sample} of {design.dataset} (label {int(data.labels[0])}), "
              f"input spike times = encode_pixels(image, t_in = {design.model.t_in}) * time_scale_s"]
     if a > 0:
         # Layer a's rows switch at layer a-1's firing times, taken from the behavioural model.
@@ -56,10 +59,6 @@ def cmd_simulate(args) -> int:
     atomic_io.prepare_out_dir(args.out)
     from netlists.runner import Settings, format_summary, run
 
-    if args.limit < 1:
-        raise ConfigError(f"--limit: must be >= 1 (got {args.limit})")
-    if args.workers < 1:
-        raise ConfigError(f"--workers: must be >= 1 (got {args.workers})")
     summary = run(args.design, args.limit, args.out, workers=args.workers, dask_address=args.dask,
                   settings=Settings(t_rise_s=args.t_rise_s, timeout_s=args.timeout_s),
                   data_dir=args.data_dir, progress=not args.quiet, start=args.start)
@@ -79,11 +78,11 @@ def register(sub, formatter) -> None:
                        epilog="example:\n  ttfs export-netlist designs/mnist --sample 0 --out mnist0.cir\n"
                               "  ngspice -b mnist0.cir | grep '^t_l1_'")
     p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
-    p.add_argument("--sample", type=int, default=0, help="index K of the test image")
+    p.add_argument("--sample", type=flags.index, default=0, help="index K of the test image")
     p.add_argument("--out", required=True, type=Path, help="netlist file to write (.cir)")
     p.add_argument("--layers", default=None, metavar="A:B", help="only layers A..B-1 (0 = first hidden layer)")
-    p.add_argument("--t-rise-s", type=float, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
-    p.add_argument("--max-step-s", type=float, default=None,
+    p.add_argument("--t-rise-s", type=flags.positive, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
+    p.add_argument("--max-step-s", type=flags.positive, default=None,
                    help="ngspice maximum time step (default t_end_s / 1000; the comparators' edges "
                         "are located to about half of it)")
     p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
@@ -98,14 +97,14 @@ def register(sub, formatter) -> None:
                        epilog="examples:\n  ttfs simulate designs/mnist --limit 20 --workers 2 --out sims/mnist\n"
                               "  ttfs simulate designs/mnist --limit 100 --dask tcp://127.0.0.1:8786 --out sims/mnist")
     p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
-    p.add_argument("--limit", type=int, required=True, help="number of test images")
-    p.add_argument("--start", type=int, default=0, help="index of the first test image")
-    p.add_argument("--workers", type=int, default=1, help="worker processes, one ngspice each")
+    p.add_argument("--limit", type=flags.count, required=True, help="number of test images")
+    p.add_argument("--start", type=flags.index, default=0, help="index of the first test image")
+    p.add_argument("--workers", type=flags.count, default=1, help="worker processes, one ngspice each")
     p.add_argument("--dask", default=None, metavar="ADDRESS",
                    help="send images to this dask.distributed scheduler (workers with --nthreads 1)")
     p.add_argument("--out", required=True, type=Path, help="simulation folder to write")
-    p.add_argument("--t-rise-s", type=float, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
-    p.add_argument("--timeout-s", type=float, default=900.0, help="per image and attempt")
+    p.add_argument("--t-rise-s", type=flags.positive, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
+    p.add_argument("--timeout-s", type=flags.positive, default=900.0, help="per image and attempt")
     p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_simulate)

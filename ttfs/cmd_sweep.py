@@ -6,6 +6,7 @@ from pathlib import Path
 from infra.errors import CheckpointError, ConfigError
 from infra.config import read_yaml
 from infra.atomic_io import prepare_out_dir
+from ttfs import args as flags
 
 
 def _floats(text: str, flag: str) -> list[float]:
@@ -87,6 +88,6 @@ def register(sub, formatter) -> None:
                               "  ttfs plot runs/sweep-mnist/none runs/sweep-mnist/m-ssr_s0.0003 --image 3 --out figures")
     p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_SWEEP", help="run or sweep folders")
     p.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
-    p.add_argument("--image", type=int, default=0, help="test image shown in the raster figure")
+    p.add_argument("--image", type=flags.index, default=0, help="test image shown in the raster figure")
     p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
     p.set_defaults(func=cmd_plot)

@@ -9,10 +9,11 @@ import numpy as np
 from infra import atomic_io
 from training.checkpoint import load_model
 from training.config import RunConfig
-from training.data import load_split
+from training.data import check_fits, load_split, select
 from training.evaluate import spike_times, summarize
 from training.trainer import train
 from infra.config import load_config
+from ttfs import args as flags
 
 
 def load_run_config(path, overrides=(), data_dir=None) -> RunConfig:
@@ -34,7 +35,8 @@ def cmd_train(args) -> int:
 
 def _run_split(args):
     run = load_model(args.run)
-    data = load_split(run.dataset, args.split, args.data_dir, args.limit)
+    check_fits(str(args.run / "model.npz"), run.weights, run.dataset)
+    data = select(load_split(run.dataset, args.split, args.data_dir), limit=args.limit)
     return run, data
 
 
@@ -70,7 +72,7 @@ def cmd_spikes(args) -> int:
 def _add_data_args(p, limit_help: str) -> None:
     p.add_argument("run", type=Path, help="run folder written by 'ttfs train'")
     p.add_argument("--split", choices=("test", "train"), default="test")
-    p.add_argument("--limit", type=int, default=None, help=limit_help)
+    p.add_argument("--limit", type=flags.count, default=None, help=limit_help)
     p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
 
 
