@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from infra.killpoints import maybe_exit
+
 # mkstemp creates 0600 files; give written files the mode open() would (read once: os.umask can
 # only be read by setting it, which is not thread-safe)
 _UMASK = os.umask(0o022)
@@ -27,6 +29,7 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        maybe_exit(f"before_replace.{path.name}")    # tests: a kill leaves the .part file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,7 +1,9 @@
 """The run folder other tools read: RUN/model.npz (w0 ... w{L-1}) and RUN/model.yaml.
 
 model.yaml holds the architecture, every model constant, the data set, final test accuracy
-and spikes per neuron per layer. Training state for --resume lives apart in RUN/state.npz.
+and spikes per neuron per layer. Training state for --resume lives apart in RUN/state.npz, which is
+also the run's commit record (training.trainer): model.npz, model.yaml and metrics.jsonl are rewritten
+from it when a save was interrupted.
 """
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from infra import atomic_io
+from infra.killpoints import maybe_exit
 from training.config import ModelConfig
 from infra.errors import CheckpointError, ConfigError
 
 FORMAT = "ttfs-model/1"
+EPOCH_KEY = "epochs_completed"
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,20 @@ def model_meta(model: ModelConfig, dataset: str, extra: dict) -> dict:
 
 
 def save_model(run_dir: str | Path, weights, meta: dict) -> None:
+    """model.npz, then model.yaml. Both carry meta's `epochs_completed` (if any), so a reader can
+    tell a pair from two different epochs (a save interrupted between the two files)."""
     run_dir = Path(run_dir)
-    atomic_io.write_npz(run_dir / "model.npz", **{f"w{l}": w for l, w in enumerate(weights)})
+    epoch = {EPOCH_KEY: np.array(meta[EPOCH_KEY])} if EPOCH_KEY in meta else {}
+    atomic_io.write_npz(run_dir / "model.npz", **{f"w{l}": w for l, w in enumerate(weights)}, **epoch)
+    maybe_exit("train.after_model_npz")
     atomic_io.write_yaml(run_dir / "model.yaml", meta)
+
+
+def _check_same_epoch(npz_epoch, meta: dict, run_dir: Path) -> None:
+    if npz_epoch is not None and meta.get(EPOCH_KEY) != npz_epoch:
+        raise CheckpointError(f"{run_dir}: model.npz is from epoch {npz_epoch} but model.yaml from epoch "
+                              f"{meta.get(EPOCH_KEY)}: the run is being saved right now, or was interrupted "
+                              "while saving; retry, or finish it with 'ttfs train --resume'")
 
 
 def check_weights(weights, layers=None, where: str = "weights") -> None:
@@ -81,10 +96,12 @@ def load_model(run_dir: str | Path) -> TrainedModel:
         with np.load(npz_path) as z:
             names = sorted((k for k in z.files if k.startswith("w")), key=lambda k: int(k[1:]))
             weights = [np.asarray(z[k], dtype=np.float64) for k in names]
+            npz_epoch = int(z[EPOCH_KEY]) if EPOCH_KEY in z.files else None
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{npz_path}: cannot be read ({exc})") from None
     if [f"w{l}" for l in range(len(weights))] != names or not weights:
         raise CheckpointError(f"{npz_path}: expected arrays w0 ... w{{L-1}}, found {names}")
+    _check_same_epoch(npz_epoch, meta, run_dir)
     check_weights(weights, meta["layers"], str(npz_path))
     try:
         model = ModelConfig(layers=tuple(meta["layers"]), v_th=float(meta["v_th"]),
