@@ -3,13 +3,14 @@
 `with folder_lock(DIR, "ttfs simulate"):` takes a non-blocking `fcntl.flock` on DIR/.lock and writes
 the holder's PID and command into it; a second process gets FolderInUseError ("DIR is in use by PID
 1234 (ttfs simulate); ..."), so two commands never mix their files in one folder. The kernel drops
-the lock when the holder dies, however it dies. The same process may take a lock it holds again.
+the lock when the holder dies, however it dies; a holder that ends normally removes DIR/.lock. The
+same process may take a lock it holds again.
 
 Under the lock the folder is the holder's, so the lock also cleans up after earlier kills and
 failures: stale `.NAME.*.part` files of interrupted atomic writes (infra.atomic_io) are removed when
-it is taken (in DIR and its subfolders, except those with their own .lock), and a folder the lock
-created is removed again on release if nothing but the lock is in it (a failed command leaves no
-empty folder behind).
+it is taken (in DIR and its subfolders, except those with a .lock of their own: held, or left by a
+killed holder, whose next command cleans them), and a folder the lock created is removed again on
+release if it is empty (a failed command leaves no empty folder behind).
 """
 from __future__ import annotations
 
@@ -53,10 +54,9 @@ def folder_lock(folder: str | Path, command: str):
     finally:
         del _HELD[key]
         try:
-            if created and all(p.name == LOCK_NAME for p in folder.iterdir()):
-                (folder / LOCK_NAME).unlink()
-                for p in created:          # innermost first; stops at the first non-empty one
-                    p.rmdir()
+            (folder / LOCK_NAME).unlink()  # still locked: a newcomer opening it now sees a removed file
+            for p in created:              # innermost first; stops at the first non-empty one
+                p.rmdir()
         except OSError:
             pass
         os.close(fd)

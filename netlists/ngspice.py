@@ -94,8 +94,9 @@ class Engine:
         try:
             self._ng = _Shared(ngspice_id=0, send_data=False)
         except OSError as exc:
-            hint = " or unset NGSPICE_LIBRARY_PATH" if os.environ.get("NGSPICE_LIBRARY_PATH") else ""
-            raise EngineError(f"cannot load the ngspice shared library {library_path} ({exc}); "
+            hint = ", or unset NGSPICE_LIBRARY_PATH" if os.environ.get("NGSPICE_LIBRARY_PATH") else ""
+            reason = str(exc).split("  Additionally,")[0]      # cffi's note on find_library adds nothing
+            raise EngineError(f"cannot load the ngspice shared library {library_path} ({reason}); "
                               f"{INSTALL_HINT}{hint}") from None
         self.library_path = library_path
         self.broken = False

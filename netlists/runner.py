@@ -99,7 +99,7 @@ def simulate_image(circuit: Circuit, t_input_s: np.ndarray, timeout_s: float = 9
                     "errors": errors, "seconds": time.perf_counter() - start,
                     "cpu_seconds": cpu() - cpu0}
         except EngineError as exc:           # no ngspice at all: safer solver settings cannot help
-            errors.append(str(exc)[:500])
+            errors.append(str(exc))
             return {"status": "failed", "times": None, "retried": attempt > 0, "errors": errors,
                     "engine_error": True, "seconds": time.perf_counter() - start, "cpu_seconds": cpu() - cpu0}
         except SimulationError as exc:
@@ -227,6 +227,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
                 _run_pool(workers, design_path, settings, todo, t_input, record)
         finally:
             bar.close()
+        _read_results(results_path)     # one line per image again where a retry appended a second
         records = [done[start + k] for k in range(len(labels)) if start + k in done]
         summary = summarize(records, circuit.t_end_s)
         summary.update({"design": str(design_path), "workers": workers if not dask_address else None,

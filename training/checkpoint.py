@@ -7,6 +7,8 @@ from it when a save was interrupted.
 """
 from __future__ import annotations
 
+import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from infra.errors import CheckpointError, ConfigError
 
 FORMAT = "ttfs-model/1"
 EPOCH_KEY = "epochs_completed"
+STATE = "state.npz"                # the run's training state and commit record (training.trainer)
+STATE_META = "model_yaml"          # state.npz's copy of the committed model.yaml, as JSON text
 
 
 @dataclass(frozen=True)
@@ -47,19 +51,25 @@ def model_meta(model: ModelConfig, dataset: str, extra: dict) -> dict:
 
 
 def save_model(run_dir: str | Path, weights, meta: dict) -> None:
-    """model.npz, then model.yaml. Both carry meta's `epochs_completed` (if any), so a reader can
-    tell a pair from two different epochs (a save interrupted between the two files)."""
     run_dir = Path(run_dir)
-    epoch = {EPOCH_KEY: np.array(meta[EPOCH_KEY])} if EPOCH_KEY in meta else {}
-    atomic_io.write_npz(run_dir / "model.npz", **{f"w{l}": w for l, w in enumerate(weights)}, **epoch)
+    atomic_io.write_npz(run_dir / "model.npz", **{f"w{l}": w for l, w in enumerate(weights)})
     maybe_exit("train.after_model_npz")
     atomic_io.write_yaml(run_dir / "model.yaml", meta)
 
 
-def _check_same_epoch(npz_epoch, meta: dict, run_dir: Path) -> None:
-    if npz_epoch is not None and meta.get(EPOCH_KEY) != npz_epoch:
-        raise CheckpointError(f"{run_dir}: model.npz is from epoch {npz_epoch} but model.yaml from epoch "
-                              f"{meta.get(EPOCH_KEY)}: the run is being saved right now, or was interrupted "
+def _check_same_epoch(run_dir: Path, meta: dict) -> None:
+    """model.yaml is of the epoch state.npz committed; otherwise a save was interrupted (or is under
+    way) and model.npz may hold another epoch's weights than model.yaml describes."""
+    try:
+        with np.load(run_dir / STATE) as z:
+            if STATE_META not in z.files:
+                return
+            committed = json.loads(str(z[STATE_META])).get(EPOCH_KEY)
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return                         # no state (not a trained run, or damaged: --resume reports that)
+    if committed != meta.get(EPOCH_KEY):
+        raise CheckpointError(f"{run_dir}: epoch {committed} was not fully saved (model.yaml is of epoch "
+                              f"{meta.get(EPOCH_KEY)}): the run is being saved right now, or was interrupted "
                               "while saving; retry, or finish it with 'ttfs train --resume'")
 
 
@@ -96,12 +106,11 @@ def load_model(run_dir: str | Path) -> TrainedModel:
         with np.load(npz_path) as z:
             names = sorted((k for k in z.files if k.startswith("w")), key=lambda k: int(k[1:]))
             weights = [np.asarray(z[k], dtype=np.float64) for k in names]
-            npz_epoch = int(z[EPOCH_KEY]) if EPOCH_KEY in z.files else None
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{npz_path}: cannot be read ({exc})") from None
     if [f"w{l}" for l in range(len(weights))] != names or not weights:
         raise CheckpointError(f"{npz_path}: expected arrays w0 ... w{{L-1}}, found {names}")
-    _check_same_epoch(npz_epoch, meta, run_dir)
+    _check_same_epoch(run_dir, meta)
     check_weights(weights, meta["layers"], str(npz_path))
     try:
         model = ModelConfig(layers=tuple(meta["layers"]), v_th=float(meta["v_th"]),

@@ -91,7 +91,7 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
             "train_spikes_per_neuron": fired[:-1].tolist(), "train_output_spikes_per_neuron": float(fired[-1])}
 
 
-STATE = "state.npz"
+STATE = checkpoint.STATE
 RUN_FILES = ("config.yaml", STATE, "model.npz", "model.yaml", "metrics.jsonl")
 
 
@@ -121,7 +121,7 @@ def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, histo
     atomic_io.write_npz(run / STATE, epoch=np.array(epoch), **opt.state(),
                         **(average.state() if average is not None else {}),
                         **{f"w{l}": w for l, w in enumerate(weights)}, **averaged,
-                        model_yaml=np.array(json.dumps(meta)), history=np.array(json.dumps(history)))
+                        **{checkpoint.STATE_META: np.array(json.dumps(meta))}, history=np.array(json.dumps(history)))
     maybe_exit("train.after_state")
     _write_views(run, model_weights, meta, history)
 
@@ -144,25 +144,31 @@ def _read_state(run: Path) -> dict | None:
                               "train into another --out") from None
 
 
+def _model_weights(state: dict) -> list:
+    """The weights model.npz holds for this state: the average when the run averages, else the last."""
+    n_layers = sum(1 for k in state if k.startswith("w") and k[1:].isdigit())
+    prefix = "model_w" if "model_w0" in state else "w"
+    return [state[f"{prefix}{l}"] for l in range(n_layers)]
+
+
 def _views_match(run: Path, state: dict) -> bool:
     """model.npz, model.yaml and metrics.jsonl are those of the epoch state.npz committed."""
     done = int(state["epoch"]) + 1
     try:
         meta = yaml.safe_load((run / "model.yaml").read_text())
+        metrics = (run / "metrics.jsonl").read_text()
         with np.load(run / "model.npz") as z:
-            npz_epoch = int(z[checkpoint.EPOCH_KEY]) if checkpoint.EPOCH_KEY in z.files else None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, yaml.YAMLError):
+            saved = [z[f"w{l}"] for l in range(len(z.files))]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, yaml.YAMLError):
         return False
     if not isinstance(meta, dict) or meta.get(checkpoint.EPOCH_KEY) != done:
         return False
     if "history" not in state:            # saved before state.npz held the whole epoch
         records = atomic_io.read_jsonl(run / "metrics.jsonl")
         return bool(records) and records[-1].get("epoch") == done
-    try:
-        metrics = (run / "metrics.jsonl").read_text()
-    except OSError:
-        return False
-    return npz_epoch == done and metrics == _metrics_text(json.loads(str(state["history"])))
+    model = _model_weights(state)
+    return (len(saved) == len(model) and all(np.array_equal(a, b) for a, b in zip(saved, model))
+            and metrics == _metrics_text(json.loads(str(state["history"]))))
 
 
 def _recover(run: Path, state: dict) -> list:
@@ -173,10 +179,7 @@ def _recover(run: Path, state: dict) -> list:
         return [r for r in atomic_io.read_jsonl(run / "metrics.jsonl") if r.get("epoch", done + 1) <= done]
     history = json.loads(str(state["history"]))
     if not _views_match(run, state):
-        n_layers = sum(1 for k in state if k.startswith("w") and k[1:].isdigit())
-        prefix = "model_w" if "model_w0" in state else "w"
-        _write_views(run, [state[f"{prefix}{l}"] for l in range(n_layers)], json.loads(str(state["model_yaml"])),
-                     history)
+        _write_views(run, _model_weights(state), json.loads(str(state[checkpoint.STATE_META])), history)
     return history
 
 
