@@ -254,11 +254,12 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
         for src in sources:
             src_hw = hw_of.get(src.path, hw)
             cache = out / "cache" / (src.name.replace("/", "__") + ".json") if out is not None else None
-            dataset = _read_yaml(src.path / ("design.yaml" if src.kind == "design" else "model.yaml")).get(
-                "dataset", "mnist")
             key = None
-            if cache is not None and dataset in DATASETS:
-                key = _cache_key(src, src_hw, cfg, limit, rate_hz, split(dataset))
+            if cache is not None:
+                meta_yaml = src.path / ("design.yaml" if src.kind == "design" else "model.yaml")
+                dataset = _read_yaml(meta_yaml).get("dataset", "mnist")
+                if dataset in DATASETS:     # else load_source below reports what is wrong
+                    key = _cache_key(src, src_hw, cfg, limit, rate_hz, split(dataset))
             if key is not None and cache.is_file():
                 try:
                     cached = json.loads(cache.read_text())

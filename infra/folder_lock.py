@@ -7,28 +7,30 @@ the lock when the holder dies, however it dies; a holder that ends normally remo
 same process may take a lock it holds again.
 
 Under the lock the folder is the holder's, so the lock also cleans up after earlier kills and
-failures: stale `.NAME.*.part` files of interrupted atomic writes (infra.atomic_io) are removed when
-it is taken (in DIR and its subfolders, except those with a .lock of their own: held, or left by a
-killed holder, whose next command cleans them), and a folder the lock created is removed again on
-release if it is empty (a failed command leaves no empty folder behind).
+failures: stale `.NAME.XXXXXXXX.part` files of interrupted atomic writes (infra.atomic_io) are
+removed when it is taken, in DIR and its subfolders down to three levels except those with a .lock
+of their own (held, or left by a killed holder, whose next command cleans them); and a folder the
+lock created is removed again on release if it is empty (a failed command leaves no empty folder).
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
 from infra.errors import FolderInUseError, TtfsError
 
 LOCK_NAME = ".lock"
-PART_SUFFIX = ".part"
 _HELD: dict[str, int] = {}       # real path -> depth, for the locks this process holds
+_PART = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part$")   # tempfile.mkstemp(prefix=".NAME.", suffix=".part")
+_CLEAN_DEPTH = 3                 # DEMO/report/cache is the deepest folder a command writes into
 
 
 def is_temporary(name: str) -> bool:
     """A lock file or a temporary file of an atomic write: not a file of the folder's contents."""
-    return name == LOCK_NAME or (name.startswith(".") and name.endswith(PART_SUFFIX))
+    return name == LOCK_NAME or bool(_PART.match(name))
 
 
 @contextmanager
@@ -83,8 +85,11 @@ def _acquire(folder: Path, command: str) -> int:
         except FileNotFoundError:
             current = False
         if current:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+            try:                       # who holds it, for the error others get; optional
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+            except OSError:
+                pass
             return fd
         os.close(fd)                   # we locked a lock file that was removed meanwhile
     raise FolderInUseError(f"{folder}: could not take {path}; another process keeps replacing it")
@@ -105,7 +110,10 @@ def remove_stale_parts(folder: Path) -> list[Path]:
     """Delete leftover `.NAME.*.part` files under `folder` (not inside subfolders with their own lock)."""
     removed = []
     for root, dirs, files in os.walk(folder):
-        if root != str(folder) and LOCK_NAME in files:
+        depth = len(Path(root).relative_to(folder).parts)
+        if depth >= _CLEAN_DEPTH:
+            dirs.clear()
+        if depth and LOCK_NAME in files:
             dirs.clear()
             continue
         for name in files:

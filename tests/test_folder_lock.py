@@ -64,6 +64,7 @@ def test_every_command_refuses_a_folder_another_process_holds(run_and_design, tm
         "energy-report": ["energy-report", str(design), "--hw", "configs/hw/ideal.yaml", "--limit", "10",
                           "--out", str(out), "--quiet"],
         "demo": ["demo", "--out", str(out), "--profile", "tiny", "--quiet"],
+        "plot": ["plot", str(run), "--out", str(out)],
     }
     holder = _hold(out, "ttfs simulate")
     try:
@@ -89,8 +90,8 @@ def test_lock_is_reentrant_cleans_stale_part_files_and_removes_the_empty_folder_
         (target / "kept.txt").write_text("x")
     assert [p.name for p in target.iterdir()] == ["kept.txt"]   # the lock file goes with its holder
 
-    stale = [target / ".model.npz.k2j3.part", target / "cache" / ".x.json.a1b2.part"]
-    other = target / "run" / ".state.npz.zz.part"           # a subfolder with its own lock is its owner's
+    stale = [target / ".model.npz.k2j3ab_9.part", target / "cache" / ".x.json.a1b2c3d4.part"]
+    other = target / "run" / ".state.npz.zzzzzzzz.part"           # a subfolder with its own lock is its owner's
     for p in stale + [other]:
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(b"half")

@@ -18,6 +18,7 @@ from hwmodel.design import save_design
 from hwmodel.mapping import map_model
 from infra.errors import SimulationError
 from training.config import ModelConfig
+from training.data import load_split
 from ttfs.cli import main
 
 from test_netlist_runner import design_path, records  # noqa: F401  (module fixture: a 784-5-3 design)
@@ -60,8 +61,6 @@ def test_failed_images_are_simulated_again_on_rerun(design_path, tmp_path, monke
             raise SimulationError("timestep too small (simulated)")
         return real(circuit, t_input, settings, timeout_s)
 
-    _, circuit = runner.load(str(design_path))
-    from training.data import load_split
     design = runner.load(str(design_path))[0]
     second = float(np.sum(runner.input_times(design, load_split("mnist", "test", limit=2).images)[1]))
     monkeypatch.setattr(runner, "simulate_network", image_1_fails)
