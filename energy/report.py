@@ -6,11 +6,13 @@ For each, over the test set: accuracy of the hardware (behavioural model of the 
 spikes per neuron per layer, energy per inference and its breakdown by component and by layer
 (energy.model), average power at an inference rate, delay and energy-delay product, and the
 savings in percent relative to the first input. Writes REPORT/report.json, REPORT/report.md and
-PNG plots; each input's figures are cached in REPORT/cache/ so a rerun only computes what changed.
+PNG plots; each input's figures are cached in REPORT/cache/ under a fingerprint of everything they
+depend on (the input's arrays and YAML, the hardware and energy configs, the test data, limit and
+rate; infra.fingerprint), so a rerun only computes what changed. REPORT is locked while it is written.
 """
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ import yaml
 from energy.config import EnergyConfig
 from energy.model import COMPONENTS, design_energy
 from infra import atomic_io
+from infra.fingerprint import digest
+from infra.folder_lock import folder_lock
 from infra.errors import CheckpointError, ConfigError
 
 FORMAT = "ttfs-energy-report/1"
@@ -151,15 +155,12 @@ def source_hardware(sources: list[Source], hw, scale: str) -> dict:
     return hw_of
 
 
-def _fingerprint(src: Source, hw, cfg: EnergyConfig, limit, rate_hz: float) -> str:
-    h = hashlib.sha256()
+def _cache_key(src: Source, hw, cfg: EnergyConfig, limit, rate_hz: float, data) -> str:
+    """Fingerprint of everything an input's figures depend on: its arrays and YAML, the hardware
+    config it is mapped with (runs), the energy config, the test images and labels, limit and rate."""
     files = ("design.npz", "design.yaml") if src.kind == "design" else ("model.npz", "model.yaml")
-    for f in files:
-        st = (src.path / f).stat()
-        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns};".encode())
-    h.update(json.dumps([None if hw is None or src.kind == "design" else hw.to_dict(), cfg.to_dict(),
-                         limit, rate_hz, FORMAT], sort_keys=True, default=str).encode())
-    return h.hexdigest()[:20]
+    return digest(*[src.path / f for f in files], None if hw is None or src.kind == "design" else hw.to_dict(),
+                  cfg.to_dict(), limit, rate_hz, FORMAT, data.images, data.labels)
 
 
 def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: float) -> dict:
@@ -234,7 +235,7 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
     """Compute (or reuse from REPORT/cache) every input's figures; write the report if `out`.
 
     Run folders are mapped with `hw` at a full scale chosen by `scale` (`source_hardware`)."""
-    from training.data import check_fits, load_split, select
+    from training.data import DATASETS, check_fits, load_split, select
     if not rate_hz > 0 or not math.isfinite(rate_hz):
         raise ConfigError(f"--rate: must be a positive number of inferences per second (got {rate_hz})")
     if limit is not None and limit < 1:
@@ -243,34 +244,52 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
     hw_of = source_hardware(sources, hw, scale)
     out = Path(out) if out is not None else None
     splits, runs = {}, []
-    for src in sources:
-        src_hw = hw_of.get(src.path, hw)
-        key = _fingerprint(src, src_hw, cfg, limit, rate_hz)
-        cache = out / "cache" / (src.name.replace("/", "__") + ".json") if out is not None else None
-        if cache is not None and cache.is_file():
-            try:
-                cached = json.loads(cache.read_text())
-                if isinstance(cached, dict) and cached.get("fingerprint") == key and isinstance(cached.get("stats"), dict):
-                    runs.append(cached["stats"])
-                    continue
-            except (OSError, ValueError, RecursionError):     # a damaged cache is recomputed
-                pass
-        design, meta = load_source(src, src_hw)
-        window = design.t_end_s
-        if rate_hz * window > 1:
-            raise ConfigError(f"--rate: {rate_hz:g} inferences/s leaves less than one window ({window:g} s) per "
-                              f"inference; use at most {1 / window:g}")
-        check_fits(str(src.path), design.g_pos, design.dataset)
-        if design.dataset not in splits:
-            splits[design.dataset] = select(load_split(design.dataset, "test", data_dir), limit=limit)
-        data = splits[design.dataset]
-        result, pred = design_energy(design, cfg, data.images, batch_size, progress, desc=src.name)
-        stats = run_stats(src.name, design, {**meta, "_source": str(src.path)}, result, pred, data.labels, rate_hz)
-        runs.append(stats)
-        if cache is not None:
-            atomic_io.write_text(cache, json.dumps({"fingerprint": key, "stats": stats}))
-    add_savings(runs)
-    report = {
+
+    def split(dataset):
+        if dataset not in splits:
+            splits[dataset] = select(load_split(dataset, "test", data_dir), limit=limit)
+        return splits[dataset]
+
+    with folder_lock(out, "ttfs energy-report") if out is not None else contextlib.nullcontext():
+        for src in sources:
+            src_hw = hw_of.get(src.path, hw)
+            cache = out / "cache" / (src.name.replace("/", "__") + ".json") if out is not None else None
+            key = None
+            if cache is not None:
+                meta_yaml = src.path / ("design.yaml" if src.kind == "design" else "model.yaml")
+                dataset = _read_yaml(meta_yaml).get("dataset", "mnist")
+                if dataset in DATASETS:     # else load_source below reports what is wrong
+                    key = _cache_key(src, src_hw, cfg, limit, rate_hz, split(dataset))
+            if key is not None and cache.is_file():
+                try:
+                    cached = json.loads(cache.read_text())
+                    if (isinstance(cached, dict) and cached.get("fingerprint") == key
+                            and isinstance(cached.get("stats"), dict)):
+                        runs.append(cached["stats"])
+                        continue
+                except (OSError, ValueError, RecursionError):     # a damaged cache is recomputed
+                    pass
+            design, meta = load_source(src, src_hw)
+            window = design.t_end_s
+            if rate_hz * window > 1:
+                raise ConfigError(f"--rate: {rate_hz:g} inferences/s leaves less than one window ({window:g} s) per "
+                                  f"inference; use at most {1 / window:g}")
+            check_fits(str(src.path), design.g_pos, design.dataset)
+            data = split(design.dataset)
+            result, pred = design_energy(design, cfg, data.images, batch_size, progress, desc=src.name)
+            stats = run_stats(src.name, design, {**meta, "_source": str(src.path)}, result, pred, data.labels, rate_hz)
+            runs.append(stats)
+            if key is not None:
+                atomic_io.write_text(cache, json.dumps({"fingerprint": key, "stats": stats}))
+        add_savings(runs)
+        report = _report(runs, hw, cfg, rate_hz, limit, scale)
+        if out is not None:
+            write_report(report, out)
+    return report
+
+
+def _report(runs: list, hw, cfg: EnergyConfig, rate_hz: float, limit, scale: str) -> dict:
+    return {
         "format": FORMAT,
         "runs": runs,
         "energy_config": cfg.to_dict(),
@@ -286,9 +305,6 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
         "conduction_form": cfg.conduction_form,
         "accuracy_definition": "hardware accuracy: behavioural model of the stored chip on the test images",
     }
-    if out is not None:
-        write_report(report, out)
-    return report
 
 
 def _fmt(x: float) -> str:

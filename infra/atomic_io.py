@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from infra.errors import CheckpointError, ConfigError
+from infra.killpoints import maybe_exit
 
 # mkstemp creates 0600 files; give written files the mode open() would (read once: os.umask can
 # only be read by setting it, which is not thread-safe)
@@ -32,6 +33,7 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        maybe_exit(f"before_replace.{path.name}")    # tests: a kill leaves the .part file
         os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):

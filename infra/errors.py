@@ -22,3 +22,11 @@ class CheckpointError(TtfsError):
 
 class SimulationError(TtfsError):
     """A circuit simulation could not run (ngspice missing, convergence failure, ...)."""
+
+
+class FolderInUseError(TtfsError):
+    """Another process holds the output folder's lock (infra.folder_lock)."""
+
+
+class EngineError(SimulationError):
+    """The circuit simulator cannot start at all (library missing or not loadable): no image can run."""

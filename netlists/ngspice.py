@@ -7,7 +7,8 @@ ngspice is killed without taking the caller down); parallel runs use one process
 
 The library is found without user setup: `$NGSPICE_LIBRARY_PATH` if set, else the system's
 libngspice (Debian's libngspice0 ships only `libngspice.so.0`, which PySpice's default name
-`libngspice.so` misses). A missing library raises SimulationError with the install command.
+`libngspice.so` misses). A missing or unloadable library raises EngineError (a SimulationError)
+with the install command. The server process dies with the process that started it (infra.lifetime).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infra.errors import SimulationError
+from infra.errors import EngineError, SimulationError
 from netlists.writer import check_inert
 
 INSTALL_HINT = "install it with: apt-get install ngspice libngspice0"
@@ -41,7 +42,7 @@ def find_library() -> str:
     env = os.environ.get("NGSPICE_LIBRARY_PATH")
     if env:
         if not Path(env).is_file():
-            raise SimulationError(f"NGSPICE_LIBRARY_PATH={env}: no such file; the ngspice shared library "
+            raise EngineError(f"NGSPICE_LIBRARY_PATH={env}: no such file; the ngspice shared library "
                                   f"is missing ({INSTALL_HINT}, or unset NGSPICE_LIBRARY_PATH)")
         return env
     for path in _CANDIDATES:
@@ -50,7 +51,7 @@ def find_library() -> str:
     name = ctypes.util.find_library("ngspice")
     if name:
         return name
-    raise SimulationError(f"the ngspice shared library (libngspice.so.0) was not found; {INSTALL_HINT}")
+    raise EngineError(f"the ngspice shared library (libngspice.so.0) was not found; {INSTALL_HINT}")
 
 
 def find_executable() -> str:
@@ -76,7 +77,7 @@ class Engine:
     def __init__(self, library_path: str | None = None):
         library_path = library_path or find_library()
         if not Path(library_path).is_file() and "/" in library_path:
-            raise SimulationError(f"{library_path}: ngspice shared library not found; {INSTALL_HINT}")
+            raise EngineError(f"{library_path}: ngspice shared library not found; {INSTALL_HINT}")
         # PySpice logs every ngspice stderr line as an error; our callers inspect the log instead.
         logging.getLogger("PySpice").setLevel(logging.CRITICAL)
         from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
@@ -94,8 +95,10 @@ class Engine:
         try:
             self._ng = _Shared(ngspice_id=0, send_data=False)
         except OSError as exc:
-            raise SimulationError(f"cannot load the ngspice shared library {library_path} ({exc}); "
-                                  f"{INSTALL_HINT}") from None
+            hint = ", or unset NGSPICE_LIBRARY_PATH" if os.environ.get("NGSPICE_LIBRARY_PATH") else ""
+            reason = str(exc).split("  Additionally,")[0]      # cffi's note on find_library adds nothing
+            raise EngineError(f"cannot load the ngspice shared library {library_path} ({reason}); "
+                              f"{INSTALL_HINT}{hint}") from None
         self.library_path = library_path
         self.broken = False
 
@@ -160,7 +163,7 @@ def _serve(recv, send, library_path: str) -> None:
     """Server process: one Engine, running the netlists received until None arrives."""
     try:
         engine = Engine(library_path)
-    except SimulationError as exc:
+    except EngineError as exc:
         send.send(("error", str(exc)))
         return
     send.send(("ready", None))
@@ -190,7 +193,7 @@ class Session:
     def __init__(self, library_path: str | None = None, isolated: bool = True):
         self.library_path = library_path or find_library()
         if "/" in self.library_path and not Path(self.library_path).is_file():
-            raise SimulationError(f"{self.library_path}: ngspice shared library not found; {INSTALL_HINT}")
+            raise EngineError(f"{self.library_path}: ngspice shared library not found; {INSTALL_HINT}")
         self.isolated = isolated
         self._proc = self._send = self._recv = None
         self._engine = None
@@ -204,7 +207,8 @@ class Session:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        proc = subprocess.Popen([sys.executable, "-m", "netlists.ngspice", str(r1), str(w2), self.library_path],
+        proc = subprocess.Popen([sys.executable, "-m", "netlists.ngspice", str(r1), str(w2), self.library_path,
+                                 str(os.getpid())],
                                 pass_fds=(r1, w2), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
         os.close(r1)
         os.close(w2)
@@ -212,15 +216,16 @@ class Session:
         self._send, self._recv = Connection(w1, readable=False), Connection(r2, writable=False)
         if not self._recv.poll(120):
             self._stop()
-            raise SimulationError("the ngspice server process did not start within 120 s")
+            raise EngineError("the ngspice server process did not start within 120 s")
         try:
             kind, payload = self._recv.recv()
         except EOFError:
             self._stop()
-            raise SimulationError("the ngspice server process died while starting") from None
+            raise EngineError(f"the ngspice server process died while loading {self.library_path}; is it a "
+                              f"working ngspice shared library? ({INSTALL_HINT})") from None
         if kind != "ready":
             self._stop()
-            raise SimulationError(payload)
+            raise EngineError(payload)
 
     def _stop(self) -> None:
         if self._proc is not None:
@@ -311,4 +316,7 @@ def parse_measurements(stdout: str, prefix: str = "t_l") -> dict:
 if __name__ == "__main__":
     import sys
     from multiprocessing.connection import Connection
+
+    from infra.lifetime import die_with_parent
+    die_with_parent(int(sys.argv[4]) if len(sys.argv) > 4 else None)   # a killed caller takes its ngspice along
     _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False), sys.argv[3])

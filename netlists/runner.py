@@ -2,14 +2,22 @@
 
 Each image is simulated in ngspice layer by layer (netlists/simulate.py) and compared with the
 behavioural model (hwmodel.behavioural.layer_times). One JSON line per image goes to
-SIM/results.jsonl as soon as it is done; a rerun skips the images already there. A failed image
-(convergence failure, timeout) is retried once with safer solver settings, then recorded with
-`"status": "failed"` and the run goes on.
+SIM/results.jsonl as soon as it is done. A failed image (convergence failure, timeout) is retried
+once with safer solver settings, then recorded with `"status": "failed"` and the run goes on; if
+ngspice cannot start at all before any image succeeded, the run stops with an error instead.
+
+Resume: a rerun skips the images already simulated, keyed on their image index (duplicate or torn
+lines are dropped when the file is rewritten), and simulates failed images again. SIM/simulate.json,
+written with the first result, records the options and a fingerprint of the design's arrays and the
+data set (infra.fingerprint): results of a design re-mapped in place, or of other data, are
+recomputed, and a folder holding another design's results is refused. SIM is locked while a
+simulation runs (infra.folder_lock).
 
 Parallelism: worker processes (ngspice's shared library is not reentrant, so one ngspice per
 process, each in its own server process, netlists/ngspice.py; every call holds a process-wide
 lock), or a dask.distributed cluster given by address (best with one thread per worker,
-`dask worker ADDRESS --nthreads 1`).
+`dask worker ADDRESS --nthreads 1`). Worker processes and ngspice servers die with the process
+that started them (infra.lifetime), even when it is killed.
 """
 from __future__ import annotations
 
@@ -28,7 +36,10 @@ from tqdm import tqdm
 from netlists.circuit import Circuit, circuit_from_design
 from netlists.simulate import FAST, SAFE, simulate_network
 from infra import atomic_io
-from infra.errors import CheckpointError, ConfigError, SimulationError
+from infra.errors import CheckpointError, ConfigError, EngineError, SimulationError
+from infra.fingerprint import digest
+from infra.folder_lock import folder_lock
+from infra.killpoints import maybe_exit
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -44,9 +55,21 @@ class Settings:
     timeout_s: float = 900.0           # per image and attempt
 
 
+def _stat_key(design_path) -> tuple:
+    """Changes when a design file is rewritten (re-mapped in place), so the cache never serves the old one."""
+    out = []
+    for name in ("design.npz", "design.yaml"):
+        try:
+            st = (Path(design_path) / name).stat()
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 def load(design_path: str, t_rise_s: float | None = None):
     """(design, circuit) for a design folder, cached per process."""
-    key = (str(design_path), t_rise_s)
+    key = (str(design_path), t_rise_s, _stat_key(design_path))
     if key not in _CACHE:
         from hwmodel.design import load_design
         design = load_design(design_path)
@@ -77,6 +100,10 @@ def simulate_image(circuit: Circuit, t_input_s: np.ndarray, timeout_s: float = 9
             return {"status": "ok", "times": [t.tolist() for t in times], "retried": attempt > 0,
                     "errors": errors, "seconds": time.perf_counter() - start,
                     "cpu_seconds": cpu() - cpu0}
+        except EngineError as exc:           # no ngspice at all: safer solver settings cannot help
+            errors.append(str(exc))
+            return {"status": "failed", "times": None, "retried": attempt > 0, "errors": errors,
+                    "engine_error": True, "seconds": time.perf_counter() - start, "cpu_seconds": cpu() - cpu0}
         except SimulationError as exc:
             errors.append(str(exc)[:500])
     return {"status": "failed", "times": None, "retried": True, "errors": errors,
@@ -132,21 +159,6 @@ _OK_FIELDS = {"prediction": int, "correct": bool, "agree": bool, "max_dt_s": flo
               "fire_mismatch": int, "spikes": list}
 
 
-def read_results(path, n_layers: int) -> list[dict]:
-    """The records of a results.jsonl, each checked to hold what `summarize` reads (a damaged
-    file is a CheckpointError naming the line, see infra.atomic_io.read_jsonl)."""
-    records = atomic_io.read_jsonl(path, CheckpointError, _FIELDS)
-    for n, rec in enumerate(records, 1):
-        if rec["status"] == "ok":
-            where = f"{path}: record {n} (image {rec['index']})"
-            atomic_io.check_fields(rec, _OK_FIELDS, where, CheckpointError)
-            spikes = rec["spikes"]
-            if len(spikes) != n_layers or not all(isinstance(x, int) and not isinstance(x, bool) for x in spikes):
-                raise CheckpointError(f"{where}: 'spikes' should be {n_layers} counts, got {spikes!r:.60}; "
-                                      f"{atomic_io.DAMAGED_LINE}")
-    return records
-
-
 def summarize(records: list, t_end_s: float) -> dict:
     ok = [r for r in records if r["status"] == "ok"]
     n = len(records)
@@ -170,8 +182,11 @@ def summarize(records: list, t_end_s: float) -> dict:
 
 
 def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | None = None,
-        settings: Settings = Settings(), data_dir=None, progress: bool = True, start: int = 0) -> dict:
-    """Simulate test images start..start+limit-1 of the design's data set into out_dir."""
+        settings: Settings = Settings(), data_dir=None, progress: bool = True, start: int = 0,
+        log=print) -> dict:
+    """Simulate test images start..start+limit-1 of the design's data set into out_dir.
+
+    Everything is read and checked before out_dir is touched."""
     from hwmodel.behavioural import layer_times
     from netlists.ngspice import find_library
     from training.data import check_fits, load_split, select
@@ -180,71 +195,156 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         check_dask_address(dask_address)    # before any work: a typo fails in seconds, not at the end
     else:
         find_library()          # no ngspice: fail now with the install command, not per image
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config = {"design": str(Path(design_path).resolve()), "start": int(start),
-              "t_rise_s": settings.t_rise_s}
-    cfg_path = out_dir / CONFIG
-    if cfg_path.exists():
-        old = atomic_io.read_json(cfg_path, CheckpointError, "delete it to start this simulation afresh")
-        if old != config:
-            raise CheckpointError(f"{out_dir} holds a simulation of {old} but this run asks for {config}; "
-                                  "use another --out folder or the same design and options")
-    else:
-        atomic_io.write_text(cfg_path, json.dumps(config, indent=1))
-
     design, circuit = load(design_path, settings.t_rise_s)
     check_fits(str(Path(design_path) / "design.npz"), design.g_pos, design.dataset)
     data = select(load_split(design.dataset, "test", data_dir), start, limit)
     images, labels = data.images, data.labels
     t_input = input_times(design, images)
     behavioural = layer_times(design, t_input)
-    results_path = out_dir / RESULTS
-    done = {r["index"]: r for r in read_results(results_path, circuit.n_layers)}
-    if results_path.exists():
-        _drop_torn_tail(results_path, len(done))
-    todo = [k for k in range(len(labels)) if start + k not in done]
-    bar = tqdm(total=len(labels), initial=len(labels) - len(todo), desc="ngspice images", unit="img",
-               disable=not progress)
+    config = {"design": str(Path(design_path).resolve()), "start": int(start), "t_rise_s": settings.t_rise_s,
+              "design_sha256": digest(Path(design_path) / "design.npz", Path(design_path) / "design.yaml"),
+              "data_sha256": digest(data.images, data.labels)}
+    out_dir = Path(out_dir)
+    with folder_lock(out_dir, "ttfs simulate"):
+        results_path = out_dir / RESULTS
+        done = _check_resume_record(out_dir, config, read_results(results_path, circuit.n_layers), log)
+        todo = [k for k in range(len(labels)) if done.get(start + k, {}).get("status") != "ok"]
+        bar = tqdm(total=len(labels), initial=len(labels) - len(todo), desc="ngspice images", unit="img",
+                   disable=not progress)
+        ok_now = []
+        config_current = [bool(done)]   # _check_resume_record left simulate.json matching the results
 
-    def record(k: int, sim: dict) -> None:
-        rec = compare(start + k, labels[k], sim, [b[k] for b in behavioural], circuit.t_end_s)
-        atomic_io.append_jsonl(results_path, rec)
-        done[start + k] = rec
-        bar.update(1)
+        def record(k: int, sim: dict) -> None:
+            if sim.get("engine_error") and not ok_now:
+                raise EngineError(f"ngspice cannot start, no image was simulated: {sim['errors'][-1]}")
+            if not config_current[0]:
+                atomic_io.write_text(out_dir / CONFIG, json.dumps(config, indent=1))
+                config_current[0] = True
+            rec = compare(start + k, labels[k], sim, [b[k] for b in behavioural], circuit.t_end_s)
+            atomic_io.append_jsonl(results_path, rec)
+            done[start + k] = rec
+            if rec["status"] == "ok":
+                ok_now.append(k)
+            bar.update(1)
+            maybe_exit("simulate.after_image")
 
-    try:
-        if dask_address:
-            _run_dask(dask_address, design_path, settings, todo, t_input, record)
-        elif workers <= 1:
-            for k in todo:
-                record(k, simulate_image(circuit, t_input[k], settings.timeout_s))
-        else:
-            _run_pool(workers, design_path, settings, todo, t_input, record)
-    finally:
-        bar.close()
-    records = [done[start + k] for k in range(len(labels)) if start + k in done]
-    summary = summarize(records, circuit.t_end_s)
-    summary.update({"design": str(design_path), "workers": workers if not dask_address else None,
-                    "dask": dask_address, "neuron": circuit.neuron, "scheme": circuit.scheme,
-                    "layers": circuit.sizes})
-    atomic_io.write_text(out_dir / SUMMARY, json.dumps(summary, indent=1))
+        try:
+            if dask_address:
+                _run_dask(dask_address, design_path, settings, todo, t_input, record)
+            elif workers <= 1:
+                for k in todo:
+                    record(k, simulate_image(circuit, t_input[k], settings.timeout_s))
+            else:
+                _run_pool(workers, design_path, settings, todo, t_input, record)
+        finally:
+            bar.close()
+        read_results(results_path, circuit.n_layers)   # one line per image again where a retry appended a second
+        records = [done[start + k] for k in range(len(labels)) if start + k in done]
+        summary = summarize(records, circuit.t_end_s)
+        summary.update({"design": str(design_path), "workers": workers if not dask_address else None,
+                        "dask": dask_address, "neuron": circuit.neuron, "scheme": circuit.scheme,
+                        "layers": circuit.sizes})
+        if records:
+            atomic_io.write_text(out_dir / SUMMARY, json.dumps(summary, indent=1))
     return summary
 
 
-def _drop_torn_tail(path: Path, n_good: int) -> None:
-    """Rewrite the file without an incomplete last line left by a crash (so appends stay parseable)."""
-    lines = path.read_text().splitlines(keepends=True)
-    if len(lines) != n_good or (lines and not lines[-1].endswith("\n")):
-        atomic_io.write_text(path, "".join(line if line.endswith("\n") else line + "\n"
-                                           for line in lines[:n_good]))
+def read_results(path, n_layers: int) -> dict:
+    """Image index -> its record in a results.jsonl, each holding what `summarize` reads.
+
+    Resume keys on these indices, never on the number of lines: a torn, garbled or incomplete
+    line is dropped (its image is simulated again), and of two records of one image the later
+    wins (an ok one over a failed one). The file is rewritten as one line per image if it held
+    anything else, so later appends stay parseable."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    lines = path.read_bytes().decode(errors="replace").splitlines(keepends=True)
+    done = {}
+    for line in lines:
+        rec = _usable_record(line, n_layers)
+        if rec is None:
+            continue
+        old = done.get(rec["index"])
+        if old is None or rec["status"] == "ok" or old["status"] != "ok":
+            done[rec["index"]] = rec
+    done = dict(sorted(done.items()))
+    text = "".join(json.dumps(r) + "\n" for r in done.values())
+    if "".join(line if line.endswith("\n") else line + "\n" for line in lines) != text:
+        atomic_io.write_text(path, text)
+    return done
+
+
+def _usable_record(line: str, n_layers: int) -> dict | None:
+    """The record of one results line, or None if it is not one `compare` wrote for this design."""
+    try:
+        rec = json.loads(line)
+        atomic_io.check_fields(rec, _FIELDS, "record", CheckpointError)
+        if rec["status"] == "ok":
+            atomic_io.check_fields(rec, _OK_FIELDS, "record", CheckpointError)
+            spikes = rec["spikes"]
+            if len(spikes) != n_layers or not all(isinstance(x, int) and not isinstance(x, bool) for x in spikes):
+                return None
+    except (ValueError, RecursionError, CheckpointError):
+        return None
+    return rec
+
+
+_OPTIONS = ("start", "t_rise_s")
+
+
+def _check_resume_record(out_dir: Path, config: dict, done: dict, log) -> dict:
+    """The results in out_dir that may be reused for `config` (simulate.json): all of them while the
+    design's and the data's content is unchanged; none (deleted, to be recomputed) when the same design
+    folder was re-mapped or the data changed. Another design's results, or other options, are an error."""
+    cfg_path = out_dir / CONFIG
+    if not done:
+        return done                     # nothing to protect: simulate.json is (re)written with the first result
+    if not cfg_path.is_file():
+        log(f"{out_dir}: {CONFIG} is missing, so its {len(done)} results cannot be checked; simulating them again")
+        return _discard(out_dir)
+    try:
+        old = json.loads(cfg_path.read_text())
+    except (OSError, ValueError):
+        old = None
+    if not isinstance(old, dict):
+        old = {}
+    asked = {k: config[k] for k in ("design", *_OPTIONS)}
+    had = {k: old.get(k) for k in ("design", *_OPTIONS)}
+    refuse = CheckpointError(f"{out_dir} holds a simulation of {had} but this run asks for {asked}; "
+                             "use another --out folder or the same design and options")
+    if any(had[k] != asked[k] for k in _OPTIONS):
+        raise refuse
+    if "design_sha256" not in old:      # written before simulate.json held fingerprints: trusted as before
+        if had["design"] != asked["design"]:
+            raise refuse
+        atomic_io.write_text(cfg_path, json.dumps(config, indent=1))
+        return done
+    same_design = old["design_sha256"] == config["design_sha256"]
+    if same_design and old.get("data_sha256") == config["data_sha256"]:
+        if old != config:               # the same design, copied or moved
+            atomic_io.write_text(cfg_path, json.dumps(config, indent=1))
+        return done
+    if not same_design and had["design"] != asked["design"]:
+        raise refuse
+    what = "the design was re-mapped" if not same_design else "the test data changed"
+    log(f"{out_dir}: {what} since its {len(done)} results were computed; simulating them again")
+    return _discard(out_dir)
+
+
+def _discard(out_dir: Path) -> dict:
+    for name in (RESULTS, SUMMARY, CONFIG):
+        (out_dir / name).unlink(missing_ok=True)
+    return {}
 
 
 def _run_pool(workers: int, design_path, settings: Settings, todo, t_input, record) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from infra.lifetime import die_with_parent
     # spawn: a fresh interpreter per worker, so no ngspice state or thread is inherited by fork.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_task, str(design_path), settings.t_rise_s, k, t_input[k], settings.timeout_s)
                    for k in todo]
         try:

@@ -1,10 +1,14 @@
 """The run folder other tools read: RUN/model.npz (w0 ... w{L-1}) and RUN/model.yaml.
 
 model.yaml holds the architecture, every model constant, the data set, final test accuracy
-and spikes per neuron per layer. Training state for --resume lives apart in RUN/state.npz.
+and spikes per neuron per layer. Training state for --resume lives apart in RUN/state.npz, which is
+also the run's commit record (training.trainer): model.npz, model.yaml and metrics.jsonl are rewritten
+from it when a save was interrupted.
 """
 from __future__ import annotations
 
+import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +16,14 @@ import numpy as np
 
 from infra import atomic_io
 from infra.config import build
+from infra.killpoints import maybe_exit
 from training.config import ModelConfig
 from infra.errors import CheckpointError, ConfigError
 
 FORMAT = "ttfs-model/1"
+EPOCH_KEY = "epochs_completed"
+STATE = "state.npz"                # the run's training state and commit record (training.trainer)
+STATE_META = "model_yaml"          # state.npz's copy of the committed model.yaml, as JSON text
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,24 @@ def model_meta(model: ModelConfig, dataset: str, extra: dict) -> dict:
 def save_model(run_dir: str | Path, weights, meta: dict) -> None:
     run_dir = Path(run_dir)
     atomic_io.write_npz(run_dir / "model.npz", **{f"w{l}": w for l, w in enumerate(weights)})
+    maybe_exit("train.after_model_npz")
     atomic_io.write_yaml(run_dir / "model.yaml", meta)
+
+
+def _check_same_epoch(run_dir: Path, meta: dict) -> None:
+    """model.yaml is of the epoch state.npz committed; otherwise a save was interrupted (or is under
+    way) and model.npz may hold another epoch's weights than model.yaml describes."""
+    try:
+        with np.load(run_dir / STATE) as z:
+            if STATE_META not in z.files:
+                return
+            committed = json.loads(str(z[STATE_META])).get(EPOCH_KEY)
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return                         # no state (not a trained run, or damaged: --resume reports that)
+    if committed != meta.get(EPOCH_KEY):
+        raise CheckpointError(f"{run_dir}: epoch {committed} was not fully saved (model.yaml is of epoch "
+                              f"{meta.get(EPOCH_KEY)}): the run is being saved right now, or was interrupted "
+                              "while saving; retry, or finish it with 'ttfs train --resume'")
 
 
 def check_weights(weights, layers=None, where: str = "weights") -> None:
@@ -101,5 +126,6 @@ def load_model(run_dir: str | Path) -> TrainedModel:
     weights = [arrays[k] for k in names]
     if [f"w{l}" for l in range(len(weights))] != names or not weights:
         raise CheckpointError(f"{npz_path}: expected arrays w0 ... w{{L-1}}, found {names}")
+    _check_same_epoch(run_dir, meta)
     check_weights(weights, model.layers, str(npz_path))
     return TrainedModel(weights=weights, model=model, meta=meta)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from infra.config import require
-from infra.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ SWEEP/m-ssr_s1e-05/              one run folder per strength ('ttfs train' layou
 SWEEP/membrane_v0.8_s1e-05/      the membrane loss also per reference voltage v_hat
 SWEEP/tradeoff.csv               one row per complete run folder under SWEEP
 Several sweeps (M-SSR, F-SSR, membrane) may share one SWEEP folder and its baseline; the table
-covers every complete run in it. A complete run is skipped, a partial one resumed, so rerunning an
-interrupted sweep continues where it stopped. A run folder whose saved config differs from the one
+covers every complete run in it. A complete run (all epochs committed, and its model and metrics
+files those of the last one: training.trainer.run_is_complete) is skipped, a partial one resumed, so
+rerunning an interrupted sweep continues where it stopped. SWEEP is locked while the sweep runs. A run folder whose saved config differs from the one
 the sweep would train is an error, never silently reused.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from infra import atomic_io
+from infra.folder_lock import folder_lock
 from training.config import REG_KINDS, RunConfig
 from infra.errors import CheckpointError, ConfigError
 from training.trainer import config_differences, run_is_complete, train
@@ -100,17 +102,17 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
     out = Path(out)
     points = sweep_points(kind, strengths, v_hats)
     configs = [(p, point_config(base, p, overrides)) for p in points]  # validate all before training
-    out.mkdir(parents=True, exist_ok=True)
-    for i, (point, cfg) in enumerate(configs):
-        run = out / point.name
-        _check_same_config(run, cfg)
-        if run_is_complete(run, cfg.train.epochs):
-            log(f"[{i + 1}/{len(configs)}] {point.name}: complete, skipped")
-            continue
-        log(f"[{i + 1}/{len(configs)}] {point.name}: training ({cfg.train.epochs} epochs)")
-        train(cfg, run, resume=True, progress=progress, log=lambda m: log(f"    {m}"))
-    rows = collect(out)
-    write_tradeoff(out, rows)
+    with folder_lock(out, "ttfs sweep"):
+        for i, (point, cfg) in enumerate(configs):
+            run = out / point.name
+            _check_same_config(run, cfg)
+            if run_is_complete(run, cfg.train.epochs):
+                log(f"[{i + 1}/{len(configs)}] {point.name}: complete, skipped")
+                continue
+            log(f"[{i + 1}/{len(configs)}] {point.name}: training ({cfg.train.epochs} epochs)")
+            train(cfg, run, resume=True, progress=progress, log=lambda m: log(f"    {m}"))
+        rows = collect(out)
+        write_tradeoff(out, rows)
     return rows
 
 

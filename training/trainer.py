@@ -7,7 +7,11 @@ RUN/model.npz, RUN/model.yaml   the checkpoint other tools read (training.checkp
                   the run evaluates, i.e. the moving average over steps when train.ema_decay is set
 A run starts from the config's random initialisation, or from another run's weights
 (train.init_from: fine-tuning, e.g. adding a regulariser to a trained network).
-Every file is written atomically after each epoch; a resumed run draws the same shuffles (and, with
+An epoch is committed by one atomic replace of state.npz, which holds everything of the epoch (also
+model.yaml's contents and every metrics record); model.npz, model.yaml and metrics.jsonl follow and
+are rebuilt from state.npz on --resume when a kill stopped the save between files, so a run is
+always at one epoch, all of it. The folder is locked while training (infra.folder_lock), and a
+folder holding anything but this run's files is refused. A resumed run draws the same shuffles (and, with
 train.shift_px and train.flip, the same translations and mirror images) as an uninterrupted one
 (epoch e draws from seed (seed, e)), so it ends with the same weights.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,8 @@ import yaml
 from tqdm import tqdm
 
 from infra import atomic_io
+from infra.folder_lock import folder_lock, is_temporary
+from infra.killpoints import maybe_exit
 from training import checkpoint, network
 from training.config import RunConfig
 from training.augment import augment_images
@@ -84,11 +91,21 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
             "train_spikes_per_neuron": fired[:-1].tolist(), "train_output_spikes_per_neuron": float(fired[-1])}
 
 
-def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, record: dict,
+STATE = checkpoint.STATE
+RUN_FILES = ("config.yaml", STATE, "model.npz", "model.yaml", "metrics.jsonl")
+
+
+def _metrics_text(history: list) -> str:
+    return "".join(json.dumps(r) + "\n" for r in history)
+
+
+def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, history: list,
                 average: WeightAverage | None, model_weights) -> None:
-    atomic_io.write_npz(run / "state.npz", epoch=np.array(epoch), **opt.state(),
-                        **(average.state() if average is not None else {}),
-                        **{f"w{l}": w for l, w in enumerate(weights)})
+    """Commit epoch `epoch` (0-based): state.npz, replaced in one step, holds all of it (training
+    state, the model's weights and model.yaml, every metrics record); model.npz, model.yaml and
+    metrics.jsonl are then written from the same values (and rebuilt from state.npz by `_recover`
+    if a kill stops this in between)."""
+    record = history[-1]
     extra = {
         "epochs_completed": epoch + 1,
         "test_accuracy": record["test_accuracy"],
@@ -98,11 +115,97 @@ def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, recor
         "reg": config_to_dict(cfg.reg),
         "seed": cfg.seed,
     }
-    checkpoint.save_model(run, model_weights, checkpoint.model_meta(cfg.model, cfg.data.dataset, extra))
-    # metrics.jsonl is rewritten (atomically) up to this epoch so a crash mid-append cannot leave
-    # a record of an epoch whose state was never saved.
-    previous = [r for r in atomic_io.read_jsonl(run / "metrics.jsonl") if r["epoch"] < epoch + 1]
-    atomic_io.write_text(run / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in previous + [record]))
+    meta = checkpoint.model_meta(cfg.model, cfg.data.dataset, extra)
+    atomic_io.write_yaml(run / "config.yaml", config_to_dict(cfg))
+    averaged = {} if average is None else {f"model_w{l}": w for l, w in enumerate(model_weights)}
+    atomic_io.write_npz(run / STATE, epoch=np.array(epoch), **opt.state(),
+                        **(average.state() if average is not None else {}),
+                        **{f"w{l}": w for l, w in enumerate(weights)}, **averaged,
+                        **{checkpoint.STATE_META: np.array(json.dumps(meta))}, history=np.array(json.dumps(history)))
+    maybe_exit("train.after_state")
+    _write_views(run, model_weights, meta, history)
+
+
+def _write_views(run: Path, model_weights, meta: dict, history: list) -> None:
+    checkpoint.save_model(run, model_weights, meta)
+    maybe_exit("train.after_model_yaml")
+    atomic_io.write_text(run / "metrics.jsonl", _metrics_text(history))
+
+
+def _read_state(run: Path) -> dict | None:
+    path = Path(run) / STATE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc}); the run's training state is damaged: "
+                              "train into another --out") from None
+
+
+def _model_weights(state: dict) -> list:
+    """The weights model.npz holds for this state: the average when the run averages, else the last."""
+    n_layers = sum(1 for k in state if k.startswith("w") and k[1:].isdigit())
+    prefix = "model_w" if "model_w0" in state else "w"
+    return [state[f"{prefix}{l}"] for l in range(n_layers)]
+
+
+def _views_match(run: Path, state: dict) -> bool:
+    """model.npz, model.yaml and metrics.jsonl are those of the epoch state.npz committed."""
+    done = int(state["epoch"]) + 1
+    try:
+        meta = yaml.safe_load((run / "model.yaml").read_text())
+        metrics = (run / "metrics.jsonl").read_text()
+        with np.load(run / "model.npz") as z:
+            saved = [z[f"w{l}"] for l in range(len(z.files))]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, yaml.YAMLError):
+        return False
+    if not isinstance(meta, dict) or meta.get(checkpoint.EPOCH_KEY) != done:
+        return False
+    if "history" not in state:            # saved before state.npz held the whole epoch
+        records = atomic_io.read_jsonl(run / "metrics.jsonl")
+        return bool(records) and records[-1].get("epoch") == done
+    model = _model_weights(state)
+    return (len(saved) == len(model) and all(np.array_equal(a, b) for a, b in zip(saved, model))
+            and metrics == _metrics_text(json.loads(str(state["history"]))))
+
+
+def _recover(run: Path, state: dict) -> list:
+    """The metrics records of the committed epochs; rewrites model.npz, model.yaml and metrics.jsonl
+    from state.npz where a kill left them from an earlier epoch (or with more or fewer lines)."""
+    done = int(state["epoch"]) + 1
+    if "history" not in state:            # an older run: its metrics.jsonl up to the committed epoch
+        return [r for r in atomic_io.read_jsonl(run / "metrics.jsonl") if r.get("epoch", done + 1) <= done]
+    history = json.loads(str(state["history"]))
+    if not _views_match(run, state):
+        _write_views(run, _model_weights(state), json.loads(str(state[checkpoint.STATE_META])), history)
+    return history
+
+
+def _check_out_folder(run: Path, cfg: RunConfig, resume: bool) -> None:
+    """Refuse a folder holding anything but this run's own files: a folder with training state needs
+    --resume; run files without state (another run's model, say) or other files are never overwritten."""
+    if not run.is_dir():
+        return
+    names = sorted(p.name for p in run.iterdir() if not is_temporary(p.name))
+    if not names:
+        return
+    foreign = [n for n in names if n not in RUN_FILES]
+    if foreign:
+        raise CheckpointError(f"{run}: holds {', '.join(foreign[:5])}, which are not files of a 'ttfs train' run; "
+                              "train into an empty or new --out")
+    if STATE in names:
+        if not resume:
+            raise CheckpointError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+        return
+    if names != ["config.yaml"]:
+        raise CheckpointError(f"{run}: holds {', '.join(names)} but no {STATE}: another run's files, which cannot "
+                              "be resumed and are not overwritten; choose another --out (or remove them)")
+    diff = config_differences(run, cfg)      # a run stopped in its first epoch: only its config
+    if diff:
+        raise CheckpointError(f"{run}: holds the config.yaml of another run (differs in {', '.join(diff)}); "
+                              "choose another --out")
 
 
 _MAY_CHANGE_ON_RESUME = {("train", "epochs"), ("data", "data_dir")}
@@ -130,11 +233,9 @@ def _check_resume_config(run: Path, cfg: RunConfig) -> None:
 
 
 def run_is_complete(run: str | Path, epochs: int) -> bool:
-    state = Path(run) / "state.npz"
-    if not state.is_file():
-        return False
-    with np.load(state) as z:
-        return int(z["epoch"]) + 1 >= epochs
+    """`epochs` epochs committed, and the files other tools read are those of the last one."""
+    state = _read_state(Path(run))
+    return state is not None and int(state["epoch"]) + 1 >= epochs and _views_match(Path(run), state)
 
 
 def initial_weights(cfg: RunConfig) -> list[np.ndarray]:
@@ -166,28 +267,31 @@ def check_output_layer(cfg: RunConfig) -> None:
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True, log=print) -> dict:
     """Train into run folder `out`; returns the last epoch's metrics."""
     run = Path(out)
-    if run.exists() and (run / "state.npz").exists() and not resume:
-        raise CheckpointError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
     check_output_layer(cfg)
-    run.mkdir(parents=True, exist_ok=True)
     train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
     test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)
-    t_train = None if cfg.train.shift_px or cfg.train.flip else encode_pixels(train_set.images, cfg.model.t_in)
-
     weights = initial_weights(cfg)
+    with folder_lock(run, "ttfs train"):
+        _check_out_folder(run, cfg, resume)
+        return _train_locked(cfg, run, resume, progress, log, train_set, test_set, weights)
+
+
+def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, log, train_set, test_set, weights) -> dict:
+    t_train = None if cfg.train.shift_px or cfg.train.flip else encode_pixels(train_set.images, cfg.model.t_in)
     opt = Adam([w.shape for w in weights], cfg.train.lr, lr_scales=cfg.train.lr_layer_scale)
     average = None if cfg.train.ema_decay is None else WeightAverage([w.shape for w in weights], cfg.train.ema_decay)
     first_epoch = 0
-    if resume and (run / "state.npz").exists():
+    history: list = []
+    state = _read_state(run) if resume else None
+    if state is not None:
         _check_resume_config(run, cfg)
-        with np.load(run / "state.npz") as z:
-            weights = [np.array(z[f"w{l}"]) for l in range(len(weights))]
-            opt.load_state(z)
-            if average is not None:
-                average.load_state(z)
-            first_epoch = int(z["epoch"]) + 1
+        history = _recover(run, state)
+        weights = [np.array(state[f"w{l}"]) for l in range(len(weights))]
+        opt.load_state(state)
+        if average is not None:
+            average.load_state(state)
+        first_epoch = int(state["epoch"]) + 1
         log(f"resuming {run} after epoch {first_epoch}")
-    atomic_io.write_yaml(run / "config.yaml", config_to_dict(cfg))
 
     record = None
     for epoch in range(first_epoch, cfg.train.epochs):
@@ -208,13 +312,13 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
                        "output_spikes_per_neuron": test["output_spikes_per_neuron"],
                        "silent_neurons": test["silent_neurons"],
                        "seconds": time.perf_counter() - t0})
-        _save_epoch(run, cfg, weights, opt, epoch, record, average, model_weights)
+        history.append(record)
+        _save_epoch(run, cfg, weights, opt, epoch, history, average, model_weights)
         log(f"epoch {epoch + 1}/{cfg.train.epochs}: loss {record['train_loss']:.4f}  train acc "
             f"{record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  spikes/neuron "
             f"{record['spikes_per_neuron_mean']:.3f} {[round(s, 3) for s in record['spikes_per_neuron']]}  "
             f"({record['seconds']:.1f} s)")
     if record is None:
-        records = atomic_io.read_jsonl(run / "metrics.jsonl")
-        record = records[-1] if records else {}
+        record = history[-1] if history else {}
         log(f"{run} already complete ({cfg.train.epochs} epochs)")
     return record

@@ -126,15 +126,17 @@ def format_table(summary: dict) -> str:
 
 def cmd_demo(args) -> int:
     prepare_out_dir(args.out)
-    start = time.perf_counter()
-    summary = run_demo(Path(args.out), PROFILES[args.profile], Path(args.hw), args.quiet)
-    print("\nartefacts:")
-    for k, v in summary["artefacts"].items():
-        print(f"  {k:<14} {v}")
-    table = format_table(summary)
     from infra import atomic_io
-    atomic_io.write_text(Path(args.out) / "summary.md", table + "\n")
-    atomic_io.write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=1, default=str))
+    from infra.folder_lock import folder_lock
+    start = time.perf_counter()
+    with folder_lock(args.out, "ttfs demo"):
+        summary = run_demo(Path(args.out), PROFILES[args.profile], Path(args.hw), args.quiet)
+        print("\nartefacts:")
+        for k, v in summary["artefacts"].items():
+            print(f"  {k:<14} {v}")
+        table = format_table(summary)
+        atomic_io.write_text(Path(args.out) / "summary.md", table + "\n")
+        atomic_io.write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=1, default=str))
     print(f"\n{table}\n\ndemo finished in {time.perf_counter() - start:.0f} s; summary in {args.out}/summary.md")
     return 0
 

@@ -15,6 +15,7 @@ from infra.errors import CheckpointError, ConfigError
 from infra.config import apply_overrides, build, load_config
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
+from infra.folder_lock import folder_lock
 
 
 def load_hw(path, overrides=()) -> HardwareConfig:
@@ -50,7 +51,8 @@ def cmd_map(args) -> int:
         weights = [load_model(r).weights for r in [args.run, *args.common_scale_with]]
         hw = hw.with_(full_scale_weight=common_full_scale(weights, hw.full_scale_percentile))
     design = map_run(args.run, hw)
-    save_design(design, args.out)
+    with folder_lock(args.out, "ttfs map"):
+        save_design(design, args.out)
     print(f"design folder: {args.out}  (design.npz, design.yaml)  {design.neuron}, {design.scheme}, "
           f"time scale {design.time_scale_s:g} s, window {design.t_end_s:g} s")
     for l in range(design.n_layers):
@@ -92,8 +94,10 @@ def cmd_hw_sweep(args) -> int:
     design = design_or_run(args.source, args.hw, args.set)
     values = parse_values(args.param, args.values)
     data = _data(design, args, args.source)
-    rows = sweep(design, args.param, values, data.images, data.labels, trials=args.trials, progress=not args.quiet)
-    csv_path, png_path = write_sweep(rows, args.out, args.param)
+    with folder_lock(args.out, "ttfs hw-sweep"):
+        rows = sweep(design, args.param, values, data.images, data.labels, trials=args.trials,
+                     progress=not args.quiet)
+        csv_path, png_path = write_sweep(rows, args.out, args.param)
     for r in rows:
         print(f"  {args.param} = {r['value']}: accuracy {r['accuracy'] * 100:.2f}% +- {r['accuracy_std'] * 100:.2f}")
     print(f"wrote {csv_path} and {png_path}")

@@ -7,6 +7,7 @@ from infra.errors import CheckpointError, ConfigError
 from infra.config import read_yaml
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
+from infra.folder_lock import folder_lock
 
 
 def _floats(text: str, flag: str) -> list[float]:
@@ -26,12 +27,13 @@ def cmd_sweep(args) -> int:
     if args.data_dir:
         overrides.append(f"data.data_dir={args.data_dir}")
     v_hats = _floats(args.v_hat, "--v-hat") if args.v_hat else None
-    rows = run_sweep(base, args.reg, _floats(args.strengths, "--strengths"), args.out, v_hats, overrides,
-                     progress=not args.quiet)
-    print(f"wrote {args.out / CSV_NAME} ({len(rows)} runs)")
-    if not args.no_plots:
-        for png in sweep_figures(args.out, args.out, args.data_dir):
-            print(f"wrote {png}")
+    strengths = _floats(args.strengths, "--strengths")
+    with folder_lock(args.out, "ttfs sweep"):        # run_sweep takes it too; held on for the figures
+        rows = run_sweep(base, args.reg, strengths, args.out, v_hats, overrides, progress=not args.quiet)
+        print(f"wrote {args.out / CSV_NAME} ({len(rows)} runs)")
+        if not args.no_plots:
+            for png in sweep_figures(args.out, args.out, args.data_dir):
+                print(f"wrote {png}")
     return 0
 
 
@@ -39,18 +41,21 @@ def cmd_plot(args) -> int:
     prepare_out_dir(args.out)
     from training.plots import figure2, sweep_figures
 
-    made, runs = [], []
+    made, runs, sweeps = [], [], []
     for path in args.paths:
         if (path / "model.npz").is_file():
             runs.append(path)
         elif path.is_dir() and ((path / "tradeoff.csv").is_file() or any(
                 (d / "metrics.jsonl").is_file() for d in path.iterdir() if d.is_dir())):
-            made += sweep_figures(path, args.out, args.data_dir, args.image)
+            sweeps.append(path)
         else:
             raise CheckpointError(f"{path}: neither a run folder (model.npz) nor a sweep folder (run folders "
                                   "or tradeoff.csv); pass folders written by 'ttfs train' or 'ttfs sweep'")
-    if runs:
-        made.append(figure2(runs, args.out / "raster.png", image_index=args.image, data_dir=args.data_dir))
+    with folder_lock(args.out, "ttfs plot"):
+        for path in sweeps:
+            made += sweep_figures(path, args.out, args.data_dir, args.image)
+        if runs:
+            made.append(figure2(runs, args.out / "raster.png", image_index=args.image, data_dir=args.data_dir))
     for png in made:
         print(f"wrote {png}")
     return 0
