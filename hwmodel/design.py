@@ -125,8 +125,15 @@ def save_design(design: Design, out: str | Path) -> None:
         arrays[f"g_neg_nominal{l}"] = design.g_neg_nominal[l]
         arrays[f"offset_v{l}"] = design.offset_v[l]
         arrays[f"w{l}"] = design.weights[l]
+    meta = design.meta()
+    try:    # validate first, write last: what load_design would refuse is never written
+        build(DesignMeta, {k: v for k, v in meta.items() if k in _FIELDS}).check_model(design.model)
+        for name, a in arrays.items():
+            require(bool(np.all(np.isfinite(a))), name, "holds NaN or inf")
+    except ConfigError as exc:
+        raise ConfigError(f"the mapped design is not usable ({exc}); change the hardware config") from None
     atomic_io.write_npz(out / "design.npz", **arrays)
-    atomic_io.write_yaml(out / "design.yaml", design.meta())
+    atomic_io.write_yaml(out / "design.yaml", meta)
 
 
 # Top-level keys of design.yaml that copy a key of its `hw:` section (checked equal to it).

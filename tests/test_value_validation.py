@@ -151,6 +151,16 @@ def test_map_with_an_infinite_value_exits_2(tiny_run, tmp_path, capsys, override
     assert not out.exists()
 
 
+@pytest.mark.parametrize("override", ["g_max_s=1e308"])
+def test_map_refuses_a_design_it_could_not_read_back(tiny_run, tmp_path, capsys, override):
+    """Finite but absurd hardware values can map to an infinite threshold or window: map checks the
+    design as load_design would before writing it, so no folder appears."""
+    out = tmp_path / "d"
+    assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(out), "--set", override]) == 2
+    _one_error_line(capsys, "map", "the mapped design is not usable")
+    assert not out.exists()
+
+
 def test_energy_report_with_an_infinite_constant_exits_2(tiny_run, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["energy-report", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(out), "--quiet",
