@@ -5,7 +5,7 @@ runs `energy.report.build_report` (what `ttfs energy-report` runs) over the test
 report folder under --out, then prints one table over all of them.
 
     nice -n 10 python benchmarks/energy_ssr.py runs/ssr-sweep-mnist runs/ssr-sweep-fmnist \
-        [--hw configs/hw/default.yaml] [--set-hw KEY=VALUE ...] [--scale common|per-run] [--limit N] [--out /tmp/energy-ssr]
+        [--hw configs/hw/default.yaml] [--set hw.KEY=VALUE ...] [--scale common|per-run] [--limit N] [--out /tmp/energy-ssr]
 """
 from __future__ import annotations
 
@@ -19,15 +19,15 @@ sys.path.insert(0, str(ROOT))
 from energy.config import EnergyConfig  # noqa: E402
 from energy.report import build_report  # noqa: E402
 from hwmodel.config import HardwareConfig  # noqa: E402
-from infra.config import load_config  # noqa: E402
+from infra.config import load_config, split_overrides  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="+", help="sweep folder, or run folders joined by commas (baseline first)")
     ap.add_argument("--hw", default=str(ROOT / "configs/hw/default.yaml"))
-    ap.add_argument("--set-hw", action="append", default=[], metavar="KEY=VALUE",
-                    help="override one hardware key (repeatable), as `ttfs energy-report --set-hw`")
+    ap.add_argument("--set", action="append", default=[], metavar="PREFIX.KEY=VALUE",
+                    help="override one hw. or energy. key (repeatable), as `ttfs energy-report --set`")
     ap.add_argument("--energy", default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--scale", choices=("common", "per-run"), default="common",
@@ -35,8 +35,9 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/energy-ssr"))
     args = ap.parse_args()
-    hw = load_config(args.hw, HardwareConfig, args.set_hw, section="hw")
-    cfg = load_config(args.energy, EnergyConfig, section="energy")
+    sets = split_overrides(args.set, {"hw": HardwareConfig, "energy": EnergyConfig})
+    hw = load_config(args.hw, HardwareConfig, sets["hw"], section="hw")
+    cfg = load_config(args.energy, EnergyConfig, sets["energy"], section="energy")
     rows = []
     for k, item in enumerate(args.inputs):
         paths = item.split(",")
@@ -45,7 +46,7 @@ def main() -> int:
                               scale=args.scale)
         print(f"wrote {out}/report.md", file=sys.stderr)
         rows += report["runs"]
-    print(f"hw {args.hw} {' '.join(args.set_hw)}, scale {args.scale}, energy {args.energy or 'defaults'}, {rows[0]['n_images'] if rows else 0} test images; "
+    print(f"hw {args.hw} {' '.join(args.set)}, scale {args.scale}, energy {args.energy or 'defaults'}, {rows[0]['n_images'] if rows else 0} test images; "
           "savings relative to the first run of each group")
     print("| data set | run | reg | accuracy | hidden spikes/neuron | energy/inference (nJ) | savings | "
           "spike-driven (nJ) | savings | neuron-spike energy (nJ) | savings | capacitor (nJ) | EDP (nJ*us) |")

@@ -6,7 +6,7 @@ and compares with the model's conduction + capacitor energy at the behavioural f
 The full 784-400-10 takes ~2-3 minutes per image on a shared 2-core machine, so the default is a
 small network; pass any run.
 
-    nice -n 10 python benchmarks/energy_validate.py RUN [--hw configs/hw/ideal.yaml] [--set-hw k=v] [--limit 20]
+    nice -n 10 python benchmarks/energy_validate.py RUN [--hw configs/hw/ideal.yaml] [--set hw.KEY=VALUE] [--limit 20]
 """
 from __future__ import annotations
 
@@ -23,24 +23,24 @@ from hwmodel.config import HardwareConfig  # noqa: E402
 from hwmodel.mapping import map_model  # noqa: E402
 from training.checkpoint import load_model  # noqa: E402
 from training.data import load_split  # noqa: E402
-from infra.config import load_config  # noqa: E402
+from infra.config import load_config, split_overrides  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
     ap.add_argument("--hw", default=str(ROOT / "configs/hw/ideal.yaml"))
-    ap.add_argument("--set-hw", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--set", action="append", default=[], metavar="hw.KEY=VALUE", help="as `ttfs map --set`")
     ap.add_argument("--limit", type=int, default=20)
     ap.add_argument("--json", type=Path, default=None, help="also write the full result here")
     args = ap.parse_args()
     run = load_model(args.run)
-    hw = load_config(args.hw, HardwareConfig, args.set_hw, section="hw")
+    hw = load_config(args.hw, HardwareConfig, split_overrides(args.set, {"hw": HardwareConfig})["hw"], section="hw")
     design = map_model(run.weights, run.model, hw, str(args.run), run.dataset)
     data = load_split(run.dataset, "test", None, args.limit)
     res = validate(design, data.images, progress=True)
     print(f"{args.run} ({'-'.join(map(str, design.layers))}, {design.neuron}, {design.scheme}), hw {args.hw} "
-          f"{' '.join(args.set_hw)}; {res['n_images']} {run.dataset} test images; compared: {res['compared']}")
+          f"{' '.join(args.set)}; {res['n_images']} {run.dataset} test images; compared: {res['compared']}")
     print("| image | ngspice (nJ) | model (nJ) | error | model at circuit times | same spikes |")
     print("|---|---|---|---|---|---|")
     for p in res["images"]:

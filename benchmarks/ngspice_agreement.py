@@ -3,7 +3,7 @@
     python benchmarks/ngspice_agreement.py SIM DESIGN [SIM DESIGN ...]
 
 The circuit has no read noise; a design mapped with read noise has it in its behavioural model,
-so compare a simulation against a design mapped the same way with `--set read_noise_rel=0`
+so compare a simulation against a design mapped the same way with `--set hw.read_noise_rel=0`
 (same seed: same conductances) to see what the circuit itself does. Prints, per pair, the
 largest firing-time difference per image in % of the window (median, 90th percentile, max) and
 how many images exceed 0.5%.

@@ -238,7 +238,7 @@ def check_design(design, cfg: EnergyConfig) -> None:
             raise ConfigError(
                 f"energy.v_swing_v: layer {l}'s threshold {th:.4g} V is not below the op-amp output swing "
                 f"{cfg.v_swing_v} V, so the integrator could not reach it; set energy.v_swing_v above "
-                f"{th:.3g} (e.g. --set v_swing_v={1.5 * th:.2g}), or null to derive it from each threshold")
+                f"{th:.3g} (e.g. --set energy.v_swing_v={1.5 * th:.2g}), or null to derive it from each threshold")
 
 
 def design_energy(design, cfg: EnergyConfig, images, batch_size: int = 1000, progress: bool = True,

@@ -1,17 +1,15 @@
-"""Plots of an energy report (matplotlib Agg, PNG): breakdown per run, energy against accuracy."""
+"""Plots of an energy report (PNG): breakdown per run, energy against accuracy. Drawn on matplotlib
+Figures, without pyplot, so importing this module leaves the caller's backend as it is."""
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from energy.model import COMPONENTS  # noqa: E402
-from infra import atomic_io  # noqa: E402
+from energy.model import COMPONENTS
+from infra import atomic_io
 
 DPI = 110
 COLORS = {"comparator": "tab:red", "row_switching": "tab:purple", "conduction": "tab:blue",
@@ -23,7 +21,6 @@ KIND_STYLE = {"none": ("black", "*"), "m-ssr": ("tab:blue", "o"), "f-ssr": ("tab
 def _save(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     atomic_io.write_bytes(path, buf.getvalue())
 
 
@@ -31,7 +28,8 @@ def plot_breakdown(runs: list[dict], path: Path) -> None:
     """Stacked bars of energy per inference (nJ) by component, one bar per run."""
     names = [r["name"] for r in runs]
     x = np.arange(len(runs))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(runs) + 2), 4.2))
+    fig = Figure(figsize=(max(5.0, 0.7 * len(runs) + 2), 4.2))
+    ax = fig.subplots()
     bottom = np.zeros(len(runs))
     for c in COMPONENTS:
         v = np.array([r["breakdown_j"][c] for r in runs]) * 1e9
@@ -52,7 +50,8 @@ def plot_energy_vs_accuracy(runs: list[dict], path: Path) -> None:
     """Energy per inference (nJ) against accuracy (%), one point per run: the total, and the part
     driven by the network's own spikes (comparator, rows and conduction of hidden and output spikes,
     without the input rows, which all switch once per image)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig = Figure(figsize=(10, 4.2))
+    axes = fig.subplots(1, 2)
     for ax, key, title in ((axes[0], "energy_per_inference_j", "total energy per inference"),
                            (axes[1], "neuron_spike_energy_j", "energy driven by the neurons' spikes")):
         seen = set()

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from training.plots import plot_seed_spread  # noqa: E402
 from training.sweep import collect, run_sweep, write_tradeoff  # noqa: E402
 from infra.config import read_yaml  # noqa: E402
+from ttfs.cli import console_logging  # noqa: E402
 
 CONFIG = "mnist-784-400-10"
 EPOCHS = 15
@@ -131,7 +132,7 @@ def main() -> int:
             for kind, strength, v_hat in POINTS:
                 print(f"== seed {seed}: {label(kind, v_hat)} {strength:g} ==", flush=True)
                 run_sweep(base, kind, [strength], sweep_dir(args.out, seed), [v_hat] if v_hat else None,
-                          [f"train.epochs={EPOCHS}", f"seed={seed}", *PINNED], log=lambda msg: print(msg, flush=True))
+                          [f"train.epochs={EPOCHS}", f"seed={seed}", *PINNED])
     for seed in seeds:
         if sweep_dir(args.out, seed).is_dir():
             write_tradeoff(sweep_dir(args.out, seed), collect(sweep_dir(args.out, seed)))
@@ -150,4 +151,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with console_logging():        # the sweeps' progress messages, as ttfs sweep shows them
+        sys.exit(main())

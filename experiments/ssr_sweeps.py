@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from training.sweep import CSV_NAME, collect, read_tradeoff, run_sweep, write_tradeoff  # noqa: E402
 from infra.config import read_yaml  # noqa: E402
+from ttfs.cli import console_logging  # noqa: E402
 
 EPOCHS = {"784-400-10": 15, "784-400-400-400-10": 10}
 # base-config keys as they were when the sweeps ran, for the configs that have changed since
@@ -86,7 +87,7 @@ def main() -> int:
                 base = read_yaml(ROOT / "configs" / f"{ds}-{arch}.yaml")
                 print(f"== {ds} {arch} {kind} {strength:g} {v_hat or ''} ==", flush=True)
                 run_sweep(base, kind, [strength], sweep_dir(args.out, ds, arch), [v_hat] if v_hat else None,
-                          [f"train.epochs={EPOCHS[arch]}", *PINNED.get((ds, arch), [])], log=lambda m: print(m, flush=True))
+                          [f"train.epochs={EPOCHS[arch]}", *PINNED.get((ds, arch), [])])
     rows = []
     for arch in archs:
         for ds in datasets:
@@ -100,4 +101,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with console_logging():        # the sweeps' progress messages, as ttfs sweep shows them
+        sys.exit(main())

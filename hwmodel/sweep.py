@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hwmodel.behavioural import evaluate
 from hwmodel.design import Design
 from hwmodel.mapping import remap
 from infra import atomic_io
@@ -65,6 +64,8 @@ def parse_values(param: str, raw) -> list:
 
 
 def sweep(design: Design, param: str, values, images, labels, trials: int = 1, progress: bool = True) -> list[dict]:
+    from hwmodel.behavioural import evaluate    # numba: imported when a sweep runs, not with PARAMS
+
     if param not in PARAMS:
         raise ConfigError(f"--param: must be one of {', '.join(PARAMS)} (got {param!r})")
     spec = PARAMS[param]
@@ -80,9 +81,7 @@ def sweep(design: Design, param: str, values, images, labels, trials: int = 1, p
 
 def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Path]:
     """DIR/sweep-PARAM.csv and DIR/sweep-PARAM.png."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure     # no pyplot: the caller's backend stays as it is
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +94,8 @@ def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Pa
 
     spec = PARAMS[param]
     pts = [r for r in rows if r["value"] is not None]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     x = np.array([r["value"] for r in pts], dtype=float) * spec.scale
     y = np.array([r["accuracy"] for r in pts]) * 100
     e = np.array([r["accuracy_std"] for r in pts]) * 100
@@ -111,6 +111,5 @@ def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Pa
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=120)
-    plt.close(fig)
     atomic_io.write_bytes(png_path, png.getvalue())
     return csv_path, png_path

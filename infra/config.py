@@ -6,6 +6,10 @@ out-of-range value is a ConfigError naming the key path (`train.lr: expected a n
 Every float (also inside tuples and optionals) must be finite: NaN and +/-inf, however spelled
 (`.inf`, `nan`, `1e400`), are errors, unless the dataclass field opts in to infinities with
 `field(default=..., metadata={"allow_inf": True})` (NaN is never a value).
+
+`split_overrides` is the one reading of the command line's `--set`: every item is a dotted key
+whose first segment names the section (`hw.bits=4`, `energy.e_comparator_j=1e-14`,
+`train.epochs=3`), grouped per section for its loader.
 """
 from __future__ import annotations
 
@@ -142,6 +146,64 @@ def apply_overrides(data: dict, overrides) -> dict:
             node = child
         node[parts[-1]] = value
     return data
+
+
+def _fields(cls) -> dict:
+    """Field name -> type of a dataclass ({} for anything else)."""
+    return typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+
+
+def _sections_of(sections: dict) -> dict:
+    """Every section a `--set` can address, by its full prefix ("" expanded: `train`, `model`, ...)."""
+    out = {p: cls for p, cls in sections.items() if p}
+    for name, tp in _fields(sections.get("")).items():
+        if dataclasses.is_dataclass(tp):
+            out[name] = tp
+    return out
+
+
+def prefixes(sections: dict) -> str:
+    """The prefixes a command with these `--set` sections takes, for messages: `hw., energy.`."""
+    leaves = [k for k, tp in _fields(sections.get("")).items() if not dataclasses.is_dataclass(tp)]
+    return ", ".join([f"{p}." for p in _sections_of(sections)] + leaves)
+
+
+def split_overrides(items, sections: dict) -> dict[str, list[str]]:
+    """The command line's `--set PREFIX.KEY=VALUE` items grouped by section, each as `KEY=VALUE`
+    relative to its section (what `load_config(path, cls, overrides, section=PREFIX)` takes).
+
+    `sections` maps each prefix a command takes to its dataclass: `{"hw": HardwareConfig, "energy":
+    EnergyConfig}`. The prefix "" is a config whose own top-level keys are the prefixes
+    (`{"": RunConfig}`: `train.epochs=3`, `model.layers=[784, 16, 10]`, `seed=1`), kept whole. An
+    item without `=`, a prefix the command does not take, a key without its prefix and a key of
+    another section are each a ConfigError of one line naming the prefix to use.
+    """
+    groups = {p: [] for p in sections}
+    known = _sections_of(sections)
+    for item in items or ():
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        head, _, rest = key.partition(".")
+        if not eq or not key:
+            raise ConfigError(f"--set {item!r}: expected PREFIX.KEY=VALUE, PREFIX one of {prefixes(sections)}")
+        if head in sections and head:
+            prefix, rel = head, rest
+        elif head in _fields(sections.get("")):
+            prefix, rel = "", key
+        else:
+            owners = [p for p, cls in known.items() if head in _fields(cls)]
+            if owners:
+                raise ConfigError(f"--set {key}: give the key its section's prefix: --set {owners[0]}.{key}={value}")
+            raise ConfigError(f"--set {key}: unknown prefix {head!r}; this command takes {prefixes(sections)}")
+        name = rest.split(".", 1)[0]
+        section = known.get(head)
+        if section is not None and name not in _fields(section):
+            owners = [p for p, cls in known.items() if p != head and name in _fields(cls)]
+            hint = (f"it is a key of the {owners[0]} section: --set {owners[0]}.{rest}={value}" if owners
+                    else f"{head}. takes {', '.join(_fields(section))}")
+            raise ConfigError(f"--set {key}: {head} has no key {name!r}; {hint}")
+        groups[prefix].append(f"{rel}={value}")
+    return groups
 
 
 def read_yaml(path: str | Path) -> dict:

@@ -35,6 +35,11 @@ _CANDIDATES = (
 )
 
 _SESSION = None
+# PySpice logs every ngspice stderr line as an error; our callers inspect the run's log instead, so
+# the engine's PySpice object logs to this logger of ours, which drops them. The user's "PySpice"
+# loggers are left as they are (only the private server process silences them all: it is ours).
+_PYSPICE_LOG = logging.getLogger(__name__ + ".pyspice")
+_PYSPICE_LOG.setLevel(logging.CRITICAL)
 
 
 def find_library() -> str:
@@ -78,11 +83,10 @@ class Engine:
         library_path = library_path or find_library()
         if not Path(library_path).is_file() and "/" in library_path:
             raise EngineError(f"{library_path}: ngspice shared library not found; {INSTALL_HINT}")
-        # PySpice logs every ngspice stderr line as an error; our callers inspect the log instead.
-        logging.getLogger("PySpice").setLevel(logging.CRITICAL)
         from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
 
         class _Shared(NgSpiceShared):
+            _logger = _PYSPICE_LOG
             @staticmethod
             def _background_thread_running(is_running, ngspice_id, user_data):
                 # PySpice's callback returns None, which cffi reports on every bg_run; return 0.
@@ -318,5 +322,6 @@ if __name__ == "__main__":
     from multiprocessing.connection import Connection
 
     from infra.lifetime import die_with_parent
+    logging.getLogger("PySpice").setLevel(logging.CRITICAL)     # this process is ngspice's server only
     die_with_parent(int(sys.argv[4]) if len(sys.argv) > 4 else None)   # a killed caller takes its ngspice along
     _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False), sys.argv[3])

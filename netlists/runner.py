@@ -22,6 +22,7 @@ that started them (infra.lifetime), even when it is killed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -44,6 +45,7 @@ from infra.killpoints import maybe_exit
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
 CONFIG = "simulate.json"
+log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()          # one ngspice call at a time in this process
 _CACHE: dict = {}                 # design path -> (design, circuit), per worker process
@@ -182,8 +184,7 @@ def summarize(records: list, t_end_s: float) -> dict:
 
 
 def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | None = None,
-        settings: Settings = Settings(), data_dir=None, progress: bool = True, start: int = 0,
-        log=print) -> dict:
+        settings: Settings = Settings(), data_dir=None, progress: bool = True, start: int = 0) -> dict:
     """Simulate test images start..start+limit-1 of the design's data set into out_dir.
 
     Everything is read and checked before out_dir is touched."""
@@ -207,7 +208,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     out_dir = Path(out_dir)
     with folder_lock(out_dir, "ttfs simulate"):
         results_path = out_dir / RESULTS
-        done = _check_resume_record(out_dir, config, read_results(results_path, circuit.n_layers), log)
+        done = _check_resume_record(out_dir, config, read_results(results_path, circuit.n_layers))
         todo = [k for k in range(len(labels)) if done.get(start + k, {}).get("status") != "ok"]
         bar = tqdm(total=len(labels), initial=len(labels) - len(todo), desc="ngspice images", unit="img",
                    disable=not progress)
@@ -293,7 +294,7 @@ def _usable_record(line: str, n_layers: int) -> dict | None:
 _OPTIONS = ("start", "t_rise_s")
 
 
-def _check_resume_record(out_dir: Path, config: dict, done: dict, log) -> dict:
+def _check_resume_record(out_dir: Path, config: dict, done: dict) -> dict:
     """The results in out_dir that may be reused for `config` (simulate.json): all of them while the
     design's and the data's content is unchanged; none (deleted, to be recomputed) when the same design
     folder was re-mapped or the data changed. Another design's results, or other options, are an error."""
@@ -301,7 +302,8 @@ def _check_resume_record(out_dir: Path, config: dict, done: dict, log) -> dict:
     if not done:
         return done                     # nothing to protect: simulate.json is (re)written with the first result
     if not cfg_path.is_file():
-        log(f"{out_dir}: {CONFIG} is missing, so its {len(done)} results cannot be checked; simulating them again")
+        log.warning("%s: %s is missing, so its %d results cannot be checked; simulating them again",
+                    out_dir, CONFIG, len(done))
         return _discard(out_dir)
     try:
         old = json.loads(cfg_path.read_text())
@@ -328,7 +330,7 @@ def _check_resume_record(out_dir: Path, config: dict, done: dict, log) -> dict:
     if not same_design and had["design"] != asked["design"]:
         raise refuse
     what = "the design was re-mapped" if not same_design else "the test data changed"
-    log(f"{out_dir}: {what} since its {len(done)} results were computed; simulating them again")
+    log.warning("%s: %s since its %d results were computed; simulating them again", out_dir, what, len(done))
     return _discard(out_dir)
 
 

@@ -110,13 +110,13 @@ def _cfg(epochs):
 
 def test_a_run_saved_before_state_npz_held_the_whole_epoch_still_resumes(tmp_path):
     old = tmp_path / "old"
-    train(_cfg(1), old, progress=False, log=lambda *_: None)
+    train(_cfg(1), old, progress=False)
     with np.load(old / "state.npz") as z:                   # the layout written before this change
         state = {k: z[k] for k in z.files if k not in ("history", "model_yaml") and not k.startswith("model_w")}
     np.savez(old / "state.npz", **state)
     assert run_is_complete(old, 1)
-    train(_cfg(2), old, resume=True, progress=False, log=lambda *_: None)
-    train(_cfg(2), tmp_path / "straight", progress=False, log=lambda *_: None)
+    train(_cfg(2), old, resume=True, progress=False)
+    train(_cfg(2), tmp_path / "straight", progress=False)
     for a, b in zip(load_model(old).weights, load_model(tmp_path / "straight").weights):
         np.testing.assert_array_equal(a, b)
     assert [r["epoch"] for r in _metrics(old)] == [1, 2]
@@ -124,7 +124,7 @@ def test_a_run_saved_before_state_npz_held_the_whole_epoch_still_resumes(tmp_pat
 
 def test_train_refuses_a_folder_holding_anything_but_this_runs_files(tmp_path, capsys):
     other = tmp_path / "other"
-    train(_cfg(1), other, progress=False, log=lambda *_: None)
+    train(_cfg(1), other, progress=False)
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     for name in ("model.npz", "model.yaml"):               # another run's model, without its training state
@@ -141,14 +141,14 @@ def test_train_refuses_a_folder_holding_anything_but_this_runs_files(tmp_path, c
     assert "notes.txt" in capsys.readouterr().err and (notes / "notes.txt").read_text() == "mine"
     # an empty folder is fine; one holding only this run's config (stopped in epoch 1) too; another config is not
     (tmp_path / "empty").mkdir()
-    train(_cfg(1), tmp_path / "empty", progress=False, log=lambda *_: None)
+    train(_cfg(1), tmp_path / "empty", progress=False)
     started = tmp_path / "started"
     started.mkdir()
     (started / "config.yaml").write_text((other / "config.yaml").read_text())
-    train(_cfg(1), started, progress=False, log=lambda *_: None)
+    train(_cfg(1), started, progress=False)
     changed = yaml.safe_load((other / "config.yaml").read_text())
     changed["seed"] = 4
     (tmp_path / "changed").mkdir()
     (tmp_path / "changed" / "config.yaml").write_text(yaml.safe_dump(changed))
     with pytest.raises(CheckpointError, match="seed"):
-        train(_cfg(1), tmp_path / "changed", progress=False, log=lambda *_: None)
+        train(_cfg(1), tmp_path / "changed", progress=False)

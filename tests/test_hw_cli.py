@@ -35,7 +35,7 @@ def test_map_then_hw_eval_json_matches_the_model_for_ideal_hardware(tiny_run, tm
 def test_hw_eval_default_hardware_over_trials(tiny_run, tmp_path, capsys):
     design = tmp_path / "default"
     assert main(["map", str(tiny_run), "--hw", "configs/hw/default.yaml", "--out", str(design),
-                 "--set", "prog_sigma=0.2"]) == 0
+                 "--set", "hw.prog_sigma=0.2"]) == 0
     capsys.readouterr()
     assert main(["hw-eval", str(design), "--limit", "100", "--trials", "3", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
@@ -68,10 +68,10 @@ def test_commands_report_bad_input_without_traceback(tiny_run, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "ttfs map" in err and "Traceback" not in err
     assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(tmp_path / "x"),
-                 "--set", "g_max_s=1e-7"]) == 2
+                 "--set", "hw.g_max_s=1e-7"]) == 2
     assert "hw.g_max_s" in capsys.readouterr().err
     assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(tmp_path / "x"),
-                 "--set", "full_scale_percentile=99"]) == 2
+                 "--set", "hw.full_scale_percentile=99"]) == 2
     err = capsys.readouterr().err
     assert "layer 0" in err and "hw.clip_weights" in err
     assert main(["hw-sweep", str(tmp_path), "--param", "bits", "--values", "3", "--out", str(tmp_path / "s")]) == 2
@@ -103,5 +103,5 @@ def test_map_common_scale_with_another_run_gives_one_chip_design(tiny_run, tmp_p
     assert main(["hw-eval", str(tmp_path / "a"), "--limit", "100", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["agreement_with_model"] == 1.0
     assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(tmp_path / "c"),
-                 "--set", "full_scale_weight=2.0", "--common-scale-with", str(other)]) == 2
+                 "--set", "hw.full_scale_weight=2.0", "--common-scale-with", str(other)]) == 2
     assert "already set" in capsys.readouterr().err

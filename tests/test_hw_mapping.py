@@ -23,7 +23,7 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("hw-run")
     cfg = load_config(CONFIG, RunConfig, ["model.layers=[784,30,10]", "data.train_limit=500",
                                           "data.test_limit=200", "train.epochs=1"])
-    train(cfg, out, progress=False, log=lambda *a: None)
+    train(cfg, out, progress=False)
     return out
 
 

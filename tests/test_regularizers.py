@@ -222,7 +222,7 @@ def test_strength_zero_leaves_training_bit_for_bit_unchanged(tmp_path):
             "membrane": _tiny_cfg("membrane", 0.0, 0.8), "m-ssr-strong": _tiny_cfg("m-ssr", 1e-3)}
     weights = {}
     for name, cfg in runs.items():
-        train(cfg, tmp_path / name, progress=False, log=lambda m: None)
+        train(cfg, tmp_path / name, progress=False)
         with np.load(tmp_path / name / "model.npz") as z:
             weights[name] = [z[k] for k in sorted(z.files)]
     for name in ("m-ssr", "f-ssr", "membrane"):
@@ -241,7 +241,7 @@ def test_increasing_strength_lowers_spikes_per_neuron(tmp_path, kind, strengths)
         cfg = _tiny_cfg("none" if s == 0 else kind, s, hidden=50, n_train=2000)
         cfg = dataclasses.replace(cfg, data=DataConfig(dataset="mnist", train_limit=2000, test_limit=1000),
                                   train=TrainConfig(epochs=1, batch_size=16, lr=2e-3))
-        rec = train(cfg, tmp_path / f"{kind}{s}", progress=False, log=lambda m: None)
+        rec = train(cfg, tmp_path / f"{kind}{s}", progress=False)
         spikes.append(rec["spikes_per_neuron_mean"])
     assert all(a > b for a, b in zip(spikes, spikes[1:])), spikes
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)

@@ -26,10 +26,6 @@ TINY = ["model.layers=[784, 20, 15, 10]", "data.train_limit=200", "data.test_lim
         "train.batch_size=50", "train.epochs=1"]
 
 
-def _quiet(_msg):
-    pass
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """Tiny batches: numba's thread hand-offs cost more than they save (a lot on a loaded machine)."""
@@ -67,12 +63,12 @@ def test_sweep_resume_skips_complete_runs_and_resumes_partial_ones(tmp_path, mon
         return real_train(cfg, run, **kw)
 
     monkeypatch.setattr(sweep_mod, "train", counting_train)
-    run_sweep(base, "m-ssr", [1e-4, 1e-3], out, overrides=TINY, log=_quiet)
+    run_sweep(base, "m-ssr", [1e-4, 1e-3], out, overrides=TINY)
     assert calls == ["none", "m-ssr_s0.0001", "m-ssr_s0.001"]
     before = _state_bytes(out)
 
     calls.clear()
-    run_sweep(base, "m-ssr", [1e-4, 1e-3], out, overrides=TINY, log=_quiet)
+    run_sweep(base, "m-ssr", [1e-4, 1e-3], out, overrides=TINY)
     assert calls == []                                   # all complete: nothing retrained
     assert _state_bytes(out) == before                   # ... and nothing rewritten
 
@@ -87,10 +83,10 @@ def test_sweep_resume_skips_complete_runs_and_resumes_partial_ones(tmp_path, mon
 
     monkeypatch.setattr(sweep_mod, "train", interrupted_train)
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(base, "m-ssr", [1e-4, 1e-3], out, overrides=two, log=_quiet)
+        run_sweep(base, "m-ssr", [1e-4, 1e-3], out, overrides=two)
     monkeypatch.setattr(sweep_mod, "train", counting_train)
     calls.clear()
-    run_sweep(base, "m-ssr", [1e-4, 1e-3], out, overrides=two, log=_quiet)
+    run_sweep(base, "m-ssr", [1e-4, 1e-3], out, overrides=two)
     assert calls == ["m-ssr_s0.0001", "m-ssr_s0.001"]    # the finished baseline is skipped
     for name in ("none", "m-ssr_s0.0001", "m-ssr_s0.001"):
         lines = (out / name / "metrics.jsonl").read_text().splitlines()
@@ -99,21 +95,21 @@ def test_sweep_resume_skips_complete_runs_and_resumes_partial_ones(tmp_path, mon
     # the resumed run ends where an uninterrupted 2-epoch run of the same point ends, bit for bit
     point = sweep_points("m-ssr", [1e-4])[1]
     fresh = tmp_path / "fresh"
-    train(sweep_mod.point_config(base, point, two), fresh, progress=False, log=_quiet)
+    train(sweep_mod.point_config(base, point, two), fresh, progress=False)
     with np.load(fresh / "model.npz") as a, np.load(out / point.name / "model.npz") as b:
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
 
     # a run folder trained with another config is never silently reused
     with pytest.raises(CheckpointError, match="train.lr"):
-        run_sweep(base, "m-ssr", [1e-4], out, overrides=two + ["train.lr=0.01"], log=_quiet)
+        run_sweep(base, "m-ssr", [1e-4], out, overrides=two + ["train.lr=0.01"])
 
 
 @pytest.fixture(scope="module")
 def small_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
     base = read_yaml(CONFIG)
-    run_sweep(base, "m-ssr", [0.0, 1e-3], out, overrides=TINY, log=_quiet)
-    run_sweep(base, "membrane", [1e-3], out, v_hats=[0.7], overrides=TINY, log=_quiet)
+    run_sweep(base, "m-ssr", [0.0, 1e-3], out, overrides=TINY)
+    run_sweep(base, "membrane", [1e-3], out, v_hats=[0.7], overrides=TINY)
     return out
 
 

@@ -17,7 +17,7 @@ def _cfg(epochs):
 
 
 def test_checkpoint_round_trip(tmp_path):
-    train(_cfg(1), tmp_path / "run", progress=False, log=lambda *_: None)
+    train(_cfg(1), tmp_path / "run", progress=False)
     run = load_model(tmp_path / "run")
     state = np.load(tmp_path / "run" / "state.npz")
     for l, w in enumerate(run.weights):
@@ -33,12 +33,12 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    train(_cfg(2), tmp_path / "straight", progress=False, log=lambda *_: None)
-    train(_cfg(1), tmp_path / "resumed", progress=False, log=lambda *_: None)
+    train(_cfg(2), tmp_path / "straight", progress=False)
+    train(_cfg(1), tmp_path / "resumed", progress=False)
     # an epoch's metrics line half-written by a crash must not survive the resume
     with open(tmp_path / "resumed" / "metrics.jsonl", "a") as fh:
         fh.write('{"epoch": 2, "trunc')
-    train(_cfg(2), tmp_path / "resumed", resume=True, progress=False, log=lambda *_: None)
+    train(_cfg(2), tmp_path / "resumed", resume=True, progress=False)
     a, b = load_model(tmp_path / "straight"), load_model(tmp_path / "resumed")
     for x, y in zip(a.weights, b.weights):
         np.testing.assert_array_equal(x, y)
@@ -47,12 +47,12 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
 
 
 def test_existing_run_needs_resume_and_same_config(tmp_path):
-    train(_cfg(1), tmp_path / "run", progress=False, log=lambda *_: None)
+    train(_cfg(1), tmp_path / "run", progress=False)
     with pytest.raises(CheckpointError, match="--resume"):
-        train(_cfg(1), tmp_path / "run", progress=False, log=lambda *_: None)
+        train(_cfg(1), tmp_path / "run", progress=False)
     other = RunConfig(seed=4, data=_cfg(1).data, model=_cfg(1).model, train=_cfg(2).train)
     with pytest.raises(CheckpointError, match="seed"):
-        train(other, tmp_path / "run", resume=True, progress=False, log=lambda *_: None)
+        train(other, tmp_path / "run", resume=True, progress=False)
 
 
 def _write(run, weights, layers):
@@ -123,11 +123,11 @@ def test_resume_with_augmentation_equals_an_uninterrupted_run(tmp_path):
         base = _cfg(epochs)
         return RunConfig(seed=base.seed, data=base.data, model=base.model,
                          train=TrainConfig(epochs=epochs, batch_size=50, shift_px=2, flip=True))
-    train(cfg(2), tmp_path / "straight", progress=False, log=lambda *_: None)
-    train(cfg(1), tmp_path / "resumed", progress=False, log=lambda *_: None)
-    train(cfg(2), tmp_path / "resumed", resume=True, progress=False, log=lambda *_: None)
+    train(cfg(2), tmp_path / "straight", progress=False)
+    train(cfg(1), tmp_path / "resumed", progress=False)
+    train(cfg(2), tmp_path / "resumed", resume=True, progress=False)
     plain = tmp_path / "plain"
-    train(_cfg(2), plain, progress=False, log=lambda *_: None)
+    train(_cfg(2), plain, progress=False)
     a, b, c = load_model(tmp_path / "straight"), load_model(tmp_path / "resumed"), load_model(plain)
     for x, y in zip(a.weights, b.weights):
         np.testing.assert_array_equal(x, y)
@@ -136,11 +136,11 @@ def test_resume_with_augmentation_equals_an_uninterrupted_run(tmp_path):
 
 def test_init_from_starts_at_another_runs_weights(tmp_path):
     from infra.errors import ConfigError
-    train(_cfg(1), tmp_path / "base", progress=False, log=lambda *_: None)
+    train(_cfg(1), tmp_path / "base", progress=False)
     base = load_model(tmp_path / "base")
     tiny = RunConfig(seed=3, data=_cfg(1).data, model=_cfg(1).model,
                      train=TrainConfig(epochs=1, batch_size=50, lr=1e-12, init_from=str(tmp_path / "base")))
-    rec = train(tiny, tmp_path / "tuned", progress=False, log=lambda *_: None)
+    rec = train(tiny, tmp_path / "tuned", progress=False)
     tuned = load_model(tmp_path / "tuned")
     for a, b in zip(base.weights, tuned.weights):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-9)        # Adam moves a weight by ~lr per step
@@ -148,11 +148,11 @@ def test_init_from_starts_at_another_runs_weights(tmp_path):
     other = RunConfig(seed=3, data=_cfg(1).data, model=ModelConfig(layers=(784, 21, 10)),
                       train=TrainConfig(epochs=1, batch_size=50, init_from=str(tmp_path / "base")))
     with pytest.raises(ConfigError, match=r"train.init_from: .* has layers \(784, 20, 10\) but this run has layers"):
-        train(other, tmp_path / "bad", progress=False, log=lambda *_: None)
+        train(other, tmp_path / "bad", progress=False)
     missing = RunConfig(seed=3, data=_cfg(1).data, model=_cfg(1).model,
                         train=TrainConfig(epochs=1, init_from=str(tmp_path / "nowhere")))
     with pytest.raises(CheckpointError, match="nowhere"):
-        train(missing, tmp_path / "bad2", progress=False, log=lambda *_: None)
+        train(missing, tmp_path / "bad2", progress=False)
 
 
 def test_weight_average_is_the_debiased_moving_average_of_the_steps():
@@ -179,10 +179,10 @@ def test_ema_run_saves_the_average_and_resumes_exactly(tmp_path):
         base = _cfg(epochs)
         return RunConfig(seed=base.seed, data=base.data, model=base.model,
                          train=TrainConfig(epochs=epochs, batch_size=50, ema_decay=ema))
-    train(cfg(2, 0.9), tmp_path / "straight", progress=False, log=lambda *_: None)
-    train(cfg(1, 0.9), tmp_path / "resumed", progress=False, log=lambda *_: None)
-    train(cfg(2, 0.9), tmp_path / "resumed", resume=True, progress=False, log=lambda *_: None)
-    train(cfg(2, None), tmp_path / "plain", progress=False, log=lambda *_: None)
+    train(cfg(2, 0.9), tmp_path / "straight", progress=False)
+    train(cfg(1, 0.9), tmp_path / "resumed", progress=False)
+    train(cfg(2, 0.9), tmp_path / "resumed", resume=True, progress=False)
+    train(cfg(2, None), tmp_path / "plain", progress=False)
     a, b = load_model(tmp_path / "straight"), load_model(tmp_path / "resumed")
     for x, y in zip(a.weights, b.weights):
         np.testing.assert_array_equal(x, y)
@@ -203,7 +203,7 @@ def test_ema_run_saves_the_average_and_resumes_exactly(tmp_path):
     plain_metrics = [json.loads(x) for x in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
     assert [m["test_accuracy_last_weights"] for m in metrics] == [m["test_accuracy"] for m in plain_metrics]
     with pytest.raises(CheckpointError, match="train.ema_decay"):
-        train(cfg(3, 0.5), tmp_path / "straight", resume=True, progress=False, log=lambda *_: None)
+        train(cfg(3, 0.5), tmp_path / "straight", resume=True, progress=False)
 
 
 def test_adam_layer_scales_multiply_each_arrays_learning_rate():
@@ -227,12 +227,12 @@ def test_adam_layer_scales_multiply_each_arrays_learning_rate():
 
 def test_run_saved_before_the_new_keys_resumes_and_rejects_adding_them(tmp_path):
     run = tmp_path / "old"
-    train(_cfg(1), run, progress=False, log=lambda *_: None)
+    train(_cfg(1), run, progress=False)
     saved = yaml.safe_load((run / "config.yaml").read_text())
     del saved["train"]["ema_decay"], saved["train"]["lr_layer_scale"]     # as written before they existed
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
-    train(_cfg(2), run, resume=True, progress=False, log=lambda *_: None)
-    train(_cfg(2), tmp_path / "straight", progress=False, log=lambda *_: None)
+    train(_cfg(2), run, resume=True, progress=False)
+    train(_cfg(2), tmp_path / "straight", progress=False)
     for x, y in zip(load_model(run).weights, load_model(tmp_path / "straight").weights):
         np.testing.assert_array_equal(x, y)
     base = _cfg(3)
@@ -240,7 +240,7 @@ def test_run_saved_before_the_new_keys_resumes_and_rejects_adding_them(tmp_path)
                          (TrainConfig(epochs=3, batch_size=50, lr_layer_scale=(1.0, 2.0)), "train.lr_layer_scale")):
         cfg = RunConfig(seed=base.seed, data=base.data, model=base.model, train=changed)
         with pytest.raises(CheckpointError, match=key):
-            train(cfg, run, resume=True, progress=False, log=lambda *_: None)
+            train(cfg, run, resume=True, progress=False)
 
 
 def test_lr_layer_scale_run_resumes_exactly_and_changes_training(tmp_path):
@@ -248,11 +248,11 @@ def test_lr_layer_scale_run_resumes_exactly_and_changes_training(tmp_path):
         base = _cfg(epochs)
         return RunConfig(seed=base.seed, data=base.data, model=base.model,
                          train=TrainConfig(epochs=epochs, batch_size=50, lr_layer_scale=scale))
-    train(cfg(2, (0.5, 3.0)), tmp_path / "straight", progress=False, log=lambda *_: None)
-    train(cfg(1, (0.5, 3.0)), tmp_path / "resumed", progress=False, log=lambda *_: None)
-    train(cfg(2, (0.5, 3.0)), tmp_path / "resumed", resume=True, progress=False, log=lambda *_: None)
-    train(cfg(2, (1.0, 1.0)), tmp_path / "ones", progress=False, log=lambda *_: None)
-    train(_cfg(2), tmp_path / "plain", progress=False, log=lambda *_: None)
+    train(cfg(2, (0.5, 3.0)), tmp_path / "straight", progress=False)
+    train(cfg(1, (0.5, 3.0)), tmp_path / "resumed", progress=False)
+    train(cfg(2, (0.5, 3.0)), tmp_path / "resumed", resume=True, progress=False)
+    train(cfg(2, (1.0, 1.0)), tmp_path / "ones", progress=False)
+    train(_cfg(2), tmp_path / "plain", progress=False)
     a, b = load_model(tmp_path / "straight"), load_model(tmp_path / "resumed")
     ones, plain = load_model(tmp_path / "ones"), load_model(tmp_path / "plain")
     for l in range(2):

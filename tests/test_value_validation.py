@@ -146,7 +146,7 @@ def test_map_with_an_infinite_value_exits_2(tiny_run, tmp_path, capsys, override
     assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(tmp_path / "ok")]) == 0
     capsys.readouterr()
     out = tmp_path / "d"
-    assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(out), "--set", override]) == 2
+    assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(out), "--set", "hw." + override]) == 2
     _one_error_line(capsys, "map", f"hw.{override.split('=')[0]}: must be a finite number")
     assert not out.exists()
 
@@ -156,7 +156,7 @@ def test_map_refuses_a_design_it_could_not_read_back(tiny_run, tmp_path, capsys,
     """Finite but absurd hardware values can map to an infinite threshold or window: map checks the
     design as load_design would before writing it, so no folder appears."""
     out = tmp_path / "d"
-    assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(out), "--set", override]) == 2
+    assert main(["map", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(out), "--set", "hw." + override]) == 2
     _one_error_line(capsys, "map", "the mapped design is not usable")
     assert not out.exists()
 
@@ -164,7 +164,7 @@ def test_map_refuses_a_design_it_could_not_read_back(tiny_run, tmp_path, capsys,
 def test_energy_report_with_an_infinite_constant_exits_2(tiny_run, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["energy-report", str(tiny_run), "--hw", "configs/hw/ideal.yaml", "--out", str(out), "--quiet",
-                 "--set", "e_comparator_j=.inf"]) == 2
+                 "--set", "energy.e_comparator_j=.inf"]) == 2
     _one_error_line(capsys, "energy-report", "energy.e_comparator_j: must be a finite number")
     assert not out.exists()
 

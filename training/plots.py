@@ -1,4 +1,5 @@
-"""The paper's figures from run and sweep folders (matplotlib, Agg, PNG).
+"""The paper's figures from run and sweep folders (PNG, drawn on matplotlib Figures: no pyplot, so
+importing this module leaves the caller's matplotlib backend as it is).
 
 - `plot_tradeoff`: test accuracy against spikes per neuron, one panel per hidden layer and one for
   their mean, one line per regulariser (Sakemi et al. 2023, Fig. 3).
@@ -14,10 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 KIND_LABEL = {"none": "no regulariser", "m-ssr": "M-SSR", "f-ssr": "F-SSR", "membrane": "membrane loss"}
 KIND_STYLE = {"m-ssr": ("tab:blue", "o"), "f-ssr": ("tab:orange", "s")}
@@ -43,7 +42,8 @@ def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> P
     """Accuracy (%) against spikes per neuron for each hidden layer and their mean (Fig. 3)."""
     keys = _hidden_keys(rows)
     panels = (keys if len(keys) > 1 else []) + ["spikes_per_neuron_mean"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.0, 4.2 * len(panels)), 3.8), squeeze=False, sharey=True)
+    fig = Figure(figsize=(max(5.0, 4.2 * len(panels)), 3.8))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)
     base = [r for r in rows if r["kind"] == "none"]
     for ax, key in zip(axes[0], panels):
         for kind in kinds:
@@ -76,9 +76,10 @@ def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> P
 
 def plot_membrane_comparison(rows, out_png, title: str = "") -> Path:
     """M-SSR (v_hat = V_th) against the membrane integral loss for every v_hat in `rows` (Fig. 4)."""
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    fig = Figure(figsize=(5.6, 4.0))
+    ax = fig.subplots()
     v_hats = sorted({_num(r["v_hat"]) for r in rows if r["kind"] == "membrane"})
-    cmap = plt.get_cmap("viridis")
+    cmap = matplotlib.colormaps["viridis"]
     base = [r for r in rows if r["kind"] == "none"][:1]   # strength 0 ends every curve
 
     def curve(ser, **kw):
@@ -108,8 +109,9 @@ def plot_membrane_comparison(rows, out_png, title: str = "") -> Path:
 def plot_seed_spread(groups: dict, out_png, title: str = "") -> Path:
     """Accuracy against spikes per neuron, one small marker per seed and the mean +- sample std
     of each group; `groups` maps a label to a list of (spikes per neuron, accuracy fraction)."""
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
-    colors = plt.get_cmap("tab10")
+    fig = Figure(figsize=(5.6, 4.0))
+    ax = fig.subplots()
+    colors = matplotlib.colormaps["tab10"]
     for i, (name, pts) in enumerate(groups.items()):
         if not pts:
             continue
@@ -166,9 +168,9 @@ def plot_raster_traces(runs, t_input, out_png, v_th: float, t_end: float, label=
     """
     n_layers = len(runs[0][1])
     n_rows = 1 + 2 * n_layers
-    fig, axes = plt.subplots(n_rows, len(runs), figsize=(5.2 * len(runs), 1.9 * n_rows), squeeze=False,
-                             sharex=True)
-    colors = plt.get_cmap("tab10")
+    fig = Figure(figsize=(5.2 * len(runs), 1.9 * n_rows))
+    axes = fig.subplots(n_rows, len(runs), squeeze=False, sharex=True)
+    colors = matplotlib.colormaps["tab10"]
     for c, (name, weights, layer_times) in enumerate(runs):
         ax = axes[0][c]
         ok = np.isfinite(t_input) & (t_input < t_end)
@@ -215,7 +217,6 @@ def _save(fig, out_png) -> Path:
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=DPI)
-    plt.close(fig)
     return out_png
 
 

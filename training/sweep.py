@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from infra.errors import CheckpointError, ConfigError
 from training.trainer import config_differences, run_is_complete, train
 
 CSV_NAME = "tradeoff.csv"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,9 @@ def _check_same_config(run: Path, cfg: RunConfig) -> None:
                               "use another --out or the same --config/--set as before")
 
 
-def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), progress: bool = False,
-              log=print) -> list[dict]:
+def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), progress: bool = False) -> list[dict]:
     """Train every point (skipping complete runs, resuming partial ones), then write SWEEP/tradeoff.csv.
+    Reports each point and epoch (logging, INFO).
 
     base: the config mapping read from YAML. Returns the rows of the table.
     """
@@ -107,10 +109,10 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
             run = out / point.name
             _check_same_config(run, cfg)
             if run_is_complete(run, cfg.train.epochs):
-                log(f"[{i + 1}/{len(configs)}] {point.name}: complete, skipped")
+                log.info("[%d/%d] %s: complete, skipped", i + 1, len(configs), point.name)
                 continue
-            log(f"[{i + 1}/{len(configs)}] {point.name}: training ({cfg.train.epochs} epochs)")
-            train(cfg, run, resume=True, progress=progress, log=lambda m: log(f"    {m}"))
+            log.info("[%d/%d] %s: training (%d epochs)", i + 1, len(configs), point.name, cfg.train.epochs)
+            train(cfg, run, resume=True, progress=progress)
         rows = collect(out)
         write_tradeoff(out, rows)
     return rows

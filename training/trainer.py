@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 import zipfile
 from pathlib import Path
@@ -38,6 +39,8 @@ from training.encoding import encode_pixels
 from infra.errors import CheckpointError, ConfigError
 from training.evaluate import evaluate
 from training.optim import Adam, WeightAverage
+
+log = logging.getLogger(__name__)
 
 
 def config_to_dict(cfg) -> dict:
@@ -264,8 +267,8 @@ def check_output_layer(cfg: RunConfig) -> None:
                           f"{N_CLASSES} classes; set the last entry of model.layers to {N_CLASSES}")
 
 
-def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True, log=print) -> dict:
-    """Train into run folder `out`; returns the last epoch's metrics."""
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train into run folder `out`; returns the last epoch's metrics. Reports each epoch (logging, INFO)."""
     run = Path(out)
     check_output_layer(cfg)
     train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
@@ -273,10 +276,10 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     weights = initial_weights(cfg)
     with folder_lock(run, "ttfs train"):
         _check_out_folder(run, cfg, resume)
-        return _train_locked(cfg, run, resume, progress, log, train_set, test_set, weights)
+        return _train_locked(cfg, run, resume, progress, train_set, test_set, weights)
 
 
-def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, log, train_set, test_set, weights) -> dict:
+def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train_set, test_set, weights) -> dict:
     t_train = None if cfg.train.shift_px or cfg.train.flip else encode_pixels(train_set.images, cfg.model.t_in)
     opt = Adam([w.shape for w in weights], cfg.train.lr, lr_scales=cfg.train.lr_layer_scale)
     average = None if cfg.train.ema_decay is None else WeightAverage([w.shape for w in weights], cfg.train.ema_decay)
@@ -291,7 +294,7 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, log, 
         if average is not None:
             average.load_state(state)
         first_epoch = int(state["epoch"]) + 1
-        log(f"resuming {run} after epoch {first_epoch}")
+        log.info("resuming %s after epoch %d", run, first_epoch)
 
     record = None
     for epoch in range(first_epoch, cfg.train.epochs):
@@ -314,11 +317,11 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, log, 
                        "seconds": time.perf_counter() - t0})
         history.append(record)
         _save_epoch(run, cfg, weights, opt, epoch, history, average, model_weights)
-        log(f"epoch {epoch + 1}/{cfg.train.epochs}: loss {record['train_loss']:.4f}  train acc "
-            f"{record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  spikes/neuron "
-            f"{record['spikes_per_neuron_mean']:.3f} {[round(s, 3) for s in record['spikes_per_neuron']]}  "
-            f"({record['seconds']:.1f} s)")
+        log.info(f"epoch {epoch + 1}/{cfg.train.epochs}: loss {record['train_loss']:.4f}  train acc "
+                 f"{record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  spikes/neuron "
+                 f"{record['spikes_per_neuron_mean']:.3f} {[round(s, 3) for s in record['spikes_per_neuron']]}  "
+                 f"({record['seconds']:.1f} s)")
     if record is None:
         record = history[-1] if history else {}
-        log(f"{run} already complete ({cfg.train.epochs} epochs)")
+        log.info("%s already complete (%d epochs)", run, cfg.train.epochs)
     return record

@@ -1,13 +1,16 @@
-"""argparse `type=` functions for numeric flags: a negative index or a zero count is a usage error
-naming the flag (`argument --limit: expected an integer >= 1, got '-3'`), exit 2, before any work.
+"""The flags commands share: argparse `type=` functions for numeric flags, and the parent parsers
+of the flags many commands take (`--data-dir`, `--quiet`, `--set`), each defined once here.
 
-Whether an index is past the end of the data set is known only once it is loaded:
-`training.data.select` checks that.
+A negative index or a zero count is a usage error naming the flag (`argument --limit: expected an
+integer >= 1, got '-3'`), exit 2, before any work. Whether an index is past the end of the data
+set is known only once it is loaded: `training.data.select` checks that.
 """
 from __future__ import annotations
 
 import argparse
 import math
+
+from infra.config import prefixes, split_overrides
 
 
 def _int(text: str, low: int) -> int:
@@ -39,3 +42,33 @@ def positive(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
+
+
+def _parent() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(add_help=False)
+
+
+DATA_DIR = _parent()
+DATA_DIR.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
+
+QUIET = _parent()
+QUIET.add_argument("--quiet", action="store_true", help="no progress bars or progress messages (warnings and errors only)")
+
+_EXAMPLES = {"": "train.epochs=3", "hw": "hw.bits=4", "energy": "energy.e_comparator_j=1e-14"}
+
+
+def setting(sections: dict) -> argparse.ArgumentParser:
+    """The `--set PREFIX.KEY=VALUE` flag of a command whose config has these sections (prefix ->
+    dataclass, as infra.config.split_overrides takes); `overrides(args)` reads it."""
+    parser = _parent()
+    example = " --set ".join(_EXAMPLES.get(p, f"{p}.KEY=VALUE") for p in sections)
+    parser.add_argument("--set", action="append", default=[], metavar="PREFIX.KEY=VALUE",
+                        help=f"override one config key, PREFIX one of {prefixes(sections)}; repeatable, "
+                             f"e.g. --set {example}")
+    parser.set_defaults(set_sections=sections)
+    return parser
+
+
+def overrides(args) -> dict[str, list[str]]:
+    """The command's --set items by section, each as KEY=VALUE (infra.config.split_overrides)."""
+    return split_overrides(args.set, args.set_sections)

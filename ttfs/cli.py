@@ -1,5 +1,11 @@
 """`ttfs`: one subcommand per job; each command group lives in its own `ttfs.cmd_*` module.
 
+The command modules are imported statically (a broken one fails `ttfs` loudly instead of losing
+its commands) and import numba, scipy, matplotlib, PySpice, dask and nir only inside the
+commands that use them, so `ttfs --help` starts fast. The library reports through `logging`:
+`main` shows the project's loggers' messages on stdout as plain lines, INFO and up, WARNING and
+up with --quiet (`console_logging`).
+
 `main` is the one boundary where failures become exit statuses:
 
 - TtfsError (a config, data, checkpoint or simulation problem the user can fix): one line
@@ -25,20 +31,26 @@ Anything else is a bug in the toolkit and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
-import importlib
 import io
 import json
+import logging
 import os
 import sys
 import zipfile
+from pathlib import Path
 
 import yaml
 
 from infra.errors import TtfsError
+from ttfs import cmd_demo, cmd_energy, cmd_hw, cmd_netlist, cmd_nir, cmd_sweep, cmd_train
 
-# Modules that each define register(subparsers); a missing one (feature not built yet) is skipped.
-COMMAND_MODULES = ("ttfs.cmd_train", "ttfs.cmd_sweep", "ttfs.cmd_hw", "ttfs.cmd_netlist", "ttfs.cmd_energy", "ttfs.cmd_demo", "ttfs.cmd_nir")
+# Each defines register(subparsers, formatter).
+COMMAND_MODULES = (cmd_train, cmd_sweep, cmd_hw, cmd_netlist, cmd_energy, cmd_demo, cmd_nir)
+# The packages whose loggers (logging.getLogger(__name__) in each module) the command line shows.
+LIBRARY_PACKAGES = ("infra", "training", "hwmodel", "netlists", "energy", "ttfs")
+PACKAGE = "ttfs-codesign"
 
 EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
 _DECODE_ERRORS = (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError, zipfile.BadZipFile)
@@ -60,22 +72,75 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
     pass
 
 
+def version() -> str:
+    """The installed package's version; from pyproject.toml when run from a checkout not installed."""
+    from importlib import metadata
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        import tomllib
+        with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as fh:
+            return tomllib.load(fh)["project"]["version"]
+
+
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked for (importlib.metadata costs time at every start)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"ttfs {version()}")
+        parser.exit()
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ttfs", formatter_class=_Formatter,
         description="Train sparse-firing TTFS spiking networks, map them to analog crossbars, "
                     "simulate them in ngspice and report their energy.",
         epilog="Run 'ttfs COMMAND --help' for a command's options and an example.")
+    parser.add_argument("--version", action=_VersionAction, help="print the package version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub, _Formatter)
     return parser
+
+
+class _ConsoleHandler(logging.Handler):
+    """A log record as its plain message on whatever sys.stdout is when it is emitted (tests and
+    `ttfs demo` redirect it), as print did. An OSError writing it propagates like print's, to
+    main's handler (a closed pipe or a full disk behind stdout), rather than to logging's stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = sys.stdout
+        if stream is None:          # started with stdout closed (>&-): discarded, as print does
+            return
+        stream.write(self.format(record) + "\n")
+        stream.flush()
+
+
+_CONSOLE = _ConsoleHandler()
+
+
+@contextlib.contextmanager
+def console_logging(quiet: bool = False):
+    """Show the project's log messages on stdout while the block runs: INFO and up, or WARNING and
+    up when quiet. Nested use (`ttfs demo` runs commands through main) keeps one handler, and
+    each block restores the levels and handlers it found."""
+    loggers = [logging.getLogger(name) for name in LIBRARY_PACKAGES]
+    saved = [(logger, logger.level, _CONSOLE in logger.handlers) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING if quiet else logging.INFO)
+        if _CONSOLE not in logger.handlers:
+            logger.addHandler(_CONSOLE)
+    try:
+        yield
+    finally:
+        for logger, level, had in saved:
+            logger.setLevel(level)
+            if not had:
+                logger.removeHandler(_CONSOLE)
 
 
 def _chain(exc: BaseException):
@@ -178,7 +243,8 @@ def main(argv=None) -> int:
     if stdout is not None:          # None: started with stdout closed (>&-); Python discards prints
         sys.stdout = _NamedStdout(stdout)
     try:
-        code = int(args.func(args) or 0)
+        with console_logging(getattr(args, "quiet", False)):
+            code = int(args.func(args) or 0)
         if stdout is not None:
             sys.stdout.flush()      # here, inside the handler, not at interpreter exit
         return code

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from infra.errors import TtfsError
 from infra.atomic_io import prepare_out_dir
+from ttfs import args as flags
 
 REPO = Path(__file__).resolve().parents[1]
 # Wire resistance is off in the demo: ngspice with a resistor ladder on every row and column takes
 # over ten minutes per image even for 784-16-10 (against seconds without); see docs/netlists.md.
-DEMO_HW_SETS = ("r_wire_row_ohm=0", "r_wire_col_ohm=0")
+DEMO_HW_SETS = ("hw.r_wire_row_ohm=0", "hw.r_wire_col_ohm=0")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def run_demo(out: Path, profile: Profile, hw: Path, quiet: bool) -> dict:
     common = [f"model.layers={profile.layers}", f"data.train_limit={profile.train_limit}",
               f"data.test_limit={profile.test_limit}", f"train.epochs={profile.epochs}",
               f"train.batch_size={profile.batch_size}"]
+    hw_sets = [x for s in DEMO_HW_SETS for x in ("--set", s)]
     summary = {}
     runs = {name: out / "runs" / name for name in variants}
     for name, reg in variants.items():
@@ -78,7 +80,6 @@ def run_demo(out: Path, profile: Profile, hw: Path, quiet: bool) -> dict:
         run, design = runs[name], out / "designs" / name
         _step(f"map {name} onto {hw.name} (with {', '.join(DEMO_HW_SETS)}; one chip design for both runs) "
               "and evaluate the behavioural model")
-        hw_sets = [x for s in DEMO_HW_SETS for x in ("--set", s)]
         others = [str(r) for n, r in runs.items() if n != name]
         _run(["map", str(run), "--hw", str(hw), "--out", str(design), *hw_sets, "--common-scale-with", *others])
         hw_eval = json.loads(_run(["hw-eval", str(design), "--limit", str(profile.eval_images), "--json"],
@@ -95,7 +96,7 @@ def run_demo(out: Path, profile: Profile, hw: Path, quiet: bool) -> dict:
     report = out / "report"
     _run(["energy-report", str(out / "designs" / "baseline"), str(out / "designs" / "m-ssr"), "--hw", str(hw),
           "--limit", str(profile.eval_images), "--out", str(report), *q,
-          *[x for s in DEMO_HW_SETS for x in ("--set-hw", s)]])
+          *hw_sets])
     energy = json.loads((report / "report.json").read_text())
     for name, row in zip(variants, energy["runs"]):
         summary[name]["energy"] = row
@@ -143,7 +144,7 @@ def cmd_demo(args) -> int:
 
 def register(sub, formatter) -> None:
     p = sub.add_parser("demo", help="the whole chain on real MNIST, without and with M-SSR",
-                       formatter_class=formatter,
+                       formatter_class=formatter, parents=[flags.QUIET],
                        description="Train a small network on real MNIST without and with M-SSR, map both onto "
                                    "the default hardware, export a netlist, simulate test images in ngspice "
                                    "and compare their energy. Rerun to continue an interrupted demo.",
@@ -152,5 +153,4 @@ def register(sub, formatter) -> None:
     p.add_argument("--profile", choices=tuple(PROFILES), default="full",
                    help="'full': 784-100-10 on 20,000 images (minutes); 'tiny': seconds, for tests")
     p.add_argument("--hw", default=str(REPO / "configs" / "hw" / "default.yaml"), help="hardware config")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)

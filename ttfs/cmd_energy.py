@@ -5,27 +5,31 @@ import json
 from pathlib import Path
 
 from energy.config import EnergyConfig
+from hwmodel.config import HardwareConfig
 from infra.errors import CheckpointError
 from infra.config import load_config
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
 
+REPORT_SECTIONS = {"hw": HardwareConfig, "energy": EnergyConfig}   # --set hw.bits=4 --set energy.v_swing_v=1.5
+VALIDATE_SECTIONS = {"energy": EnergyConfig}
+
 
 def load_energy(path, overrides=()) -> EnergyConfig:
-    """EnergyConfig from YAML (None: the defaults) with `energy.key=value` style overrides."""
+    """EnergyConfig from YAML (None: the defaults) with `key=value` overrides (the `energy.` --set items)."""
     return load_config(path, EnergyConfig, overrides, section="energy")
 
 
 def _load_hw(path, overrides=()):
-    from hwmodel.config import HardwareConfig
     return load_config(path, HardwareConfig, overrides, section="hw")
 
 
 def cmd_report(args) -> int:
     prepare_out_dir(args.out)
     from energy.report import build_report
-    hw = _load_hw(args.hw, args.set_hw)
-    cfg = load_energy(args.energy, args.set)
+    sets = flags.overrides(args)
+    hw = _load_hw(args.hw, sets["hw"])
+    cfg = load_energy(args.energy, sets["energy"])
     report = build_report(args.inputs, hw, cfg, rate_hz=args.rate, limit=args.limit, out=args.out,
                           data_dir=args.data_dir, progress=not args.quiet, scale=args.scale)
     print(f"report folder: {args.out}  (report.md, report.json, breakdown.png, energy_vs_accuracy.png); "
@@ -45,7 +49,7 @@ def cmd_validate(args) -> int:
         raise CheckpointError(f"{args.design}: not a design folder; make one with "
                               "'ttfs map RUN --hw configs/hw/ideal.yaml --out DESIGN'")
     design = load_design(args.design)
-    cfg = load_energy(args.energy, args.set)
+    cfg = load_energy(args.energy, flags.overrides(args)["energy"])
     check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)
     data = select(load_split(design.dataset, "test", args.data_dir), limit=args.limit)
     result = validate(design, data.images, cfg, progress=not (args.quiet or args.json))
@@ -70,6 +74,7 @@ def cmd_validate(args) -> int:
 def register(sub, formatter) -> None:
     p = sub.add_parser("energy-report", help="energy per inference of runs/designs and what SSR saves",
                        formatter_class=formatter,
+                       parents=[flags.setting(REPORT_SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Energy per inference (breakdown by component and layer), spikes per neuron, "
                                    "accuracy, average power, energy-delay product and savings relative to the "
                                    "first input, over the test set. Inputs: run folders (mapped with --hw), design "
@@ -90,16 +95,11 @@ def register(sub, formatter) -> None:
                    help="weight-to-conductance scale of run folders: 'common' maps runs of one architecture onto "
                         "one chip design (per layer the largest full-scale weight among them), so savings compare "
                         "networks on the same hardware; 'per-run' scales each run by its own full-scale weight (hw.full_scale_percentile of |w|)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an energy config key, e.g. v_swing_v=1.5 (repeatable)")
-    p.add_argument("--set-hw", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a hardware config key, e.g. neuron=passive (repeatable)")
-    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("energy-validate", help="energy model against ngspice-measured source energy",
                        formatter_class=formatter,
+                       parents=[flags.setting(VALIDATE_SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Simulate N test images in ngspice (layer by layer, netlists package), integrate "
                                    "the power every source delivers over the window and compare it image by image "
                                    "with the model's conduction + capacitor energy (the parts the netlist models).",
@@ -108,8 +108,5 @@ def register(sub, formatter) -> None:
     p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
     p.add_argument("--limit", type=flags.count, default=5, help="number of test images")
     p.add_argument("--energy", default=None, help="energy config YAML (v_swing_v is ignored: ideal op-amp)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an energy config key")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_validate)

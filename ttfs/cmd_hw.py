@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hwmodel.behavioural import evaluate
 from hwmodel.config import HardwareConfig
 from hwmodel.design import Design, load_design, save_design
 from hwmodel.mapping import common_full_scale, map_model
@@ -16,6 +15,8 @@ from infra.config import apply_overrides, build, load_config
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
 from infra.folder_lock import folder_lock
+
+SECTIONS = {"hw": HardwareConfig}       # --set hw.bits=4
 
 
 def load_hw(path, overrides=()) -> HardwareConfig:
@@ -44,7 +45,7 @@ def design_or_run(path: Path, hw_path, overrides) -> Design:
 
 def cmd_map(args) -> int:
     prepare_out_dir(args.out)
-    hw = load_hw(args.hw, args.set)
+    hw = load_hw(args.hw, flags.overrides(args)["hw"])
     if args.common_scale_with:
         if hw.full_scale_weight is not None:
             raise ConfigError("--common-scale-with: hw.full_scale_weight is already set; give one or the other")
@@ -69,7 +70,12 @@ def _data(design: Design, args, where: Path):
 
 
 def cmd_hw_eval(args) -> int:
+    from hwmodel.behavioural import evaluate    # imported here: numba is not needed for --help
+
+    hw_sets = flags.overrides(args)["hw"]
     design = load_design(args.design)
+    if hw_sets:                                 # the same weights on the changed hardware
+        design = design_or_run(args.design, None, hw_sets)
     data = _data(design, args, args.design / "design.npz")
     r = evaluate(design, data.images, data.labels, trials=args.trials, progress=not args.json and not args.quiet)
     if args.json:
@@ -91,7 +97,7 @@ def cmd_hw_eval(args) -> int:
 
 def cmd_hw_sweep(args) -> int:
     prepare_out_dir(args.out)
-    design = design_or_run(args.source, args.hw, args.set)
+    design = design_or_run(args.source, args.hw, flags.overrides(args)["hw"])
     values = parse_values(args.param, args.values)
     data = _data(design, args, args.source)
     with folder_lock(args.out, "ttfs hw-sweep"):
@@ -107,12 +113,11 @@ def cmd_hw_sweep(args) -> int:
 def _add_eval_args(p) -> None:
     p.add_argument("--limit", type=flags.count, default=None, help="use only the first N test images (default: all)")
     p.add_argument("--trials", type=flags.count, default=1, help="Monte-Carlo chips (trial 0 is the stored one)")
-    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def register(sub, formatter) -> None:
     p = sub.add_parser("map", help="map a trained run onto a crossbar design", formatter_class=formatter,
+                       parents=[flags.setting(SECTIONS)],
                        description="Map a trained run onto resistive-crossbar hardware: conductances, per-layer "
                                    "capacitance/threshold and one chip's non-idealities (docs/hwmodel.md).",
                        epilog="example:\n  ttfs map runs/mnist-784-400-10 --hw configs/hw/default.yaml --out designs/mnist"
@@ -121,8 +126,6 @@ def register(sub, formatter) -> None:
     p.add_argument("run", type=Path, help="run folder written by 'ttfs train'")
     p.add_argument("--hw", required=True, help="hardware YAML (see configs/hw/)")
     p.add_argument("--out", required=True, type=Path, help="design folder to write")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a hardware key, e.g. bits=6 (repeatable)")
     p.add_argument("--common-scale-with", nargs="+", type=Path, default=[], metavar="RUN",
                    help="other runs of the same architecture to share one chip design with: per layer the largest "
                         "full-scale weight among all of them maps to g_max_s - g_min_s (sets hw.full_scale_weight), "
@@ -130,16 +133,20 @@ def register(sub, formatter) -> None:
     p.set_defaults(func=cmd_map)
 
     p = sub.add_parser("hw-eval", help="behavioural accuracy of a design", formatter_class=formatter,
+                       parents=[flags.setting(SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Exact event-driven behavioural simulation of a design on the test set: accuracy, "
                                    "spikes per neuron and firing-time error against the trained model, as mean and "
-                                   "std over Monte-Carlo chips. Times in seconds unless marked model units.",
-                       epilog="example:\n  ttfs hw-eval designs/mnist --trials 5 --json")
+                                   "std over Monte-Carlo chips. Times in seconds unless marked model units. "
+                                   "--set hw.KEY=VALUE re-maps the design's weights with that hardware key changed.",
+                       epilog="example:\n  ttfs hw-eval designs/mnist --trials 5 --json\n"
+                              "  ttfs hw-eval designs/mnist --set hw.bits=4 --limit 1000")
     p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
     _add_eval_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (t_error_* in seconds)")
     p.set_defaults(func=cmd_hw_eval)
 
     p = sub.add_parser("hw-sweep", help="accuracy against one non-ideality (CSV + PNG)", formatter_class=formatter,
+                       parents=[flags.setting(SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Re-map with one non-ideality varied and plot accuracy against it. bits: "
                                    "conductance bits ('none' = analog); variation: lognormal sigma (0.05 = 5%%); "
                                    "offset: comparator offset sigma in volts; wire: row and column ohm per cell.",
@@ -150,6 +157,5 @@ def register(sub, formatter) -> None:
     p.add_argument("--values", required=True, nargs="+", help="values to try (space or comma separated)")
     p.add_argument("--out", required=True, type=Path, help="folder for sweep-PARAM.csv and sweep-PARAM.png")
     p.add_argument("--hw", default=None, help="hardware YAML for a run folder (default: the ideal defaults); for a design, replaces its config")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hardware key (repeatable)")
     _add_eval_args(p)
     p.set_defaults(func=cmd_hw_sweep)

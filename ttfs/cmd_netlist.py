@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-
 from infra import atomic_io
 from infra.errors import ConfigError
 from ttfs import args as flags
@@ -69,7 +68,7 @@ def cmd_simulate(args) -> int:
 
 def register(sub, formatter) -> None:
     p = sub.add_parser("export-netlist", help="write a standalone ngspice netlist of a design for one input",
-                       formatter_class=formatter,
+                       formatter_class=formatter, parents=[flags.DATA_DIR],
                        description="Write the circuit of a design (all layers, or --layers a:b) for test "
                                    "sample K as an ngspice netlist: PWL row drivers, one resistor per "
                                    "crossbar cell, neuron subcircuits, comparators and row drivers. "
@@ -85,11 +84,10 @@ def register(sub, formatter) -> None:
     p.add_argument("--max-step-s", type=flags.positive, default=None,
                    help="ngspice maximum time step (default t_end_s / 1000; the comparators' edges "
                         "are located to about half of it)")
-    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("simulate", help="circuit-level inference of test images in ngspice",
-                       formatter_class=formatter,
+                       formatter_class=formatter, parents=[flags.DATA_DIR, flags.QUIET],
                        description="Simulate N test images of a design in ngspice (layer by layer, "
                                    "through PySpice's shared-library interface) and compare with the "
                                    "behavioural model. Writes SIM/results.jsonl (one line per image, "
@@ -105,6 +103,4 @@ def register(sub, formatter) -> None:
     p.add_argument("--out", required=True, type=Path, help="simulation folder to write")
     p.add_argument("--t-rise-s", type=flags.positive, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
     p.add_argument("--timeout-s", type=flags.positive, default=900.0, help="per image and attempt")
-    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_simulate)

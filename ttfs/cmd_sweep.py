@@ -7,6 +7,7 @@ from infra.errors import CheckpointError, ConfigError
 from infra.config import read_yaml
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
+from ttfs.cmd_train import SECTIONS
 from infra.folder_lock import folder_lock
 
 
@@ -23,7 +24,7 @@ def cmd_sweep(args) -> int:
     from training.sweep import CSV_NAME, run_sweep
 
     base = read_yaml(args.config)
-    overrides = list(args.set)
+    overrides = flags.overrides(args)[""]
     if args.data_dir:
         overrides.append(f"data.data_dir={args.data_dir}")
     v_hats = _floats(args.v_hat, "--v-hat") if args.v_hat else None
@@ -63,7 +64,7 @@ def cmd_plot(args) -> int:
 
 def register(sub, formatter) -> None:
     p = sub.add_parser("sweep", help="train one run per regulariser strength; trade-off table and plots",
-                       formatter_class=formatter,
+                       formatter_class=formatter, parents=[flags.setting(SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Train a baseline and one run per strength (and per v_hat for the membrane "
                                    "loss) into SWEEP/<kind>_s<strength>/, skipping complete runs and resuming "
                                    "partial ones; then write SWEEP/tradeoff.csv and the figures. Several "
@@ -76,15 +77,12 @@ def register(sub, formatter) -> None:
     p.add_argument("--reg", required=True, choices=("m-ssr", "f-ssr", "membrane"), help="regulariser to sweep")
     p.add_argument("--strengths", required=True, help="comma-separated strengths; 0 is the baseline run")
     p.add_argument("--v-hat", default=None, help="comma-separated reference voltages (membrane only)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key for every run, e.g. train.epochs=2 (repeatable)")
     p.add_argument("--out", required=True, type=Path, help="sweep folder")
-    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
     p.add_argument("--no-plots", action="store_true", help="only the runs and tradeoff.csv")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("plot", help="figures from run or sweep folders", formatter_class=formatter,
+                       parents=[flags.DATA_DIR],
                        description="Regenerate the figures: for each sweep folder the accuracy-vs-spikes "
                                    "trade-off per hidden layer (M-SSR, F-SSR), M-SSR vs the membrane loss, and "
                                    "a raster + membrane traces of the baseline and a strong M-SSR run; for run "
@@ -94,5 +92,4 @@ def register(sub, formatter) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_SWEEP", help="run or sweep folders")
     p.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
     p.add_argument("--image", type=flags.index, default=0, help="test image shown in the raster figure")
-    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: installed location)")
     p.set_defaults(func=cmd_plot)
