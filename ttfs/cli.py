@@ -38,7 +38,7 @@ import yaml
 from infra.errors import TtfsError
 
 # Modules that each define register(subparsers); a missing one (feature not built yet) is skipped.
-COMMAND_MODULES = ("ttfs.cmd_train", "ttfs.cmd_sweep", "ttfs.cmd_hw", "ttfs.cmd_netlist", "ttfs.cmd_energy", "ttfs.cmd_demo", "ttfs.cmd_nir")
+COMMAND_MODULES = ("ttfs.cmd_train", "ttfs.cmd_sweep", "ttfs.cmd_hw", "ttfs.cmd_netlist", "ttfs.cmd_energy", "ttfs.cmd_demo", "ttfs.cmd_nir", "ttfs.cmd_presets")
 
 EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
 _DECODE_ERRORS = (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError, zipfile.BadZipFile)

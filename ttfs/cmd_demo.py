@@ -16,7 +16,8 @@ from pathlib import Path
 from infra.errors import TtfsError
 from infra.atomic_io import prepare_out_dir
 
-REPO = Path(__file__).resolve().parents[1]
+TRAIN_PRESET = "mnist-784-400-10"     # presets (infra/presets): they travel with the installed package
+HW_PRESET = "default"
 # Wire resistance is off in the demo: ngspice with a resistor ladder on every row and column takes
 # over ten minutes per image even for 784-16-10 (against seconds without); see docs/netlists.md.
 DEMO_HW_SETS = ("r_wire_row_ohm=0", "r_wire_col_ohm=0")
@@ -57,10 +58,10 @@ def _step(title: str):
     print(f"\n== {title}", flush=True)
 
 
-def run_demo(out: Path, profile: Profile, hw: Path, quiet: bool) -> dict:
+def run_demo(out: Path, profile: Profile, hw: str, quiet: bool) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     q = ["--quiet"] if quiet else []
-    config = REPO / "configs" / "mnist-784-400-10.yaml"
+    config = TRAIN_PRESET
     variants = {"baseline": ["reg.kind=none"],
                 "m-ssr": ["reg.kind=m-ssr", f"reg.strength={profile.mssr_strength}"]}
     common = [f"model.layers={profile.layers}", f"data.train_limit={profile.train_limit}",
@@ -76,7 +77,7 @@ def run_demo(out: Path, profile: Profile, hw: Path, quiet: bool) -> dict:
                                                       "--json"], capture=True))}
     for name in variants:
         run, design = runs[name], out / "designs" / name
-        _step(f"map {name} onto {hw.name} (with {', '.join(DEMO_HW_SETS)}; one chip design for both runs) "
+        _step(f"map {name} onto {Path(hw).name} (with {', '.join(DEMO_HW_SETS)}; one chip design for both runs) "
               "and evaluate the behavioural model")
         hw_sets = [x for s in DEMO_HW_SETS for x in ("--set", s)]
         others = [str(r) for n, r in runs.items() if n != name]
@@ -130,7 +131,7 @@ def cmd_demo(args) -> int:
     from infra.folder_lock import folder_lock
     start = time.perf_counter()
     with folder_lock(args.out, "ttfs demo"):
-        summary = run_demo(Path(args.out), PROFILES[args.profile], Path(args.hw), args.quiet)
+        summary = run_demo(Path(args.out), PROFILES[args.profile], str(args.hw), args.quiet)
         print("\nartefacts:")
         for k, v in summary["artefacts"].items():
             print(f"  {k:<14} {v}")
@@ -151,6 +152,6 @@ def register(sub, formatter) -> None:
     p.add_argument("--out", required=True, type=Path, help="folder for every artefact")
     p.add_argument("--profile", choices=tuple(PROFILES), default="full",
                    help="'full': 784-100-10 on 20,000 images (minutes); 'tiny': seconds, for tests")
-    p.add_argument("--hw", default=str(REPO / "configs" / "hw" / "default.yaml"), help="hardware config")
+    p.add_argument("--hw", default=HW_PRESET, help="hardware config: a YAML file or a preset name (ttfs presets)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
