@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra import provenance
 from infra.errors import TtfsError
 from infra.atomic_io import prepare_out_dir
 
@@ -100,6 +101,7 @@ def run_demo(out: Path, profile: Profile, hw: str, quiet: bool) -> dict:
     energy = json.loads((report / "report.json").read_text())
     for name, row in zip(variants, energy["runs"]):
         summary[name]["energy"] = row
+    summary[provenance.KEY] = provenance.provenance()
     summary["artefacts"] = {
         "runs": str(out / "runs"), "designs": str(out / "designs"), "netlist": str(netlist),
         "simulations": str(out / "sim"), "energy report": str(report / "report.md"),
