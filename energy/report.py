@@ -23,7 +23,7 @@ import yaml
 
 from energy.config import EnergyConfig
 from energy.model import COMPONENTS, design_energy
-from infra import atomic_io
+from infra import atomic_io, provenance
 from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
 from infra.errors import CheckpointError, ConfigError
@@ -117,7 +117,7 @@ def load_source(src: Source, hw):
     from training.checkpoint import load_model
     run = load_model(src.path)
     if hw is None:
-        raise ConfigError(f"{src.path} is a run folder: give --hw HW.yaml to map it (e.g. configs/hw/default.yaml)")
+        raise ConfigError(f"{src.path} is a run folder: give --hw HW.yaml or a preset name to map it (e.g. --hw default)")
     try:
         design = map_model(run.weights, run.model, hw, str(src.path), run.dataset)
     except ConfigError as exc:
@@ -304,6 +304,7 @@ def _report(runs: list, hw, cfg: EnergyConfig, rate_hz: float, limit, scale: str
         "savings_definition": "100 * (first - this) / first, per inference; the first input is the reference",
         "conduction_form": cfg.conduction_form,
         "accuracy_definition": "hardware accuracy: behavioural model of the stored chip on the test images",
+        provenance.KEY: provenance.provenance(),
     }
 
 

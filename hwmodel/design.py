@@ -16,7 +16,7 @@ import numpy as np
 
 from hwmodel.chip import Chip
 from hwmodel.config import NEURONS, SCHEMES, HardwareConfig
-from infra import atomic_io
+from infra import atomic_io, provenance
 from infra.config import build, require
 from training.checkpoint import model_config
 from training.config import ModelConfig
@@ -24,7 +24,7 @@ from training.data import DATASETS
 from infra.errors import CheckpointError, ConfigError
 
 FORMAT = "ttfs-design/1"
-_HOW = "make one with 'ttfs map RUN --hw configs/hw/default.yaml --out DESIGN'"
+_HOW = "make one with 'ttfs map RUN --hw default --out DESIGN'"
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,7 @@ class Design:
             "model": {"v_th": self.model.v_th, "t_in": self.model.t_in, "t_end": self.model.t_end},
             "units": "SI (s, V, F, S, ohm); model weights and model times are dimensionless",
             "hw": hw.to_dict(),
+            provenance.KEY: provenance.provenance(),
         }
 
 

@@ -10,11 +10,18 @@ Every float (also inside tuples and optionals) must be finite: NaN and +/-inf, h
 `split_overrides` is the one reading of the command line's `--set`: every item is a dotted key
 whose first segment names the section (`hw.bits=4`, `energy.e_comparator_j=1e-14`,
 `train.epochs=3`), grouped per section for its loader.
+
+Presets: the shipped configs live in this package (infra/presets/, package data, so an installed
+copy has them; `configs/` in a checkout links there). Wherever a config file is read, a name that
+is not an existing file is the preset of that name: `load_config("mnist-784-400-10", RunConfig)`,
+`load_config("default", HardwareConfig, section="hw")`. The kind of preset is the section the
+dataclass is built under ("train" for the top level); `presets()` lists them all.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -206,10 +213,51 @@ def split_overrides(items, sections: dict) -> dict[str, list[str]]:
     return groups
 
 
-def read_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+PRESET_KINDS = {"train": PRESETS_DIR, "hw": PRESETS_DIR / "hw", "energy": PRESETS_DIR / "energy"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    kind: str              # train, hw or energy
+    path: Path
+    description: str       # the first sentence of the file's first comment
+
+
+def _preset_files(kind: str) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(PRESET_KINDS[kind].glob("*.yaml"))}
+
+
+def _description(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return re.split(r"(?<=\.)\s", line.lstrip("#").strip(), maxsplit=1)[0]
+    return ""
+
+
+def presets(kind: str | None = None) -> list[Preset]:
+    """The shipped presets (of one kind, or all), by kind then name."""
+    return [Preset(name, k, path, _description(path)) for k in ([kind] if kind else PRESET_KINDS)
+            for name, path in _preset_files(k).items()]
+
+
+def config_path(path: str | Path, kind: str | None = "train") -> Path:
+    """`path` if it is a file, else the preset of `kind` named `path` (kind None: files only)."""
+    if Path(path).is_file() or kind is None:
+        found = Path(path)
+    else:
+        found = _preset_files(kind).get(str(path))
+    if found is None or not found.is_file():
+        presets_of_kind = (f", nor a {kind} preset ({kind} presets: {', '.join(_preset_files(kind))}; "
+                           "'ttfs presets' describes them)") if kind else ""
+        raise ConfigError(f"{path}: config file not found{presets_of_kind}")
+    return found
+
+
+def read_yaml(path: str | Path, kind: str | None = "train") -> dict:
+    """The mapping in a config file or preset of `kind` (config_path); {} for an empty file."""
+    path = config_path(path, kind)
     data = atomic_io.read_yaml(path, ConfigError)
     if data is None:
         return {}
@@ -219,8 +267,10 @@ def read_yaml(path: str | Path) -> dict:
 
 
 def load_config(path: str | Path | None, cls, overrides=(), section: str = ""):
-    """Read `path` (None: defaults only), apply overrides, build `cls`; errors name the file."""
-    data = read_yaml(path) if path is not None else {}
+    """Read `path`, a file or a preset of kind `section` ("train" for "") (None: defaults only),
+    apply overrides, build `cls`; errors name the file."""
+    kind = section or "train"
+    data = read_yaml(path, kind if kind in PRESET_KINDS else None) if path is not None else {}
     apply_overrides(data, overrides)
     try:
         return build(cls, data, section)

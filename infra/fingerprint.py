@@ -1,9 +1,10 @@
 """Content fingerprints for caches and resume records.
 
 `digest(...)` is a sha256 over arrays (dtype, shape and bytes), files (an .npz by its arrays, so
-re-saving the same arrays keeps the fingerprint; any other file by its bytes) and configs (canonical
-JSON). A cached result is reused only while the fingerprint of everything it was computed from is
-unchanged; paths and modification times play no part.
+re-saving the same arrays keeps the fingerprint; a YAML file by its text less its `provenance:`
+block, which says what wrote it, not what it holds; any other file by its bytes) and configs
+(canonical JSON). A cached result is reused only while the fingerprint of everything it was
+computed from is unchanged; paths and modification times play no part.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from infra import provenance
 
 
 def digest(*parts) -> str:
@@ -23,12 +26,19 @@ def digest(*parts) -> str:
 
 
 def file_digest(path: str | Path) -> str:
-    """Digest of one file's content: an .npz by its named arrays (not the zip's timestamps)."""
+    """Digest of one file's content: an .npz by its named arrays (not the zip's timestamps), a YAML
+    file without its provenance (infra.provenance.strip)."""
     path = Path(path)
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as z:
             return digest(*[x for name in sorted(z.files) for x in (name, z[name])])
-    return digest(path.read_bytes())
+    data = path.read_bytes()
+    if path.suffix in (".yaml", ".yml") and f"\n{provenance.KEY}:".encode() in b"\n" + data:
+        try:
+            data = provenance.strip(data.decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return digest(data)
 
 
 def _update(h, x) -> None:

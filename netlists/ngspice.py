@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes.util
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from infra import provenance
 from infra.errors import EngineError, SimulationError
 from netlists.writer import check_inert
 
@@ -105,6 +107,9 @@ class Engine:
                               f"{INSTALL_HINT}{hint}") from None
         self.library_path = library_path
         self.broken = False
+        found = re.search(r"ngspice-(\S+)", self._cmd("version -f"))
+        self.version = found.group(1) if found else None
+        provenance.record_version("ngspice", self.version)
 
     def _cmd(self, command: str) -> str:
         from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
@@ -170,7 +175,7 @@ def _serve(recv, send, library_path: str) -> None:
     except EngineError as exc:
         send.send(("error", str(exc)))
         return
-    send.send(("ready", None))
+    send.send(("ready", engine.version))
     while True:
         try:
             msg = recv.recv()
@@ -230,6 +235,7 @@ class Session:
         if kind != "ready":
             self._stop()
             raise EngineError(payload)
+        provenance.record_version("ngspice", payload)
 
     def _stop(self) -> None:
         if self._proc is not None:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from netlists.circuit import Circuit, circuit_from_design
 from netlists.simulate import FAST, SAFE, simulate_network
-from infra import atomic_io
+from infra import atomic_io, provenance
 from infra.errors import CheckpointError, ConfigError, EngineError, SimulationError
 from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
@@ -244,7 +244,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         summary = summarize(records, circuit.t_end_s)
         summary.update({"design": str(design_path), "workers": workers if not dask_address else None,
                         "dask": dask_address, "neuron": circuit.neuron, "scheme": circuit.scheme,
-                        "layers": circuit.sizes})
+                        "layers": circuit.sizes, provenance.KEY: provenance.provenance()})
         if records:
             atomic_io.write_text(out_dir / SUMMARY, json.dumps(summary, indent=1))
     return summary

@@ -1,8 +1,10 @@
 """The demo's whole chain (train, map, hw-eval, simulate, export, energy) on a tiny setting."""
 import json
 
+import numpy
 import pytest
 
+from infra.provenance import KEY, provenance
 from ttfs.cli import main
 
 
@@ -14,6 +16,7 @@ def _check(out, sim_images):
         assert 0.0 <= s["software"]["accuracy"] <= 1.0
         assert s["energy"]["energy_per_inference_j"] > 0
     assert summary["baseline"]["energy"]["savings_pct"] == 0.0
+    assert summary[KEY] == provenance() and summary[KEY]["numpy"] == numpy.__version__
     text = (out / "netlists" / "baseline-sample0.cir").read_text()
     assert ".meas tran t_l0_n0" in text and ".end" in text
     assert (out / "report" / "report.md").is_file() and (out / "summary.md").is_file()

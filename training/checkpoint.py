@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infra import atomic_io
+from infra import atomic_io, provenance
 from infra.config import build
 from infra.killpoints import maybe_exit
 from training.config import ModelConfig
@@ -48,6 +48,7 @@ def model_meta(model: ModelConfig, dataset: str, extra: dict) -> dict:
         "time_unit": "dimensionless model time",
         "dataset": dataset,
         **extra,
+        provenance.KEY: provenance.provenance(),
     }
 
 

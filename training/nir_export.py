@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import io
 import math
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import nir
 import numpy as np
 
-from infra import atomic_io
+from infra import atomic_io, provenance
 from infra.errors import ConfigError
 from training.checkpoint import TrainedModel, load_model, model_meta
 
@@ -32,10 +31,7 @@ MIN_TAU_OVER_WINDOW = 10.0  # the leak changes potentials by up to 1 / tau_over_
 
 
 def _package_version() -> str:
-    try:
-        return importlib_metadata.version("ttfs-codesign")
-    except importlib_metadata.PackageNotFoundError:
-        return "unknown"
+    return provenance.provenance()[provenance.DISTRIBUTION] or "unknown"
 
 
 def _check(portable: bool, tau_over_window: float, time_scale_s: float | None) -> None:

@@ -13,11 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra import provenance
 from infra.errors import TtfsError
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
 
-REPO = Path(__file__).resolve().parents[1]
+TRAIN_PRESET = "mnist-784-400-10"     # presets (infra/presets): they travel with the installed package
+HW_PRESET = "default"
 # Wire resistance is off in the demo: ngspice with a resistor ladder on every row and column takes
 # over ten minutes per image even for 784-16-10 (against seconds without); see docs/netlists.md.
 DEMO_HW_SETS = ("hw.r_wire_row_ohm=0", "hw.r_wire_col_ohm=0")
@@ -58,10 +60,10 @@ def _step(title: str):
     print(f"\n== {title}", flush=True)
 
 
-def run_demo(out: Path, profile: Profile, hw: Path, quiet: bool) -> dict:
+def run_demo(out: Path, profile: Profile, hw: str, quiet: bool) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     q = ["--quiet"] if quiet else []
-    config = REPO / "configs" / "mnist-784-400-10.yaml"
+    config = TRAIN_PRESET
     variants = {"baseline": ["reg.kind=none"],
                 "m-ssr": ["reg.kind=m-ssr", f"reg.strength={profile.mssr_strength}"]}
     common = [f"model.layers={profile.layers}", f"data.train_limit={profile.train_limit}",
@@ -78,7 +80,7 @@ def run_demo(out: Path, profile: Profile, hw: Path, quiet: bool) -> dict:
                                                       "--json"], capture=True))}
     for name in variants:
         run, design = runs[name], out / "designs" / name
-        _step(f"map {name} onto {hw.name} (with {', '.join(DEMO_HW_SETS)}; one chip design for both runs) "
+        _step(f"map {name} onto {Path(hw).name} (with {', '.join(DEMO_HW_SETS)}; one chip design for both runs) "
               "and evaluate the behavioural model")
         others = [str(r) for n, r in runs.items() if n != name]
         _run(["map", str(run), "--hw", str(hw), "--out", str(design), *hw_sets, "--common-scale-with", *others])
@@ -100,6 +102,7 @@ def run_demo(out: Path, profile: Profile, hw: Path, quiet: bool) -> dict:
     energy = json.loads((report / "report.json").read_text())
     for name, row in zip(variants, energy["runs"]):
         summary[name]["energy"] = row
+    summary[provenance.KEY] = provenance.provenance()
     summary["artefacts"] = {
         "runs": str(out / "runs"), "designs": str(out / "designs"), "netlist": str(netlist),
         "simulations": str(out / "sim"), "energy report": str(report / "report.md"),
@@ -131,7 +134,7 @@ def cmd_demo(args) -> int:
     from infra.folder_lock import folder_lock
     start = time.perf_counter()
     with folder_lock(args.out, "ttfs demo"):
-        summary = run_demo(Path(args.out), PROFILES[args.profile], Path(args.hw), args.quiet)
+        summary = run_demo(Path(args.out), PROFILES[args.profile], str(args.hw), args.quiet)
         print("\nartefacts:")
         for k, v in summary["artefacts"].items():
             print(f"  {k:<14} {v}")
@@ -152,5 +155,5 @@ def register(sub, formatter) -> None:
     p.add_argument("--out", required=True, type=Path, help="folder for every artefact")
     p.add_argument("--profile", choices=tuple(PROFILES), default="full",
                    help="'full': 784-100-10 on 20,000 images (minutes); 'tiny': seconds, for tests")
-    p.add_argument("--hw", default=str(REPO / "configs" / "hw" / "default.yaml"), help="hardware config")
+    p.add_argument("--hw", default=HW_PRESET, help="hardware config: a YAML file or a preset name (ttfs presets)")
     p.set_defaults(func=cmd_demo)
