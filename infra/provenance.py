@@ -36,6 +36,17 @@ def _version(distribution: str) -> str | None:
         return None
 
 
+def package_version() -> str:
+    """The toolkit's version: the installed distribution's, else pyproject.toml's (a checkout run
+    without installing)."""
+    found = _version(DISTRIBUTION)
+    if found is None:
+        import tomllib
+        with open(SOURCE / "pyproject.toml", "rb") as fh:
+            found = tomllib.load(fh)["project"]["version"]
+    return found
+
+
 def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(SOURCE), *args], capture_output=True, text=True, timeout=10,
@@ -59,7 +70,7 @@ def git_state() -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _static() -> dict:
-    return {DISTRIBUTION: _version(DISTRIBUTION), **git_state(), "python": platform.python_version(),
+    return {DISTRIBUTION: package_version(), **git_state(), "python": platform.python_version(),
             **{name: _version(name) for name in LIBRARIES}}
 
 

@@ -39,7 +39,6 @@ import logging
 import os
 import sys
 import zipfile
-from pathlib import Path
 
 import yaml
 
@@ -50,7 +49,6 @@ from ttfs import cmd_demo, cmd_energy, cmd_hw, cmd_netlist, cmd_nir, cmd_presets
 COMMAND_MODULES = (cmd_train, cmd_sweep, cmd_hw, cmd_netlist, cmd_energy, cmd_demo, cmd_nir, cmd_presets)
 # The packages whose loggers (logging.getLogger(__name__) in each module) the command line shows.
 LIBRARY_PACKAGES = ("infra", "training", "hwmodel", "netlists", "energy", "ttfs")
-PACKAGE = "ttfs-codesign"
 
 EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
 _DECODE_ERRORS = (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError, zipfile.BadZipFile)
@@ -73,14 +71,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 def version() -> str:
-    """The installed package's version; from pyproject.toml when run from a checkout not installed."""
-    from importlib import metadata
-    try:
-        return metadata.version(PACKAGE)
-    except metadata.PackageNotFoundError:
-        import tomllib
-        with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as fh:
-            return tomllib.load(fh)["project"]["version"]
+    """The package's version (infra.provenance, imported only when asked for)."""
+    from infra.provenance import package_version
+    return package_version()
 
 
 class _VersionAction(argparse.Action):
