@@ -51,6 +51,12 @@ def common_full_scale(weight_sets, percentile: float = 100.0) -> tuple[float, ..
     return tuple(max(full_scale(ws[l], percentile) for ws in weight_sets) for l in range(len(weight_sets[0])))
 
 
+def with_common_scale(hw: HardwareConfig, weight_sets) -> HardwareConfig:
+    """`hw` with `full_scale_weight` set to the common full scale of networks of one architecture
+    (`common_full_scale` at hw.full_scale_percentile): mapped with it, they share one chip design."""
+    return hw.with_(full_scale_weight=common_full_scale(weight_sets, hw.full_scale_percentile))
+
+
 def layer_conductances(w: np.ndarray, hw: HardwareConfig, layer: int, n_layers: int = 1):
     """(g_pos, g_neg, k, full-scale weight, number clipped) before quantisation."""
     fixed = hw.full_scale_of(layer, n_layers)
