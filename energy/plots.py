@@ -1,7 +1,6 @@
 """Plots of an energy report (matplotlib Agg, PNG): breakdown per run, energy against accuracy."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib
@@ -12,19 +11,16 @@ import numpy as np  # noqa: E402
 
 from energy.model import COMPONENTS  # noqa: E402
 from infra import atomic_io  # noqa: E402
+from training.plots import KIND_STYLE  # noqa: E402
 
 DPI = 110
 COLORS = {"comparator": "tab:red", "row_switching": "tab:purple", "conduction": "tab:blue",
           "capacitor": "tab:orange", "static": "tab:gray"}
-KIND_STYLE = {"none": ("black", "*"), "m-ssr": ("tab:blue", "o"), "f-ssr": ("tab:orange", "s"),
-              "membrane": ("tab:green", "^")}
 
 
 def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    atomic_io.save_png(fig, path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
-    atomic_io.write_bytes(path, buf.getvalue())
 
 
 def plot_breakdown(runs: list[dict], path: Path) -> None:

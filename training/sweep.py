@@ -170,11 +170,7 @@ def write_tradeoff(sweep: str | Path, rows: list[dict]) -> Path:
     spikes = sorted((k for k in fields if k.startswith("spikes_per_neuron_l")), key=lambda k: int(k[19:]))
     head = [k for k in fields if not k.startswith("spikes_per_neuron") and k != "output_spikes_per_neuron"]
     fields = head + spikes + ["spikes_per_neuron_mean", "output_spikes_per_neuron"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_io.write_text(path, buf.getvalue())
+    atomic_io.write_csv(path, rows, fields)
     return path
 
 
