@@ -28,7 +28,8 @@ SCALE_BY = ("threshold", "capacitance")
 def check_circuit(neuron: str, scheme: str, prefix: str = "") -> None:
     """`neuron` and `scheme` name a circuit the toolkit models, else a ConfigError naming the key
     (`{prefix}neuron`, `{prefix}scheme`) and the choices."""
-    require(neuron in NEURONS, f"{prefix}neuron", f"must be one of {', '.join(NEURONS)} (got {neuron!r})")
+    require(neuron in NEURON_SCHEMES, f"{prefix}neuron",
+            f"must be one of {', '.join(NEURON_SCHEMES)} (got {neuron!r})")
     require(scheme in SCHEMES, f"{prefix}scheme", f"must be one of {', '.join(SCHEMES)} (got {scheme!r})")
     supported = NEURON_SCHEMES[neuron]
     others = [n for n, schemes in NEURON_SCHEMES.items() if scheme in schemes]

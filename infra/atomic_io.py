@@ -59,8 +59,9 @@ def write_npz(path: str | Path, **arrays) -> None:
 
 
 def write_csv(path: str | Path, rows: list[dict], fields: list[str] | None = None) -> None:
-    """A CSV table with a header: one line per row ("\n" line ends); columns `fields` (default:
-    every key of the rows, in order of first appearance), a key a row lacks left empty."""
+    """A CSV table with a header: one line per row (LF line ends); columns `fields` (default:
+    every key of the rows, in order of first appearance), a key a row lacks left empty, a key not
+    in `fields` a ValueError (nothing is written)."""
     if fields is None:
         fields = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()

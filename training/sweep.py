@@ -12,13 +12,12 @@ the sweep would train is an error, never silently reused.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from infra import atomic_io
 from infra.folder_lock import folder_lock
@@ -79,7 +78,7 @@ def point_config(base: dict, point: SweepPoint, overrides=()) -> RunConfig:
     """The RunConfig of one sweep point: base YAML mapping + user overrides + the point's reg section."""
     from infra.config import apply_overrides, build  # the YAML schema lives with the command line
 
-    data = yaml.safe_load(yaml.safe_dump(base))  # deep copy
+    data = copy.deepcopy(base)
     apply_overrides(data, list(overrides) + point.overrides())
     return build(RunConfig, data)
 
