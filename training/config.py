@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from infra.config import require
+from training.data import DATASETS
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ class DataConfig:
     data_dir: str | None = None
 
     def __post_init__(self):
-        require(self.dataset in ("mnist", "fmnist"), "data.dataset",
-                f"must be 'mnist' or 'fmnist' (got {self.dataset!r})")
+        require(self.dataset in DATASETS, "data.dataset",
+                f"must be one of {', '.join(DATASETS)} (got {self.dataset!r})")
         for key in ("train_limit", "test_limit"):
             value = getattr(self, key)
             require(value is None or value >= 1, f"data.{key}", f"must be >= 1 (got {value})")
