@@ -12,9 +12,8 @@ import argparse
 
 import numpy as np
 
-from hwmodel.behavioural import layer_times
+from hwmodel.behavioural import input_times_s, layer_times
 from hwmodel.design import load_design
-from netlists.runner import input_times
 from infra.atomic_io import read_jsonl
 from training.data import load_split
 
@@ -24,7 +23,7 @@ def max_dt_pct(sim_dir, design_dir):
     recs = [r for r in read_jsonl(f"{sim_dir}/results.jsonl") if r["status"] == "ok"]
     last = max(r["index"] for r in recs) + 1
     data = load_split(design.dataset, "test", limit=last)
-    beh = layer_times(design, input_times(design, data.images))
+    beh = layer_times(design, input_times_s(design, data.images))
     window = design.t_end_s
     out = []
     for r in recs:

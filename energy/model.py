@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from energy import kernels, kernels_ref
 from energy.config import EnergyConfig
+from hwmodel.config import check_circuit
 from infra.errors import CheckpointError, ConfigError
 from infra.shapes import check_chain, check_shape
 
@@ -61,10 +62,7 @@ class EnergyCircuit:
     opamp_gain: float | None = None   # integrator open-loop gain; None: ideal
 
     def __post_init__(self):
-        if self.neuron not in ("integrator", "passive"):
-            raise ConfigError(f"neuron: must be integrator or passive (got {self.neuron!r})")
-        if self.scheme not in ("dual-rail", "differential"):
-            raise ConfigError(f"scheme: must be dual-rail or differential (got {self.scheme!r})")
+        check_circuit(self.neuron, self.scheme)
 
     @property
     def n_layers(self) -> int:

@@ -2,7 +2,6 @@
 Figures, without pyplot, so importing this module leaves the caller's backend as it is."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -10,18 +9,15 @@ from matplotlib.figure import Figure
 
 from energy.model import COMPONENTS
 from infra import atomic_io
+from training.plots import KIND_STYLE
 
 DPI = 110
 COLORS = {"comparator": "tab:red", "row_switching": "tab:purple", "conduction": "tab:blue",
           "capacitor": "tab:orange", "static": "tab:gray"}
-KIND_STYLE = {"none": ("black", "*"), "m-ssr": ("tab:blue", "o"), "f-ssr": ("tab:orange", "s"),
-              "membrane": ("tab:green", "^")}
 
 
 def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    atomic_io.write_bytes(path, buf.getvalue())
+    atomic_io.save_png(fig, path, dpi=DPI, bbox_inches="tight")
 
 
 def plot_breakdown(runs: list[dict], path: Path) -> None:

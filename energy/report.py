@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from energy.config import EnergyConfig
 from energy.model import COMPONENTS, design_energy
+from hwmodel.sources import expect_kind, folder_kind, is_run
 from infra import atomic_io, provenance
 from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
@@ -42,14 +42,6 @@ class Source:
     kind: str          # run | design
 
 
-def _is_run(p: Path) -> bool:
-    return (p / "model.yaml").is_file() and (p / "model.npz").is_file()
-
-
-def _is_design(p: Path) -> bool:
-    return (p / "design.yaml").is_file() and (p / "design.npz").is_file()
-
-
 def _reg_of(meta: dict) -> dict:
     reg = meta.get("reg") or {}
     return {"kind": reg.get("kind", "none"), "strength": float(reg.get("strength") or 0.0),
@@ -57,16 +49,17 @@ def _reg_of(meta: dict) -> dict:
 
 
 def _read_yaml(p: Path) -> dict:
+    """The mapping a YAML file holds, or {} if it is missing or damaged (load_source names that)."""
     try:
-        data = yaml.safe_load(p.read_text())
-    except (OSError, ValueError, RecursionError, yaml.YAMLError):    # corrupt: load_source names it
+        data = atomic_io.read_yaml(p, CheckpointError)
+    except (OSError, CheckpointError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def _in_progress(p: Path) -> bool:
     """A run whose config asks for more epochs than model.yaml says were completed (still training)."""
-    if not _is_run(p) or not (p / "config.yaml").is_file():
+    if not is_run(p) or not (p / "config.yaml").is_file():
         return False
     want = (_read_yaml(p / "config.yaml").get("train") or {}).get("epochs")
     done = _read_yaml(p / "model.yaml").get("epochs_completed")
@@ -74,7 +67,7 @@ def _in_progress(p: Path) -> bool:
 
 
 def _sweep_order(p: Path):
-    meta = _read_yaml(p / "model.yaml") if _is_run(p) else {}
+    meta = _read_yaml(p / "model.yaml") if is_run(p) else {}
     reg = _reg_of(meta)
     return (reg["kind"] != "none", reg["kind"], reg["strength"], p.name)
 
@@ -85,20 +78,16 @@ def resolve_sources(paths) -> list[Source]:
     out: list[Source] = []
     for raw in paths:
         p = Path(raw)
-        if _is_design(p):
-            out.append(Source(p.name, p, "design"))
-        elif _is_run(p):
-            out.append(Source(p.name, p, "run"))
-        elif p.is_dir():
-            subs = sorted((q for q in p.iterdir() if q.is_dir() and (_is_run(q) or _is_design(q))
-                           and not _in_progress(q)), key=_sweep_order)
-            if not subs:
-                raise CheckpointError(f"{p}: neither a run folder (model.yaml, model.npz), a design folder "
-                                      "(design.yaml, design.npz) nor a sweep folder holding runs; pass a folder "
-                                      "written by 'ttfs train', 'ttfs map' or 'ttfs sweep'")
-            out += [Source(f"{p.name}/{q.name}", q, "design" if _is_design(q) else "run") for q in subs]
-        else:
-            raise CheckpointError(f"{p}: no such folder; pass a run (ttfs train), design (ttfs map) or sweep folder")
+        kind = expect_kind(p, ("run", "design", "sweep"))
+        if kind != "sweep":
+            out.append(Source(p.name, p, kind))
+            continue
+        subs = sorted((q for q in p.iterdir() if folder_kind(q) in ("run", "design") and not _in_progress(q)),
+                      key=_sweep_order)
+        if not subs:
+            raise CheckpointError(f"{p}: a sweep folder, but no run in it has finished training; wait for "
+                                  "'ttfs sweep' or pass its finished runs")
+        out += [Source(f"{p.name}/{q.name}", q, folder_kind(q)) for q in subs]
     names = [s.name for s in out]
     if len(set(names)) != len(names):   # same folder name twice: use the full paths
         out = [Source(str(s.path), s.path, s.kind) for s in out]
@@ -142,7 +131,7 @@ def source_hardware(sources: list[Source], hw, scale: str) -> dict:
     runs = [s for s in sources if s.kind == "run"]
     if hw is None or scale == "per-run" or hw.full_scale_weight is not None:
         return {s.path: hw for s in runs}
-    from hwmodel.mapping import common_full_scale
+    from hwmodel.mapping import with_common_scale
     from training.checkpoint import load_model
     weights = {s.path: load_model(s.path).weights for s in runs}
     groups = {}
@@ -150,7 +139,7 @@ def source_hardware(sources: list[Source], hw, scale: str) -> dict:
         groups.setdefault(tuple(w.shape for w in ws), []).append(path)
     hw_of = {}
     for paths in groups.values():
-        common = hw.with_(full_scale_weight=common_full_scale([weights[p] for p in paths], hw.full_scale_percentile))
+        common = with_common_scale(hw, [weights[p] for p in paths])
         hw_of.update({p: common for p in paths})
     return hw_of
 

@@ -1,9 +1,9 @@
 """`ttfs energy-validate`: the energy model against the energy ngspice measures, image by image.
 
-The circuit is the netlists package's (netlists.circuit.circuit_from_design, netlists.writer.
-layer_netlist): each layer is simulated alone, driven at the firing times ngspice measured for the
-layer below, as netlists.simulate does. We ask ngspice to save every node voltage and every branch
-current (`.save all`), and integrate, for every voltage-defined source (V and E elements, at top
+The circuit is the netlists package's (netlists.circuit.circuit_from_design), run by its
+netlists.simulate.simulate_layer: each layer is simulated alone, driven at the firing times ngspice
+measured for the layer below. We ask it to save every node voltage and every branch current
+(`save="all"`, `.save all`), and integrate, for every voltage-defined source (V and E elements, at top
 level and inside the neuron subcircuits), the power it delivers, -V(n+, n-) x I(branch), over the
 transient (trapezoid rule). That is the energy drawn from the sources the circuit models:
 
@@ -98,35 +98,19 @@ def source_energy(vectors: dict, elements) -> dict:
     return out
 
 
-def measure_layer(circuit, l: int, t_rows_s, max_step_s: float | None = None, options: str = ""):
-    """(firing times (n_out,) in s incl. comparator delay, {kind: energy J}) of one simulated layer.
-
-    Without wires the layer runs as tiles of columns, as netlists.simulate does (the columns are
-    independent circuits driven by ideal sources, so their source energies add up)."""
-    from netlists.ngspice import session
-    from netlists.simulate import crossings, tile_size
-    from netlists.writer import driver_groups, layer_netlist
-    n_out = circuit.g_pos[l].shape[1]
-    times, _ = driver_groups(t_rows_s, circuit.t_end_s)
-    tile = tile_size(circuit, l, len(times))
-    t_cross = np.empty(n_out)
+def measure_layer(circuit, l: int, t_rows_s, settings: dict | None = None):
+    """(firing times (n_out,) in s incl. comparator delay, {kind: energy J}) of one layer, simulated
+    by netlists.simulate.simulate_layer with every vector saved. The columns of a tile are
+    independent circuits driven by ideal sources, so the tiles' source energies add up."""
+    from netlists.simulate import FAST, simulate_layer
     energy: dict[str, float] = {}
-    for start in range(0, n_out, tile):
-        cols = range(start, min(n_out, start + tile))
-        net = layer_netlist(circuit, l, t_rows_s, max_step_s=max_step_s, options=options, cols=cols,
-                            save_all=True)
-        result = session().run(net)
-        t = result.vectors.get("time")
-        if t is None or len(t) < 2 or t[-1] < circuit.t_end_s * (1 - 1e-9):
-            raise SimulationError(f"layer {l}: the transient stopped before the window end; ngspice said:\n"
-                                  + result.log[-1500:])
-        v = np.stack([result.vectors[f"p{l}_{i}"] for i in cols], axis=1)
-        t_cross[start:cols.stop] = crossings(t, v, circuit.v_th_v[l][start:cols.stop])
-        for k, e in source_energy(result.vectors, source_elements(net)).items():
+
+    def add(netlist: str, vectors: dict) -> None:
+        for k, e in source_energy(vectors, source_elements(netlist)).items():
             energy[k] = energy.get(k, 0.0) + e
-    # a decision later than t_end - delay switches its rows only after the window: silent
-    t_cross[t_cross > circuit.t_end_s - circuit.comparator_delay_s] = np.inf
-    return t_cross + circuit.comparator_delay_s, energy
+
+    times = simulate_layer(circuit, l, t_rows_s, FAST if settings is None else settings, save="all", on_tile=add)
+    return times, energy
 
 
 def netlist_circuit(design):
@@ -149,14 +133,14 @@ def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: flo
     t_in = input_times_s(design, images)
     beh = layer_times(design, t_in)
     model_all = energy_per_image(circ, cfg, t_in, beh)
-    step = None if max_step_frac is None else max_step_frac * design.t_end_s
+    settings = {"max_step_frac": max_step_frac, "options": ""}
     per_image = []
     t0 = time.perf_counter()
     for b in tqdm(range(len(t_in)), unit="img", desc="ngspice", disable=not progress, leave=False):
         rows = t_in[b]
         sim_times, measured = [], {}
         for l in range(circuit.n_layers):
-            rows, e = measure_layer(circuit, l, rows, max_step_s=step)
+            rows, e = measure_layer(circuit, l, rows, settings)
             sim_times.append(rows)
             for k, v in e.items():
                 measured[k] = measured.get(k, 0.0) + v

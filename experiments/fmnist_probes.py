@@ -3,10 +3,11 @@
 Each probe trains one network from a config (plus `--set` overrides) like `ttfs train`, and after
 every epoch evaluates on the 10,000 test images the last weights and, at once, their moving averages
 over Adam steps for several decays (what `train.ema_decay` would save), so one run compares the
-decays. Three probes are not trainer features, because they did not help (docs/results.md):
-`--cosine` (cosine learning-rate schedule instead of lr_decay), `--revive` (after each epoch, redraw
-the input weights of hidden neurons silent on 10,000 training images and zero their output weights),
-`--pixel-dropout P` (each training pixel set to black with probability P, per epoch).
+decays. `--cosine` is short for `--set train.lr_schedule=cosine --set train.lr_decay=1` (the
+cosine schedule from train.lr to 0, docs/model.md). Two probes are not trainer features, because
+they did not help (docs/results.md): `--revive` (after each epoch, redraw the input weights of
+hidden neurons silent on 10,000 training images and zero their output weights), `--pixel-dropout P`
+(each training pixel set to black with probability P, per epoch).
 
     nice -n 10 python experiments/fmnist_probes.py NAME [--config configs/fmnist-784-400-10.yaml]
         [--set key=value ...] [--decays 0.999,0.9997] [--cosine] [--revive] [--pixel-dropout 0.2]
@@ -73,23 +74,20 @@ def revive_silent(weights, opt: Adam, averages: Averages, t_probe, cfg: RunConfi
         for arr in (opt.m[l + 1], opt.v[l + 1]):
             arr[dead, :] = 0.0
         for a in averages.items:   # the average restarts at the new weights
-            norm = 1.0 - a.decay ** a.step_count
-            a.sums[l][:, dead] = weights[l][:, dead] * norm
-            a.sums[l + 1][dead, :] = 0.0
+            a.restart_at(l, (slice(None), dead), weights[l][:, dead])
+            a.restart_at(l + 1, (dead, slice(None)), 0.0)
     return counts
 
 
 def probe(args) -> None:
-    cfg = load_config(args.config, RunConfig, overrides=args.set)
+    cosine = ["train.lr_schedule=cosine", "train.lr_decay=1"] if args.cosine else []
+    cfg = load_config(args.config, RunConfig, overrides=[*args.set, *cosine])
     train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
     test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)
     weights = trainer.initial_weights(cfg)
     opt = Adam([w.shape for w in weights], cfg.train.lr, lr_scales=cfg.train.lr_layer_scale)
     decays = [float(d) for d in args.decays.split(",")]
     averages = Averages([w.shape for w in weights], decays)
-    if args.cosine:
-        epochs = cfg.train.epochs
-        trainer._epoch_lr = lambda c, e: c.train.lr * 0.5 * (1 + np.cos(np.pi * e / epochs))
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / f"{args.name}.jsonl"
     atomic_io.write_yaml(args.out / f"{args.name}.yaml", {"argv": sys.argv[1:], "config": trainer.config_to_dict(cfg)})
@@ -145,7 +143,8 @@ def main() -> int:
     ap.add_argument("--config", default=str(ROOT / "configs" / "fmnist-784-400-10.yaml"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--decays", default="0.999,0.9997", help="weight-average decays to evaluate")
-    ap.add_argument("--cosine", action="store_true", help="cosine schedule from train.lr to 0")
+    ap.add_argument("--cosine", action="store_true",
+                    help="cosine schedule from train.lr to 0 (train.lr_schedule=cosine, train.lr_decay=1)")
     ap.add_argument("--revive", action="store_true", help="redraw never-firing hidden neurons after each epoch")
     ap.add_argument("--pixel-dropout", type=float, default=0.0, help="probability of blacking out a training pixel")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "probes")

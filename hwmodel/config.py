@@ -13,9 +13,29 @@ from dataclasses import dataclass
 
 from infra.config import build, require
 
-NEURONS = ("integrator", "passive")
-SCHEMES = ("dual-rail", "differential")
+# The circuit vocabulary, the one list every package checks against (netlists, energy import it).
+# Each neuron circuit with the signed-weight schemes it is modelled for. A new neuron circuit is an
+# entry here plus its kernels (docs/architecture.md lists the files).
+NEURON_SCHEMES = {
+    "integrator": ("dual-rail", "differential"),   # op-amp with a feedback capacitor, column at virtual ground
+    "passive": ("dual-rail",),                      # the column node on a grounded capacitor
+}
+NEURONS = tuple(NEURON_SCHEMES)
+SCHEMES = ("dual-rail", "differential")   # +/- V_read row pairs | one row, +/- column pairs
 SCALE_BY = ("threshold", "capacitance")
+
+
+def check_circuit(neuron: str, scheme: str, prefix: str = "") -> None:
+    """`neuron` and `scheme` name a circuit the toolkit models, else a ConfigError naming the key
+    (`{prefix}neuron`, `{prefix}scheme`) and the choices."""
+    require(neuron in NEURON_SCHEMES, f"{prefix}neuron",
+            f"must be one of {', '.join(NEURON_SCHEMES)} (got {neuron!r})")
+    require(scheme in SCHEMES, f"{prefix}scheme", f"must be one of {', '.join(SCHEMES)} (got {scheme!r})")
+    supported = NEURON_SCHEMES[neuron]
+    others = [n for n, schemes in NEURON_SCHEMES.items() if scheme in schemes]
+    require(scheme in supported, f"{prefix}scheme",
+            f"the {neuron} neuron is modelled for {' and '.join(supported)} only (got {scheme!r}); use "
+            f"scheme: {supported[0]}, or neuron: {' or '.join(others)}")
 
 
 @dataclass(frozen=True)
@@ -56,13 +76,9 @@ class HardwareConfig:
     seed: int = 0                       # seeds every random draw (chip instance, read noise)
 
     def __post_init__(self):
-        require(self.neuron in NEURONS, "hw.neuron", f"must be one of {', '.join(NEURONS)} (got {self.neuron!r})")
-        require(self.scheme in SCHEMES, "hw.scheme", f"must be one of {', '.join(SCHEMES)} (got {self.scheme!r})")
+        check_circuit(self.neuron, self.scheme, "hw.")
         require(self.scale_by in SCALE_BY, "hw.scale_by",
                 f"must be one of {', '.join(SCALE_BY)} (got {self.scale_by!r})")
-        require(not (self.neuron == "passive" and self.scheme == "differential"), "hw.scheme",
-                "the passive neuron is modelled for dual-rail only (a differential column pair has two "
-                "time constants); use scheme: dual-rail or neuron: integrator")
         for key in ("time_scale_s", "v_read_v", "c_mem_f", "v_th_v"):
             value = getattr(self, key)
             require(value > 0, f"hw.{key}", f"must be > 0 (got {value})")

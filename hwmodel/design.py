@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hwmodel.chip import Chip
-from hwmodel.config import NEURONS, SCHEMES, HardwareConfig
+from hwmodel.config import HardwareConfig, check_circuit
 from infra import atomic_io, provenance
 from infra.config import build, require
 from training.checkpoint import model_config
@@ -34,16 +34,10 @@ class Design:
     source_run: str
     dataset: str
     layers: tuple
-    neuron: str
-    scheme: str
-    time_scale_s: float
-    t_in_s: float
-    t_end_s: float
-    v_read_v: float
+    t_in_s: float               # the model's t_in x hw.time_scale_s
+    t_end_s: float              # the window end, model t_end x hw.time_scale_s
     c_mem_f: tuple              # per layer
     v_th_v: tuple               # per layer (before comparator offset)
-    g_min_s: float
-    g_max_s: float
     weight_per_siemens: tuple   # per layer: model weight = this * (g_pos - g_neg), ideal integrator
     full_scale_weight: tuple    # per layer: |w| mapped to g_max_s - g_min_s
     n_clipped: tuple            # per layer: weights clipped to full scale
@@ -57,7 +51,13 @@ class Design:
     weights: list = field(repr=False)
     noise_seed: int = 0
 
-    # The non-idealities, named as in design.yaml.
+    # The hardware keys every stage reads, from the one place they are held (hw).
+    neuron = property(lambda self: self.hw.neuron)
+    scheme = property(lambda self: self.hw.scheme)
+    time_scale_s = property(lambda self: self.hw.time_scale_s)
+    v_read_v = property(lambda self: self.hw.v_read_v)
+    g_min_s = property(lambda self: self.hw.g_min_s)
+    g_max_s = property(lambda self: self.hw.g_max_s)
     comparator_offset_v = property(lambda self: self.hw.comparator_offset_v)
     comparator_offset_sigma_v = property(lambda self: self.hw.comparator_offset_sigma_v)
     comparator_delay_s = property(lambda self: self.hw.comparator_delay_s)
@@ -77,41 +77,24 @@ class Design:
         return Chip(self.g_pos, self.g_neg, self.offset_v, self.noise_seed, 0)
 
     def meta(self) -> dict:
-        """design.yaml's content."""
-        hw = self.hw
+        """design.yaml's content: what the mapping chose per design and layer, and under `hw:` the
+        hardware config (every non-ideality, once)."""
         return {
             "format": FORMAT,
             "source_run": self.source_run,
             "dataset": self.dataset,
             "layers": list(self.layers),
-            "neuron": self.neuron,
-            "scheme": self.scheme,
-            "time_scale_s": self.time_scale_s,
             "t_in_s": self.t_in_s,
             "t_end_s": self.t_end_s,
-            "v_read_v": self.v_read_v,
             "c_mem_f": [float(x) for x in self.c_mem_f],
             "v_th_v": [float(x) for x in self.v_th_v],
-            "g_min_s": self.g_min_s,
-            "g_max_s": self.g_max_s,
             "weight_per_siemens": [float(x) for x in self.weight_per_siemens],
             "full_scale_weight": [float(x) for x in self.full_scale_weight],
             "n_clipped": [int(x) for x in self.n_clipped],
-            "bits": hw.bits,
-            "prog_sigma": hw.prog_sigma,
-            "read_noise_rel": hw.read_noise_rel,
-            "stuck_on_fraction": hw.stuck_on_fraction,
-            "stuck_off_fraction": hw.stuck_off_fraction,
-            "comparator_offset_v": hw.comparator_offset_v,
-            "comparator_offset_sigma_v": hw.comparator_offset_sigma_v,
-            "comparator_delay_s": hw.comparator_delay_s,
-            "opamp_gain": hw.opamp_gain,
-            "r_wire_row_ohm": hw.r_wire_row_ohm,
-            "r_wire_col_ohm": hw.r_wire_col_ohm,
             "noise_seed": int(self.noise_seed),
             "model": {"v_th": self.model.v_th, "t_in": self.model.t_in, "t_end": self.model.t_end},
             "units": "SI (s, V, F, S, ohm); model weights and model times are dimensionless",
-            "hw": hw.to_dict(),
+            "hw": self.hw.to_dict(),
             provenance.KEY: provenance.provenance(),
         }
 
@@ -137,7 +120,9 @@ def save_design(design: Design, out: str | Path) -> None:
     atomic_io.write_yaml(out / "design.yaml", meta)
 
 
-# Top-level keys of design.yaml that copy a key of its `hw:` section (checked equal to it).
+# Top-level keys that design.yaml files written before each non-ideality was stored once held as
+# copies of their `hw:` key. Nothing reads them; where an old file has one it must equal `hw:`
+# (a hand edit of the copy alone would otherwise be silently ignored).
 HW_COPIES = ("neuron", "scheme", "time_scale_s", "v_read_v", "g_min_s", "g_max_s", "bits", "prog_sigma",
              "read_noise_rel", "stuck_on_fraction", "stuck_off_fraction", "comparator_offset_v",
              "comparator_offset_sigma_v", "comparator_delay_s", "opamp_gain", "r_wire_row_ohm", "r_wire_col_ohm")
@@ -153,21 +138,15 @@ def _same(a, b) -> bool:
 class DesignMeta:
     """design.yaml as read back (`load_design` builds it with infra.config.build, so every number is
     typed and finite): values in range, per-layer lists one per layer, and the copies of `hw:` keys
-    equal to them. A copy given as null or left out is not compared (nothing reads it but people)."""
+    an older file holds (HW_COPIES) equal to them. A copy given as null or left out is not compared."""
 
     format: str
     dataset: str
     layers: tuple[int, ...]
-    neuron: str
-    scheme: str
-    time_scale_s: float
     t_in_s: float
     t_end_s: float
-    v_read_v: float
     c_mem_f: tuple[float, ...]
     v_th_v: tuple[float, ...]
-    g_min_s: float
-    g_max_s: float
     weight_per_siemens: tuple[float, ...]
     hw: HardwareConfig
     source_run: str = ""
@@ -175,6 +154,13 @@ class DesignMeta:
     n_clipped: tuple[int, ...] | None = None
     noise_seed: int = 0
     units: str = ""
+    # copies of hw keys in older files (HW_COPIES)
+    neuron: str | None = None
+    scheme: str | None = None
+    time_scale_s: float | None = None
+    v_read_v: float | None = None
+    g_min_s: float | None = None
+    g_max_s: float | None = None
     bits: int | None = None
     prog_sigma: float | None = None
     read_noise_rel: float | None = None
@@ -191,13 +177,18 @@ class DesignMeta:
         require(self.dataset in DATASETS, "dataset", f"must be one of {', '.join(DATASETS)} (got {self.dataset!r})")
         require(len(self.layers) >= 2 and min(self.layers) >= 1, "layers",
                 f"must be at least two positive layer sizes (got {list(self.layers)})")
-        require(self.neuron in NEURONS, "neuron", f"must be one of {', '.join(NEURONS)} (got {self.neuron!r})")
-        require(self.scheme in SCHEMES, "scheme", f"must be one of {', '.join(SCHEMES)} (got {self.scheme!r})")
+        hw = self.hw
+        if self.neuron is not None or self.scheme is not None:
+            check_circuit(hw.neuron if self.neuron is None else self.neuron,
+                          hw.scheme if self.scheme is None else self.scheme)
         for key in ("time_scale_s", "v_read_v", "t_end_s", "t_in_s"):
-            require(getattr(self, key) > 0, key, f"must be > 0 (got {getattr(self, key)})")
+            value = getattr(self, key)
+            require(value is None or value > 0, key, f"must be > 0 (got {value})")
         require(self.t_end_s > self.t_in_s, "t_end_s", f"must be > t_in_s (got {self.t_end_s} <= {self.t_in_s})")
-        require(self.g_min_s >= 0, "g_min_s", f"must be >= 0 (got {self.g_min_s})")
-        require(self.g_max_s > self.g_min_s, "g_max_s", f"must be > g_min_s (got {self.g_max_s} <= {self.g_min_s})")
+        require(self.g_min_s is None or self.g_min_s >= 0, "g_min_s", f"must be >= 0 (got {self.g_min_s})")
+        g_min = hw.g_min_s if self.g_min_s is None else self.g_min_s
+        require(self.g_max_s is None or self.g_max_s > g_min, "g_max_s",
+                f"must be > g_min_s (got {self.g_max_s} <= {g_min})")
         n = len(self.layers) - 1
         for key, low in (("c_mem_f", 0), ("v_th_v", 0), ("weight_per_siemens", 0), ("full_scale_weight", 0),
                          ("n_clipped", -1)):
@@ -208,7 +199,6 @@ class DesignMeta:
             for l, v in enumerate(values):
                 require(v > low, key, f"must be {'>= 0' if low < 0 else '> 0'} (got {v} in layer {l})")
         require(self.noise_seed >= 0, "noise_seed", f"must be >= 0 (got {self.noise_seed})")
-        hw = self.hw
         for key in HW_COPIES:
             value = getattr(self, key)
             require(value is None or _same(value, getattr(hw, key)), key,
@@ -226,9 +216,9 @@ class DesignMeta:
     def check_model(self, model: ModelConfig) -> None:
         """The window in seconds is the model's window times time_scale_s."""
         for key, t in (("t_in_s", model.t_in), ("t_end_s", model.t_end)):
-            want = t * self.time_scale_s
+            want = t * self.hw.time_scale_s
             require(_same(getattr(self, key), want), key, f"is {getattr(self, key):.6g} but model.{key[:-2]} x "
-                                                          f"time_scale_s is {want:.6g}; they must agree")
+                                                          f"hw.time_scale_s is {want:.6g}; they must agree")
 
 
 _FIELDS = {f.name for f in dataclasses.fields(DesignMeta)}
@@ -276,10 +266,8 @@ def load_design(path: str | Path) -> Design:
                 raise CheckpointError(f"{npz_path}: {n}{l} holds negative conductances (down to "
                                       f"{per[n][l].min():.4g} S); {_HOW}")
     return Design(
-        source_run=meta.source_run, dataset=meta.dataset, layers=meta.layers, neuron=meta.neuron,
-        scheme=meta.scheme, time_scale_s=meta.time_scale_s, t_in_s=meta.t_in_s, t_end_s=meta.t_end_s,
-        v_read_v=meta.v_read_v, c_mem_f=meta.c_mem_f, v_th_v=meta.v_th_v, g_min_s=meta.g_min_s,
-        g_max_s=meta.g_max_s, weight_per_siemens=meta.weight_per_siemens,
+        source_run=meta.source_run, dataset=meta.dataset, layers=meta.layers, t_in_s=meta.t_in_s,
+        t_end_s=meta.t_end_s, c_mem_f=meta.c_mem_f, v_th_v=meta.v_th_v, weight_per_siemens=meta.weight_per_siemens,
         full_scale_weight=meta.full_scale_weight or (float("nan"),) * n_layers,
         n_clipped=meta.n_clipped or (0,) * n_layers, hw=meta.hw, model=model, g_pos=per["g_pos"],
         g_neg=per["g_neg"], g_pos_nominal=per["g_pos_nominal"], g_neg_nominal=per["g_neg_nominal"],

@@ -51,6 +51,12 @@ def common_full_scale(weight_sets, percentile: float = 100.0) -> tuple[float, ..
     return tuple(max(full_scale(ws[l], percentile) for ws in weight_sets) for l in range(len(weight_sets[0])))
 
 
+def with_common_scale(hw: HardwareConfig, weight_sets) -> HardwareConfig:
+    """`hw` with `full_scale_weight` set to the common full scale of networks of one architecture
+    (`common_full_scale` at hw.full_scale_percentile): mapped with it, they share one chip design."""
+    return hw.with_(full_scale_weight=common_full_scale(weight_sets, hw.full_scale_percentile))
+
+
 def layer_conductances(w: np.ndarray, hw: HardwareConfig, layer: int, n_layers: int = 1):
     """(g_pos, g_neg, k, full-scale weight, number clipped) before quantisation."""
     fixed = hw.full_scale_of(layer, n_layers)
@@ -97,10 +103,9 @@ def map_model(weights, model: ModelConfig, hw: HardwareConfig, source_run: str =
                 f"hw.c_mem_f, or use hw.scale_by: capacitance with hw.v_th_v well below hw.v_read_v")
     chip = draw_chip(g_pos_nom, g_neg_nom, hw, trial=0)
     return Design(
-        source_run=str(source_run), dataset=dataset, layers=tuple(model.layers), neuron=hw.neuron,
-        scheme=hw.scheme, time_scale_s=hw.time_scale_s, t_in_s=model.t_in * hw.time_scale_s,
-        t_end_s=model.t_end * hw.time_scale_s, v_read_v=hw.v_read_v, c_mem_f=tuple(caps),
-        v_th_v=tuple(ths), g_min_s=hw.g_min_s, g_max_s=hw.g_max_s, weight_per_siemens=tuple(ks),
+        source_run=str(source_run), dataset=dataset, layers=tuple(model.layers),
+        t_in_s=model.t_in * hw.time_scale_s, t_end_s=model.t_end * hw.time_scale_s, c_mem_f=tuple(caps),
+        v_th_v=tuple(ths), weight_per_siemens=tuple(ks),
         full_scale_weight=tuple(fss), n_clipped=tuple(clipped), hw=hw, model=model,
         g_pos=chip.g_pos, g_neg=chip.g_neg, g_pos_nominal=g_pos_nom, g_neg_nominal=g_neg_nom,
         offset_v=chip.offset_v, weights=[np.asarray(w, dtype=np.float64) for w in weights],

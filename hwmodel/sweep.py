@@ -6,8 +6,6 @@ hwmodel.chip), so neighbouring points differ by the swept parameter, not by luck
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,12 +83,8 @@ def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Pa
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
     csv_path, png_path = out / f"sweep-{param}.csv", out / f"sweep-{param}.png"
-    atomic_io.write_text(csv_path, buf.getvalue())
+    atomic_io.write_csv(csv_path, rows)
 
     spec = PARAMS[param]
     pts = [r for r in rows if r["value"] is not None]
@@ -109,7 +103,5 @@ def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Pa
     ax.set_title(f"accuracy against {param} ({rows[0]['n']} images, {rows[0]['trials']} chip(s))")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=120)
-    atomic_io.write_bytes(png_path, png.getvalue())
+    atomic_io.save_png(fig, png_path, dpi=120)
     return csv_path, png_path

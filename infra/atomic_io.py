@@ -2,6 +2,7 @@
 readers that turn a corrupt, truncated or non-UTF-8 file into one error naming it."""
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -55,6 +56,28 @@ def write_npz(path: str | Path, **arrays) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     write_bytes(path, buf.getvalue())
+
+
+def write_csv(path: str | Path, rows: list[dict], fields: list[str] | None = None) -> None:
+    """A CSV table with a header: one line per row (LF line ends); columns `fields` (default:
+    every key of the rows, in order of first appearance), a key a row lacks left empty, a key not
+    in `fields` a ValueError (nothing is written)."""
+    if fields is None:
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def save_png(fig, path: str | Path, **savefig_kwargs) -> Path:
+    """Render a matplotlib figure to PNG in memory, then write it atomically: a figure that fails
+    to render leaves no file (nor a partial one) at `path`. Keyword arguments go to fig.savefig."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **savefig_kwargs)
+    write_bytes(path, buf.getvalue())
+    return Path(path)
 
 
 def append_jsonl(path: str | Path, record: dict) -> None:

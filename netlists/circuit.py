@@ -1,7 +1,8 @@
 """What the netlist writer builds from: the circuit of a mapped network as plain SI arrays.
 
 `Circuit` holds no hwmodel object, so the writer, the runner and the tests can build one from
-random arrays; `circuit_from_design` fills it from a `hwmodel.design.Design`.
+random arrays; `circuit_from_design` fills it from a `hwmodel.design.Design`. Its neuron and scheme
+are checked against the one circuit vocabulary, hwmodel.config.NEURON_SCHEMES.
 """
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwmodel.config import check_circuit
 from infra.errors import ConfigError
 
-NEURONS = ("integrator", "passive")
-SCHEMES = ("dual-rail", "differential")
 IDEAL_OPAMP_GAIN = 1e9     # an ideal op-amp (opamp_gain: null) is written with this open-loop gain
 
 
@@ -38,12 +38,7 @@ class Circuit:
                                                 # the writer makes it inert, infra.inert_text)
 
     def __post_init__(self):
-        if self.neuron not in NEURONS:
-            raise ConfigError(f"neuron: must be one of {', '.join(NEURONS)} (got {self.neuron!r})")
-        if self.scheme not in SCHEMES:
-            raise ConfigError(f"scheme: must be one of {', '.join(SCHEMES)} (got {self.scheme!r})")
-        if self.neuron == "passive" and self.scheme == "differential":
-            raise ConfigError("scheme: the passive neuron is built dual-rail only")
+        check_circuit(self.neuron, self.scheme)
         n = len(self.g_pos)
         if not (n == len(self.g_neg) == len(self.c_mem_f) == len(self.v_th_v)) or n == 0:
             raise ConfigError("g_pos, g_neg, c_mem_f and v_th_v need one entry per layer")

@@ -79,12 +79,6 @@ def load(design_path: str, t_rise_s: float | None = None):
     return _CACHE[key]
 
 
-def input_times(design, images) -> np.ndarray:
-    """Input spike times in seconds: training.encoding.encode_pixels(image, t_in) * time_scale_s."""
-    from training.encoding import encode_pixels
-    return encode_pixels(images, design.model.t_in) * design.time_scale_s
-
-
 def simulate_image(circuit: Circuit, t_input_s: np.ndarray, timeout_s: float = 900.0) -> dict:
     """Circuit-level firing times of one image, retrying once with safer options on failure."""
     from netlists import ngspice
@@ -188,7 +182,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     """Simulate test images start..start+limit-1 of the design's data set into out_dir.
 
     Everything is read and checked before out_dir is touched."""
-    from hwmodel.behavioural import layer_times
+    from hwmodel.behavioural import input_times_s, layer_times
     from netlists.ngspice import find_library
     from training.data import check_fits, load_split, select
 
@@ -200,7 +194,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     check_fits(str(Path(design_path) / "design.npz"), design.g_pos, design.dataset)
     data = select(load_split(design.dataset, "test", data_dir), start, limit)
     images, labels = data.images, data.labels
-    t_input = input_times(design, images)
+    t_input = input_times_s(design, images)
     behavioural = layer_times(design, t_input)
     config = {"design": str(Path(design_path).resolve()), "start": int(start), "t_rise_s": settings.t_rise_s,
               "design_sha256": digest(Path(design_path) / "design.npz", Path(design_path) / "design.yaml"),

@@ -51,11 +51,20 @@ def tile_size(circuit: Circuit, l: int, n_rows_live: int) -> int:
     return int(min(n_out, max(1, TILE_DEVICES // per_col)))
 
 
-def simulate_layer(circuit: Circuit, l: int, t_rows_s: np.ndarray, settings: dict = FAST,
-                   deadline: float | None = None) -> np.ndarray:
-    """Firing times (s, inf = silent) of layer l's neurons for row event times t_rows_s.
+SAVES = ("potentials", "all")
 
+
+def simulate_layer(circuit: Circuit, l: int, t_rows_s: np.ndarray, settings: dict = FAST,
+                   deadline: float | None = None, save: str = "potentials", on_tile=None) -> np.ndarray:
+    """Firing times (s, inf = silent, comparator delay included) of layer l's neurons for row event
+    times t_rows_s, the layer run in ngspice as tiles of columns (`tile_size`).
+
+    save: "potentials" keeps only the neurons' potentials v(p{l}_i); "all" has ngspice keep every
+    node voltage and branch current (`.save all`, e.g. to integrate the power of the sources).
+    on_tile(netlist, vectors), if given, is called with each tile's netlist text and saved vectors.
     deadline: time.perf_counter() value after which ngspice is halted (SimulationError)."""
+    if save not in SAVES:
+        raise ValueError(f"simulate_layer: save must be one of {', '.join(SAVES)} (got {save!r})")
     frac = settings.get("max_step_frac")
     max_step = None if frac is None else frac * circuit.t_end_s
     n_out = circuit.g_pos[l].shape[1]
@@ -65,7 +74,7 @@ def simulate_layer(circuit: Circuit, l: int, t_rows_s: np.ndarray, settings: dic
     for start in range(0, n_out, tile):
         cols = range(start, min(n_out, start + tile))
         netlist = layer_netlist(circuit, l, t_rows_s, max_step_s=max_step,
-                                options=settings.get("options", ""), cols=cols)
+                                options=settings.get("options", ""), cols=cols, save_all=save == "all")
         timeout_s = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
         result = session().run(netlist, timeout_s=timeout_s)
         t = result.vectors.get("time")
@@ -81,6 +90,8 @@ def simulate_layer(circuit: Circuit, l: int, t_rows_s: np.ndarray, settings: dic
                 raise SimulationError(f"layer {l}: ngspice returned no vector for {name}")
             v[:, n] = vec
         t_cross[start:cols.stop] = crossings(t, v, circuit.v_th_v[l][start:cols.stop])
+        if on_tile is not None:
+            on_tile(netlist, result.vectors)
     # A decision later than t_end - delay switches its rows only after the window: silent.
     t_cross[t_cross > circuit.t_end_s - circuit.comparator_delay_s] = np.inf
     return t_cross + circuit.comparator_delay_s

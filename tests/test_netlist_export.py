@@ -11,7 +11,7 @@ from hwmodel.design import save_design
 from hwmodel.mapping import map_model
 from netlists.circuit import circuit_from_design
 from netlists.ngspice import find_executable, parse_measurements
-from netlists.runner import input_times
+from hwmodel.behavioural import input_times_s
 from netlists.simulate import simulate_network
 from training.config import ModelConfig
 from training.data import load_split
@@ -50,7 +50,7 @@ def test_exported_netlist_runs_in_plain_ngspice_and_matches_runner(tmp_path, hw_
     assert "source_run" in text or "neuron:" in text
     meas, stdout = run_ngspice(cir)
     images = load_split("mnist", "test", limit=2).images
-    sim = simulate_network(circuit_from_design(design), input_times(design, images[1:2])[0])
+    sim = simulate_network(circuit_from_design(design), input_times_s(design, images[1:2])[0])
     n_fired = 0
     for l, times in enumerate(sim):
         for i, t in enumerate(times):

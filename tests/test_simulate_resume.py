@@ -13,6 +13,7 @@ import pytest
 
 import netlists.ngspice as ngspice_mod
 import netlists.runner as runner
+from hwmodel.behavioural import input_times_s
 from hwmodel.config import HardwareConfig
 from hwmodel.design import save_design
 from hwmodel.mapping import map_model
@@ -62,7 +63,7 @@ def test_failed_images_are_simulated_again_on_rerun(design_path, tmp_path, monke
         return real(circuit, t_input, settings, timeout_s)
 
     design = runner.load(str(design_path))[0]
-    second = float(np.sum(runner.input_times(design, load_split("mnist", "test", limit=2).images)[1]))
+    second = float(np.sum(input_times_s(design, load_split("mnist", "test", limit=2).images)[1]))
     monkeypatch.setattr(runner, "simulate_network", image_1_fails)
     out = tmp_path / "sim"
     assert _simulate(design_path, out, 3) == 0

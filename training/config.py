@@ -6,9 +6,11 @@ types, dotted overrides) is `infra.config`'s job.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from infra.config import require
+from training.data import DATASETS
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,14 @@ class DataConfig:
     data_dir: str | None = None
 
     def __post_init__(self):
-        require(self.dataset in ("mnist", "fmnist"), "data.dataset",
-                f"must be 'mnist' or 'fmnist' (got {self.dataset!r})")
+        require(self.dataset in DATASETS, "data.dataset",
+                f"must be one of {', '.join(DATASETS)} (got {self.dataset!r})")
         for key in ("train_limit", "test_limit"):
             value = getattr(self, key)
             require(value is None or value >= 1, f"data.{key}", f"must be >= 1 (got {value})")
+
+
+LR_SCHEDULES = ("exponential", "cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,9 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
-    lr_decay: float = 1.0          # learning rate multiplied by this after every epoch
+    lr_schedule: str = "exponential"  # learning rate of each epoch (`epoch_lr`; docs/model.md)
+    lr_decay: float = 1.0          # exponential: learning rate multiplied by this after every epoch
+    lr_min: float = 0.0            # cosine: the rate it falls towards at the end of train.epochs
     lr_layer_scale: tuple[float, ...] | None = None  # one factor per weight layer on lr (None: all 1)
     shift_px: int = 0              # augmentation: move each training image by up to this many pixels
     flip: bool = False             # augmentation: mirror half the training images left to right (Fashion-MNIST)
@@ -112,6 +119,14 @@ class TrainConfig:
         require(self.batch_size >= 1, "train.batch_size", f"must be >= 1 (got {self.batch_size})")
         require(self.lr > 0, "train.lr", f"must be > 0 (got {self.lr})")
         require(0 < self.lr_decay <= 1, "train.lr_decay", f"must be in (0, 1] (got {self.lr_decay})")
+        require(self.lr_schedule in LR_SCHEDULES, "train.lr_schedule",
+                f"must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})")
+        require(self.lr_decay == 1 or self.lr_schedule == "exponential", "train.lr_decay",
+                f"is used by lr_schedule exponential only (got {self.lr_decay} with {self.lr_schedule}); "
+                "set train.lr_decay=1")
+        require(0 <= self.lr_min < self.lr, "train.lr_min", f"must be in [0, train.lr) (got {self.lr_min})")
+        require(self.lr_min == 0 or self.lr_schedule == "cosine", "train.lr_min",
+                f"is used by lr_schedule cosine only (got {self.lr_min} with {self.lr_schedule}); set train.lr_min=0")
         require(self.lr_layer_scale is None or all(x > 0 for x in self.lr_layer_scale), "train.lr_layer_scale",
                 f"factors must be > 0 (got {self.lr_layer_scale})")
         require(0 <= self.shift_px <= 8, "train.shift_px", f"must be in [0, 8] pixels (got {self.shift_px})")
@@ -119,6 +134,17 @@ class TrainConfig:
                 f"must be in (0, 1), or null for no averaging (got {self.ema_decay})")
         require(self.backend in ("numba", "numpy"), "train.backend",
                 f"must be 'numba' or 'numpy' (got {self.backend!r})")
+
+    def epoch_lr(self, epoch: int) -> float:
+        """The learning rate of (0-based) epoch `epoch` of `epochs`:
+        exponential: lr lr_decay^epoch; constant: lr;
+        cosine: lr_min + (lr - lr_min) (1 + cos(pi epoch / epochs)) / 2, lr in the first epoch,
+        falling to just above lr_min in the last (it would reach lr_min at epoch = epochs)."""
+        if self.lr_schedule == "exponential":
+            return self.lr * self.lr_decay ** epoch
+        if self.lr_schedule == "cosine":
+            return self.lr_min + (self.lr - self.lr_min) * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
+        return self.lr
 
 
 @dataclass(frozen=True)

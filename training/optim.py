@@ -69,6 +69,11 @@ class WeightAverage:
         norm = 1.0 - self.decay ** self.step_count
         return [s / norm for s in self.sums]
 
+    def restart_at(self, layer: int, index, values) -> None:
+        """Restart the average of the entries `index` of weight array `layer` at `values` (e.g.
+        weights redrawn between steps): `weights()` gives `values` there until the next update."""
+        self.sums[layer][index] = np.asarray(values) * (1.0 - self.decay ** self.step_count)
+
     def state(self) -> dict:
         out = {"avg_step": np.array(self.step_count)}
         out.update({f"avg_sum{i}": s for i, s in enumerate(self.sums)})

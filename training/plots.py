@@ -18,8 +18,12 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from infra import atomic_io  # noqa: E402
+
 KIND_LABEL = {"none": "no regulariser", "m-ssr": "M-SSR", "f-ssr": "F-SSR", "membrane": "membrane loss"}
-KIND_STYLE = {"m-ssr": ("tab:blue", "o"), "f-ssr": ("tab:orange", "s")}
+# (colour, marker) of each regulariser (training.config.REG_KINDS), in every figure (energy.plots too)
+KIND_STYLE = {"none": ("black", "*"), "m-ssr": ("tab:blue", "o"), "f-ssr": ("tab:orange", "s"),
+              "membrane": ("tab:green", "^")}
 DPI = 110
 
 
@@ -50,7 +54,7 @@ def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> P
             ser = _series(rows, kind)
             if not ser:
                 continue
-            color, marker = KIND_STYLE.get(kind, ("tab:green", "^"))
+            color, marker = KIND_STYLE[kind]
             x = [float(r[key]) for r in ser]
             y = [100 * float(r["accuracy"]) for r in ser]
             ax.plot(x, y, marker=marker, color=color, label=KIND_LABEL[kind])
@@ -61,8 +65,8 @@ def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> P
                 ax.annotate(f"{float(r['strength']):.0e}", (xi, yi), textcoords="offset points", xytext=(3, 4),
                             fontsize=6, color=color)
         for r in base:
-            ax.plot([float(r[key])], [100 * float(r["accuracy"])], marker="*", markersize=13, color="black",
-                    linestyle="none", label=KIND_LABEL["none"])
+            ax.plot([float(r[key])], [100 * float(r["accuracy"])], marker=KIND_STYLE["none"][1], markersize=13,
+                    color=KIND_STYLE["none"][0], linestyle="none", label=KIND_LABEL["none"])
         layer = "mean of hidden layers" if key.endswith("mean") else f"hidden layer {key[19:]}"
         ax.set_xlabel(f"spikes per neuron per image\n({layer})")
         ax.grid(alpha=0.3)
@@ -94,8 +98,8 @@ def plot_membrane_comparison(rows, out_png, title: str = "") -> Path:
         curve(ser, marker="o", color="tab:red", linewidth=2, label="M-SSR (v_hat = V_th)")
     for r in rows:
         if r["kind"] == "none":
-            ax.plot([float(r["spikes_per_neuron_mean"])], [100 * float(r["accuracy"])], marker="*",
-                    markersize=13, color="black", linestyle="none", label=KIND_LABEL["none"])
+            ax.plot([float(r["spikes_per_neuron_mean"])], [100 * float(r["accuracy"])], marker=KIND_STYLE["none"][1],
+                    markersize=13, color=KIND_STYLE["none"][0], linestyle="none", label=KIND_LABEL["none"])
     ax.set_xlabel("spikes per neuron per image (mean over hidden layers)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
@@ -214,9 +218,7 @@ def plot_raster_traces(runs, t_input, out_png, v_th: float, t_end: float, label=
 
 
 def _save(fig, out_png) -> Path:
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=DPI)
+    out_png = atomic_io.save_png(fig, out_png, dpi=DPI)
     return out_png
 
 

@@ -12,14 +12,13 @@ the sweep would train is an error, never silently reused.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from infra import atomic_io
 from infra.folder_lock import folder_lock
@@ -81,7 +80,7 @@ def point_config(base: dict, point: SweepPoint, overrides=()) -> RunConfig:
     """The RunConfig of one sweep point: base YAML mapping + user overrides + the point's reg section."""
     from infra.config import apply_overrides, build  # the YAML schema lives with the command line
 
-    data = yaml.safe_load(yaml.safe_dump(base))  # deep copy
+    data = copy.deepcopy(base)
     apply_overrides(data, list(overrides) + point.overrides())
     return build(RunConfig, data)
 
@@ -172,11 +171,7 @@ def write_tradeoff(sweep: str | Path, rows: list[dict]) -> Path:
     spikes = sorted((k for k in fields if k.startswith("spikes_per_neuron_l")), key=lambda k: int(k[19:]))
     head = [k for k in fields if not k.startswith("spikes_per_neuron") and k != "output_spikes_per_neuron"]
     fields = head + spikes + ["spikes_per_neuron_mean", "output_spikes_per_neuron"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_io.write_text(path, buf.getvalue())
+    atomic_io.write_csv(path, rows, fields)
     return path
 
 

@@ -25,7 +25,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from infra import atomic_io
@@ -53,10 +52,6 @@ def config_to_dict(cfg) -> dict:
     return conv(dataclasses.asdict(cfg))
 
 
-def _epoch_lr(cfg: RunConfig, epoch: int) -> float:
-    return cfg.train.lr * cfg.train.lr_decay ** epoch
-
-
 def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int, progress: bool = True,
                 average: WeightAverage | None = None) -> dict:
     """One pass over the training set in the order drawn from (seed, epoch); updates weights (and
@@ -64,7 +59,7 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
     model, tc = cfg.model, cfg.train
     strengths = cfg.reg.strengths(model.n_hidden_layers)
     perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(labels))
-    opt.lr = _epoch_lr(cfg, epoch)
+    opt.lr = tc.epoch_lr(epoch)
     n_layers = len(weights)
     sums = {"loss": 0.0, "reg": 0.0, "correct": 0, "n": 0, "fired": np.zeros(n_layers)}
     bar = tqdm(range(0, len(perm), tc.batch_size), desc=f"epoch {epoch + 1}/{tc.epochs}",
@@ -158,11 +153,11 @@ def _views_match(run: Path, state: dict) -> bool:
     """model.npz, model.yaml and metrics.jsonl are those of the epoch state.npz committed."""
     done = int(state["epoch"]) + 1
     try:
-        meta = yaml.safe_load((run / "model.yaml").read_text())
+        meta = atomic_io.read_yaml(run / "model.yaml", CheckpointError)
         metrics = (run / "metrics.jsonl").read_text()
         with np.load(run / "model.npz") as z:
             saved = [z[f"w{l}"] for l in range(len(z.files))]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, yaml.YAMLError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, CheckpointError):
         return False
     if not isinstance(meta, dict) or meta.get(checkpoint.EPOCH_KEY) != done:
         return False
@@ -216,13 +211,19 @@ _MAY_CHANGE_ON_RESUME = {("train", "epochs"), ("data", "data_dir")}
 
 def config_differences(run: Path, cfg: RunConfig) -> list[str]:
     """Keys (`train.lr`, `seed`) in which `cfg` differs from the config saved in `run`, apart from
-    those a resumed run may change; a key added since the run was saved counts as its default."""
-    saved = yaml.safe_load((Path(run) / "config.yaml").read_text())
+    those a resumed run may change (train.epochs, unless the cosine schedule spans them); a key
+    added since the run was saved counts as its default."""
+    may_change = _MAY_CHANGE_ON_RESUME - ({("train", "epochs")} if cfg.train.lr_schedule == "cosine" else set())
+    path = Path(run) / "config.yaml"
+    saved = atomic_io.read_yaml(path, CheckpointError, "train into another --out")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: expected the mapping of a run config, got {type(saved).__name__}; "
+                              "train into another --out")
     now = config_to_dict(cfg)
     default = config_to_dict(RunConfig(model=cfg.model))
     diff = sorted(f"{sec}.{k}" for sec in now if isinstance(now[sec], dict)
                   for k in now[sec] if saved.get(sec, {}).get(k, default[sec][k]) != now[sec][k]
-                  and (sec, k) not in _MAY_CHANGE_ON_RESUME)
+                  and (sec, k) not in may_change)
     if now["seed"] != saved.get("seed"):
         diff.append("seed")
     return diff
@@ -232,7 +233,8 @@ def _check_resume_config(run: Path, cfg: RunConfig) -> None:
     diff = config_differences(run, cfg)
     if diff:
         raise CheckpointError(f"{run}: cannot resume, the config differs from the saved one in {', '.join(diff)}; "
-                              "resume with the same config (only train.epochs may grow) or use a new --out")
+                              "resume with the same config (only train.epochs may grow, and not with "
+                              "train.lr_schedule cosine, whose rates depend on it) or use a new --out")
 
 
 def run_is_complete(run: str | Path, epochs: int) -> bool:
@@ -299,7 +301,7 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
     record = None
     for epoch in range(first_epoch, cfg.train.epochs):
         t0 = time.perf_counter()
-        record = {"epoch": epoch + 1, "lr": _epoch_lr(cfg, epoch)}
+        record = {"epoch": epoch + 1, "lr": cfg.train.epoch_lr(epoch)}
         t_epoch = t_train
         if t_epoch is None:
             moved = augment_images(train_set.images, cfg.train.shift_px, cfg.train.flip, cfg.seed, epoch)

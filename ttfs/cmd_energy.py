@@ -6,7 +6,6 @@ from pathlib import Path
 
 from energy.config import EnergyConfig
 from hwmodel.config import HardwareConfig
-from infra.errors import CheckpointError
 from infra.config import load_config
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
@@ -44,10 +43,9 @@ def cmd_report(args) -> int:
 def cmd_validate(args) -> int:
     from energy.validate import validate
     from hwmodel.design import load_design
+    from hwmodel.sources import expect_kind
     from training.data import check_fits, load_split, select
-    if not (args.design / "design.yaml").is_file():
-        raise CheckpointError(f"{args.design}: not a design folder; make one with "
-                              "'ttfs map RUN --hw configs/hw/ideal.yaml --out DESIGN'")
+    expect_kind(args.design, ("design",), "make one with 'ttfs map RUN --hw configs/hw/ideal.yaml --out DESIGN'")
     design = load_design(args.design)
     cfg = load_energy(args.energy, flags.overrides(args)["energy"])
     check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from hwmodel.config import HardwareConfig
 from hwmodel.design import Design, load_design, save_design
-from hwmodel.mapping import common_full_scale, map_model
+from hwmodel.sources import expect_kind
+from hwmodel.mapping import map_model, with_common_scale
 from hwmodel.sweep import PARAMS, parse_values, sweep, write_sweep
 from training.checkpoint import load_model
 from training.data import check_fits, load_split, select
-from infra.errors import CheckpointError, ConfigError
+from infra.errors import ConfigError
 from infra.config import apply_overrides, build, load_config
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
@@ -30,17 +31,16 @@ def map_run(run_dir, hw: HardwareConfig) -> Design:
 
 
 def design_or_run(path: Path, hw_path, overrides) -> Design:
-    if (path / "design.yaml").is_file():
+    kind = expect_kind(path, ("design", "run"), "train one with 'ttfs train' and map it with "
+                                                "'ttfs map RUN --hw HW.yaml --out DESIGN'")
+    if kind == "design":
         design = load_design(path)
         if overrides or hw_path:
             hw = load_hw(hw_path, overrides) if hw_path else build(
                 HardwareConfig, apply_overrides(design.hw.to_dict(), overrides), "hw")
             design = map_model(design.weights, design.model, hw, design.source_run, design.dataset)
         return design
-    if (path / "model.yaml").is_file():
-        return map_run(path, load_hw(hw_path, overrides))
-    raise CheckpointError(f"{path}: neither a design folder (design.yaml) nor a run folder (model.yaml); "
-                          "train one with 'ttfs train' and map it with 'ttfs map RUN --hw HW.yaml --out DESIGN'")
+    return map_run(path, load_hw(hw_path, overrides))
 
 
 def cmd_map(args) -> int:
@@ -49,8 +49,7 @@ def cmd_map(args) -> int:
     if args.common_scale_with:
         if hw.full_scale_weight is not None:
             raise ConfigError("--common-scale-with: hw.full_scale_weight is already set; give one or the other")
-        weights = [load_model(r).weights for r in [args.run, *args.common_scale_with]]
-        hw = hw.with_(full_scale_weight=common_full_scale(weights, hw.full_scale_percentile))
+        hw = with_common_scale(hw, [load_model(r).weights for r in [args.run, *args.common_scale_with]])
     design = map_run(args.run, hw)
     with folder_lock(args.out, "ttfs map"):
         save_design(design, args.out)

@@ -24,8 +24,8 @@ def _layers(spec: str | None, n: int) -> tuple:
 
 
 def cmd_export(args) -> int:
-    from hwmodel.behavioural import layer_times
-    from netlists.runner import input_times, load
+    from hwmodel.behavioural import input_times_s, layer_times
+    from netlists.runner import load
     from netlists.writer import check_inert, network_netlist
     from training.data import check_fits, load_split, select
 
@@ -33,7 +33,7 @@ def cmd_export(args) -> int:
     check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)
     data = select(load_split(design.dataset, "test", args.data_dir), start=args.sample, limit=1,
                   start_flag="--sample")
-    t_input = input_times(design, data.images)
+    t_input = input_times_s(design, data.images)
     a, b = _layers(args.layers, circuit.n_layers)
     notes = [f"test sample {args.sample} of {design.dataset} (label {int(data.labels[0])}), "
              f"input spike times = encode_pixels(image, t_in = {design.model.t_in}) * time_scale_s"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infra.errors import CheckpointError, ConfigError
+from infra.errors import ConfigError
 from infra.config import read_yaml
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
@@ -42,16 +42,11 @@ def cmd_plot(args) -> int:
     prepare_out_dir(args.out)
     from training.plots import figure2, sweep_figures
 
+    from hwmodel.sources import expect_kind
+
     made, runs, sweeps = [], [], []
     for path in args.paths:
-        if (path / "model.npz").is_file():
-            runs.append(path)
-        elif path.is_dir() and ((path / "tradeoff.csv").is_file() or any(
-                (d / "metrics.jsonl").is_file() for d in path.iterdir() if d.is_dir())):
-            sweeps.append(path)
-        else:
-            raise CheckpointError(f"{path}: neither a run folder (model.npz) nor a sweep folder (run folders "
-                                  "or tradeoff.csv); pass folders written by 'ttfs train' or 'ttfs sweep'")
+        (runs if expect_kind(path, ("run", "sweep")) == "run" else sweeps).append(path)
     with folder_lock(args.out, "ttfs plot"):
         for path in sweeps:
             made += sweep_figures(path, args.out, args.data_dir, args.image)
