@@ -45,7 +45,7 @@ def cmd_validate(args) -> int:
     from hwmodel.design import load_design
     from hwmodel.sources import expect_kind
     from training.data import check_fits, load_split, select
-    expect_kind(args.design, ("design",), "make one with 'ttfs map RUN --hw configs/hw/ideal.yaml --out DESIGN'")
+    expect_kind(args.design, ("design",), "make one with 'ttfs map RUN --hw ideal --out DESIGN'")
     design = load_design(args.design)
     cfg = load_energy(args.energy, flags.overrides(args)["energy"])
     check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)
@@ -77,15 +77,15 @@ def register(sub, formatter) -> None:
                                    "accuracy, average power, energy-delay product and savings relative to the "
                                    "first input, over the test set. Inputs: run folders (mapped with --hw), design "
                                    "folders, or sweep folders (their runs, baseline first). Model: docs/energy.md.",
-                       epilog="examples:\n  ttfs energy-report runs/ssr-sweep-mnist --hw configs/hw/default.yaml "
+                       epilog="examples:\n  ttfs energy-report runs/ssr-sweep-mnist --hw default "
                               "--out reports/energy-mnist\n  ttfs energy-report runs/base runs/mssr --hw "
-                              "configs/hw/ideal.yaml --energy configs/energy/default.yaml --rate 1000 --limit 1000 "
+                              "ideal --energy default --rate 1000 --limit 1000 "
                               "--out /tmp/energy")
     p.add_argument("inputs", nargs="+", type=Path, metavar="RUN_OR_DESIGN",
                    help="run, design or sweep folders; the first is the reference for savings")
-    p.add_argument("--hw", required=True, help="hardware config YAML used to map run folders (configs/hw/)")
-    p.add_argument("--energy", default=None, help="energy config YAML (default: the built-in defaults, "
-                                                  "as in configs/energy/default.yaml)")
+    p.add_argument("--hw", required=True, help="hardware config used to map run folders: a YAML file or a preset name (ttfs presets)")
+    p.add_argument("--energy", default=None, help="energy config: a YAML file or a preset name (default: the built-in "
+                                                  "defaults, the same as the preset default)")
     p.add_argument("--rate", type=flags.positive, default=1000.0, help="inference rate in Hz for the average power")
     p.add_argument("--limit", type=flags.count, default=None, help="use only the first N test images (default: all)")
     p.add_argument("--out", required=True, type=Path, help="report folder to write")
@@ -101,7 +101,7 @@ def register(sub, formatter) -> None:
                        description="Simulate N test images in ngspice (layer by layer, netlists package), integrate "
                                    "the power every source delivers over the window and compare it image by image "
                                    "with the model's conduction + capacitor energy (the parts the netlist models).",
-                       epilog="example:\n  ttfs map runs/small --hw configs/hw/ideal.yaml --out /tmp/d && "
+                       epilog="example:\n  ttfs map runs/small --hw ideal --out /tmp/d && "
                               "ttfs energy-validate /tmp/d --limit 5 --json")
     p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
     p.add_argument("--limit", type=flags.count, default=5, help="number of test images")

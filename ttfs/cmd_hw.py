@@ -119,11 +119,11 @@ def register(sub, formatter) -> None:
                        parents=[flags.setting(SECTIONS)],
                        description="Map a trained run onto resistive-crossbar hardware: conductances, per-layer "
                                    "capacitance/threshold and one chip's non-idealities (docs/hwmodel.md).",
-                       epilog="example:\n  ttfs map runs/mnist-784-400-10 --hw configs/hw/default.yaml --out designs/mnist"
-                              "\n  ttfs map runs/mssr --hw configs/hw/default.yaml --common-scale-with runs/base "
+                       epilog="example:\n  ttfs map runs/mnist-784-400-10 --hw default --out designs/mnist"
+                              "\n  ttfs map runs/mssr --hw default --common-scale-with runs/base "
                               "--out designs/mssr   # same chip design as runs/base mapped with --common-scale-with runs/mssr")
     p.add_argument("run", type=Path, help="run folder written by 'ttfs train'")
-    p.add_argument("--hw", required=True, help="hardware YAML (see configs/hw/)")
+    p.add_argument("--hw", required=True, help="hardware config: a YAML file or a preset name (ttfs presets)")
     p.add_argument("--out", required=True, type=Path, help="design folder to write")
     p.add_argument("--common-scale-with", nargs="+", type=Path, default=[], metavar="RUN",
                    help="other runs of the same architecture to share one chip design with: per layer the largest "

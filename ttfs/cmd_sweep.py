@@ -64,9 +64,9 @@ def register(sub, formatter) -> None:
                                    "loss) into SWEEP/<kind>_s<strength>/, skipping complete runs and resuming "
                                    "partial ones; then write SWEEP/tradeoff.csv and the figures. Several "
                                    "sweeps may share one --out (they share the baseline).",
-                       epilog="example:\n  ttfs sweep --config configs/mnist-784-400-10.yaml --reg m-ssr "
+                       epilog="example:\n  ttfs sweep --config mnist-784-400-10 --reg m-ssr "
                               "--strengths 1e-5,1e-4,1e-3 \\\n      --set train.epochs=2 --set data.train_limit=20000 "
-                              "--out runs/sweep-mnist\n  ttfs sweep --config configs/mnist-784-400-10.yaml "
+                              "--out runs/sweep-mnist\n  ttfs sweep --config mnist-784-400-10 "
                               "--reg membrane --strengths 1e-5,1e-4 --v-hat 0.5,0.8 --out runs/sweep-mnist")
     p.add_argument("--config", required=True, help="base YAML config (its reg section is replaced)")
     p.add_argument("--reg", required=True, choices=("m-ssr", "f-ssr", "membrane"), help="regulariser to sweep")

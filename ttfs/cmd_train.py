@@ -84,9 +84,9 @@ def register(sub, formatter) -> None:
     p = sub.add_parser("train", help="train a TTFS network", formatter_class=formatter,
                        parents=[flags.setting(SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Train a TTFS network into a run folder (resumable).",
-                       epilog="example:\n  ttfs train --config configs/mnist-784-400-10.yaml --out runs/mnist "
+                       epilog="example:\n  ttfs train --config mnist-784-400-10 --out runs/mnist "
                               "--set train.epochs=2 --set data.train_limit=10000")
-    p.add_argument("--config", required=True, help="YAML config (see configs/)")
+    p.add_argument("--config", required=True, help="training config: a YAML file or a preset name (ttfs presets)")
     p.add_argument("--out", required=True, type=Path, help="run folder to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.set_defaults(func=cmd_train)
