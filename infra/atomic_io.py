@@ -92,13 +92,20 @@ def append_jsonl(path: str | Path, record: dict) -> None:
         raise
 
 
+def _read_utf8(path: str | Path, error: type[Exception], fix: str) -> str:
+    """The text of `path`; non-UTF-8 bytes are `error` naming the file and the first bad byte."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}); the file is corrupt{fix}") from None
+
+
 def read_yaml(path: str | Path, error: type[Exception], hint: str = ""):
     """Parse a YAML file; a syntax error or non-UTF-8 text becomes `error` naming the file (and `hint`)."""
     fix = f"; {hint}" if hint else ""
+    text = _read_utf8(path, error, fix)
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise error(f"{path}: not UTF-8 text (byte {exc.start}); the file is corrupt{fix}") from None
+        return yaml.safe_load(text)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         # ValueError: a well-formed scalar yaml cannot build, e.g. the date 2020-13-45
         raise error(f"{path}: not valid YAML ({_one_line(exc)}){fix}") from None
@@ -107,10 +114,9 @@ def read_yaml(path: str | Path, error: type[Exception], hint: str = ""):
 def read_json(path: str | Path, error: type[Exception], hint: str = ""):
     """Parse a JSON file; malformed or non-UTF-8 content becomes `error` naming the file (and `hint`)."""
     fix = f"; {hint}" if hint else ""
+    text = _read_utf8(path, error, fix)
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise error(f"{path}: not UTF-8 text (byte {exc.start}); the file is corrupt{fix}") from None
+        return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise error(f"{path}: not valid JSON ({_one_line(exc)}){fix}") from None
 

@@ -9,15 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from hwmodel.config import HardwareConfig
 from hwmodel.design import save_design
 from hwmodel.mapping import map_model
 from infra import atomic_io
-from training.checkpoint import model_meta, save_model
-from training.config import ModelConfig
 from ttfs.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,16 +32,6 @@ def cli(*argv, **kw):
     """`python -m ttfs.cli ARGV` from the repo root (the worktree's code)."""
     return subprocess.run([sys.executable, "-m", "ttfs.cli", *map(str, argv)], cwd=REPO,
                           stderr=subprocess.PIPE, text=True, timeout=120, **kw)
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A run folder with random (untrained) 784-8-10 weights: loads and evaluates in milliseconds."""
-    rng = np.random.default_rng(0)
-    weights = [rng.normal(0.01, 0.05, (784, 8)), rng.normal(0.3, 0.5, (8, 10))]
-    run = tmp_path_factory.mktemp("boundary") / "run"
-    save_model(run, weights, model_meta(ModelConfig(layers=(784, 8, 10)), "mnist", {}))
-    return run
 
 
 @pytest.fixture(scope="module")

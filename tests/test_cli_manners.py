@@ -7,12 +7,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from hwmodel.design import load_design
-from training.checkpoint import model_meta, save_model
-from training.config import ModelConfig
 from ttfs import cli
 from ttfs.cli import main
 
@@ -30,16 +27,6 @@ def one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A run folder with random (untrained) 784-8-10 weights: maps and evaluates in milliseconds."""
-    rng = np.random.default_rng(0)
-    weights = [rng.normal(0.01, 0.05, (784, 8)), rng.normal(0.3, 0.5, (8, 10))]
-    run = tmp_path_factory.mktemp("manners") / "run"
-    save_model(run, weights, model_meta(ModelConfig(layers=(784, 8, 10)), "mnist", {}))
-    return run
 
 
 # -- a command line that cannot lose a command ------------------------------------------------------
