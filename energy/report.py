@@ -251,13 +251,13 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
                     key = _cache_key(src, src_hw, cfg, limit, rate_hz, split(dataset))
             if key is not None and cache.is_file():
                 try:
-                    cached = json.loads(cache.read_text())
-                    if (isinstance(cached, dict) and cached.get("fingerprint") == key
-                            and isinstance(cached.get("stats"), dict)):
-                        runs.append(cached["stats"])
-                        continue
-                except (OSError, ValueError, RecursionError):     # a damaged cache is recomputed
-                    pass
+                    cached = atomic_io.read_json(cache, CheckpointError)
+                except CheckpointError:         # a damaged cache is recomputed
+                    cached = None
+                if (isinstance(cached, dict) and cached.get("fingerprint") == key
+                        and isinstance(cached.get("stats"), dict)):
+                    runs.append(cached["stats"])
+                    continue
             design, meta = load_source(src, src_hw)
             window = design.t_end_s
             if rate_hz * window > 1:

@@ -8,6 +8,7 @@ comparator offset `offset_v{l}` of the stored chip, and the source model's weigh
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from hwmodel.chip import Chip
 from hwmodel.config import HardwareConfig, check_circuit
 from infra import atomic_io, provenance
+from infra.fingerprint import arrays_digest, digest
 from infra.config import build, require
 from training.checkpoint import model_config
 from training.config import ModelConfig
@@ -50,6 +52,9 @@ class Design:
     offset_v: list = field(repr=False)
     weights: list = field(repr=False)
     noise_seed: int = 0
+    # sha256 of what was loaded (design.npz's arrays and design.yaml less its provenance): what
+    # resume records and caches key on. Empty for a design not read from a folder.
+    content_sha256: str = field(default="", repr=False)
 
     # The hardware keys every stage reads, from the one place they are held (hw).
     neuron = property(lambda self: self.hw.neuron)
@@ -112,10 +117,11 @@ def save_design(design: Design, out: str | Path) -> None:
     meta = design.meta()
     try:    # validate first, write last: what load_design would refuse is never written
         build(DesignMeta, {k: v for k, v in meta.items() if k in _FIELDS}).check_model(design.model)
-        for name, a in arrays.items():
-            require(bool(np.all(np.isfinite(a))), name, "holds NaN or inf")
+        check_arrays(arrays, design.layers, design.hw)
     except ConfigError as exc:
         raise ConfigError(f"the mapped design is not usable ({exc}); change the hardware config") from None
+    arrays = {k: np.asarray(a, dtype=np.float64) for k, a in arrays.items()}
+    meta[ARRAYS_KEY] = arrays_digest(arrays)   # pairs the two files: design.yaml is written last
     atomic_io.write_npz(out / "design.npz", **arrays)
     atomic_io.write_yaml(out / "design.yaml", meta)
 
@@ -222,7 +228,41 @@ class DesignMeta:
 
 
 _FIELDS = {f.name for f in dataclasses.fields(DesignMeta)}
+# design.yaml's digest of the arrays in design.npz (infra.fingerprint.arrays_digest), written by
+# save_design; a folder whose npz does not match it is half of two mappings (an interrupted map).
+ARRAYS_KEY = "arrays_sha256"
 _CONDUCTANCES = ("g_pos", "g_neg", "g_pos_nominal", "g_neg_nominal")
+_ARRAYS = (*_CONDUCTANCES, "offset_v", "w")
+_SIGMAS = 8.0       # a drawn value beyond 8 standard deviations (p ~ 1e-15) is not one the mapping drew
+
+
+def check_arrays(arrays: dict, layers, hw: HardwareConfig) -> None:
+    """ConfigError naming the array unless every array of a design (all present) has the shape the
+    layers give, is finite, and in the range the hardware can produce: nominal conductances in
+    [0, g_max_s], programmed ones up to g_max_s x exp(8 prog_sigma), comparator offsets within
+    8 sigma of comparator_offset_v."""
+    def require(ok: bool, key: str, message: str) -> None:   # "g_pos1 has shape ...", as a file's arrays are named
+        if not ok:
+            raise ConfigError(f"{key} {message}")
+
+    g_top = {"nominal": hw.g_max_s, "programmed": hw.g_max_s * math.exp(_SIGMAS * hw.prog_sigma)}
+    off_span = _SIGMAS * hw.comparator_offset_sigma_v
+    for l, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:])):
+        for n in _ARRAYS:
+            a, key = arrays[f"{n}{l}"], f"{n}{l}"
+            want = (n_out,) if n == "offset_v" else (n_in, n_out)
+            require(a.shape == want, key, f"has shape {a.shape}, expected {want} from layers {list(layers)}")
+            require(bool(np.all(np.isfinite(a))), key, "holds NaN or inf")
+            if n in _CONDUCTANCES:
+                top = g_top["nominal" if n.endswith("nominal") else "programmed"] * (1 + 1e-9)
+                require(a.min() >= 0 and a.max() <= top, key,
+                        f"holds conductances from {a.min():.4g} to {a.max():.4g} S, outside [0, {top:.4g}] "
+                        f"that hw.g_max_s = {hw.g_max_s:g} and hw.prog_sigma = {hw.prog_sigma:g} allow")
+            elif n == "offset_v":
+                dev = float(np.max(np.abs(a - hw.comparator_offset_v))) if a.size else 0.0
+                require(dev <= off_span + 1e-12, key,
+                        f"holds comparator offsets {dev:.4g} V from hw.comparator_offset_v, beyond "
+                        f"{_SIGMAS:g} x hw.comparator_offset_sigma_v = {off_span:.4g} V")
 
 
 def load_design(path: str | Path) -> Design:
@@ -249,26 +289,23 @@ def load_design(path: str | Path) -> Design:
         raise CheckpointError(f"{yaml_path}: {exc}; {_HOW}") from None
     n_layers = len(meta.layers) - 1
     arrays = atomic_io.read_npz(npz_path, CheckpointError, _HOW)
-    names = ("g_pos", "g_neg", "g_pos_nominal", "g_neg_nominal", "offset_v", "w")
-    missing = [f"{n}{l}" for n in names for l in range(n_layers) if f"{n}{l}" not in arrays]
+    missing = [f"{n}{l}" for n in _ARRAYS for l in range(n_layers) if f"{n}{l}" not in arrays]
     if missing:
         raise CheckpointError(f"{npz_path}: missing arrays {', '.join(missing[:6])}; {_HOW}")
-    per = {n: [arrays[f"{n}{l}"] for l in range(n_layers)] for n in names}
-    for l, (n_in, n_out) in enumerate(zip(meta.layers[:-1], meta.layers[1:])):
-        for n in names:
-            want = (n_out,) if n == "offset_v" else (n_in, n_out)
-            if per[n][l].shape != want:
-                raise CheckpointError(f"{npz_path}: {n}{l} has shape {per[n][l].shape}, expected {want} "
-                                      f"from layers {list(meta.layers)}; {_HOW}")
-            if not np.all(np.isfinite(per[n][l])):
-                raise CheckpointError(f"{npz_path}: {n}{l} holds NaN or inf; {_HOW}")
-            if n in _CONDUCTANCES and per[n][l].min() < 0:
-                raise CheckpointError(f"{npz_path}: {n}{l} holds negative conductances (down to "
-                                      f"{per[n][l].min():.4g} S); {_HOW}")
+    try:
+        check_arrays(arrays, meta.layers, meta.hw)
+    except ConfigError as exc:
+        raise CheckpointError(f"{npz_path}: {exc}; {_HOW}") from None
+    if ARRAYS_KEY in raw and raw[ARRAYS_KEY] != arrays_digest(arrays):
+        raise CheckpointError(f"{path}: design.npz is not the one design.yaml was written with (a 'ttfs map' "
+                              f"into this folder was interrupted, or one file was replaced); map it again")
+    per = {n: [arrays[f"{n}{l}"] for l in range(n_layers)] for n in _ARRAYS}
+    yaml_text = json.dumps({str(k): v for k, v in raw.items() if k != provenance.KEY}, default=str)
+    content = digest(arrays_digest(arrays), yaml_text.encode())
     return Design(
         source_run=meta.source_run, dataset=meta.dataset, layers=meta.layers, t_in_s=meta.t_in_s,
         t_end_s=meta.t_end_s, c_mem_f=meta.c_mem_f, v_th_v=meta.v_th_v, weight_per_siemens=meta.weight_per_siemens,
         full_scale_weight=meta.full_scale_weight or (float("nan"),) * n_layers,
         n_clipped=meta.n_clipped or (0,) * n_layers, hw=meta.hw, model=model, g_pos=per["g_pos"],
         g_neg=per["g_neg"], g_pos_nominal=per["g_pos_nominal"], g_neg_nominal=per["g_neg_nominal"],
-        offset_v=per["offset_v"], weights=per["w"], noise_seed=meta.noise_seed)
+        offset_v=per["offset_v"], weights=per["w"], noise_seed=meta.noise_seed, content_sha256=content)

@@ -25,13 +25,18 @@ def digest(*parts) -> str:
     return h.hexdigest()
 
 
+def arrays_digest(arrays: dict) -> str:
+    """Digest of named arrays, as an .npz holding them (file_digest) has."""
+    return digest(*[x for name in sorted(arrays) for x in (name, arrays[name])])
+
+
 def file_digest(path: str | Path) -> str:
     """Digest of one file's content: an .npz by its named arrays (not the zip's timestamps), a YAML
     file without its provenance (infra.provenance.strip)."""
     path = Path(path)
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as z:
-            return digest(*[x for name in sorted(z.files) for x in (name, z[name])])
+            return arrays_digest({name: z[name] for name in z.files})
     data = path.read_bytes()
     if path.suffix in (".yaml", ".yml") and f"\n{provenance.KEY}:".encode() in b"\n" + data:
         try:

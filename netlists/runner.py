@@ -192,13 +192,14 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         find_library()          # no ngspice: fail now with the install command, not per image
     design, circuit = load(design_path, settings.t_rise_s)
     check_fits(str(Path(design_path) / "design.npz"), design.g_pos, design.dataset)
-    data = select(load_split(design.dataset, "test", data_dir), start, limit)
+    test_set = load_split(design.dataset, "test", data_dir)
+    data = select(test_set, start, limit)
     images, labels = data.images, data.labels
     t_input = input_times_s(design, images)
     behavioural = layer_times(design, t_input)
     config = {"design": str(Path(design_path).resolve()), "start": int(start), "t_rise_s": settings.t_rise_s,
-              "design_sha256": digest(Path(design_path) / "design.npz", Path(design_path) / "design.yaml"),
-              "data_sha256": digest(data.images, data.labels)}
+              "design_sha256": design.content_sha256,     # of what was loaded, not of the files now
+              "data_sha256": digest(test_set.images, test_set.labels)}
     out_dir = Path(out_dir)
     with folder_lock(out_dir, "ttfs simulate"):
         results_path = out_dir / RESULTS
@@ -285,7 +286,9 @@ def _usable_record(line: str, n_layers: int) -> dict | None:
     return rec
 
 
-_OPTIONS = ("start", "t_rise_s")
+# Options whose results differ: another t_rise_s is another circuit. --start and --limit only pick
+# which images to simulate; results are keyed by absolute image index, so any range reuses them.
+_OPTIONS = ("t_rise_s",)
 
 
 def _check_resume_record(out_dir: Path, config: dict, done: dict) -> dict:
@@ -300,11 +303,12 @@ def _check_resume_record(out_dir: Path, config: dict, done: dict) -> dict:
                     out_dir, CONFIG, len(done))
         return _discard(out_dir)
     try:
-        old = json.loads(cfg_path.read_text())
-    except (OSError, ValueError):
+        old = atomic_io.read_json(cfg_path, CheckpointError)
+    except CheckpointError as exc:
         old = None
+        log.warning("%s; simulating its %d results again", exc, len(done))
     if not isinstance(old, dict):
-        old = {}
+        return _discard(out_dir)
     asked = {k: config[k] for k in ("design", *_OPTIONS)}
     had = {k: old.get(k) for k in ("design", *_OPTIONS)}
     refuse = CheckpointError(f"{out_dir} holds a simulation of {had} but this run asks for {asked}; "
