@@ -256,9 +256,10 @@ def sweep_figures(sweep, out_dir, data_dir=None, image_index: int = 0) -> list[P
     The PNGs are named from the table's data set and layers (`mnist-784-400-10-tradeoff.png`);
     that text comes from a file, so the names go through infra.paths.inside: characters outside
     [A-Za-z0-9_.-] become `_` (a data set `../../escape` gives `___.._escape-...png` inside
-    out_dir), and a name that still resolves outside out_dir (a planted symlink) is refused.
+    out_dir), and a name that still resolves outside out_dir (a planted symlink) is refused. The
+    run folders the table names are read only from inside sweep (infra.paths.within).
     """
-    from infra.paths import inside
+    from infra.paths import inside, within
     from training.sweep import CSV_NAME, collect, read_tradeoff, write_tradeoff
 
     sweep, out_dir = Path(sweep), Path(out_dir)
@@ -283,7 +284,8 @@ def sweep_figures(sweep, out_dir, data_dir=None, image_index: int = 0) -> list[P
     if base and strong:
         # the strongest run that still keeps some firing (about the paper's strong example)
         target = [r for r in strong if float(r["spikes_per_neuron_mean"]) >= 0.1] or strong[:1]
-        made.append(figure2([sweep / base[0]["run"], sweep / target[-1]["run"]],
+        runs = [within(sweep, r["run"], f"{csv}: column 'run'") for r in (base[0], target[-1])]
+        made.append(figure2(runs,
                             inside(out_dir, f"{tag}-raster.png", str(csv)),
                             image_index=image_index, data_dir=data_dir))
     return made

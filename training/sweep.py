@@ -22,6 +22,7 @@ from pathlib import Path
 
 from infra import atomic_io
 from infra.folder_lock import folder_lock
+from infra.paths import within
 from training.config import REG_KINDS, RunConfig
 from infra.errors import CheckpointError, ConfigError
 from training.trainer import config_differences, run_is_complete, train
@@ -120,6 +121,10 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
 _METRICS_FIELDS = {"epoch": int, "test_accuracy": float, "spikes_per_neuron": list,
                    "spikes_per_neuron_mean": float, "output_spikes_per_neuron": float}
 _TRADEOFF_COLUMNS = ("run", "dataset", "layers", "kind", "strength", "epochs", "accuracy", "spikes_per_neuron_mean")
+# what a numeric cell of tradeoff.csv must be beyond finite ("spikes": every spikes-per-neuron column)
+_TRADEOFF_RANGES = {"epochs": ("an integer >= 1", lambda x: x >= 1 and x == int(x)),
+                    "accuracy": ("a number in [0, 1]", lambda x: 0 <= x <= 1),
+                    "spikes": ("a number >= 0", lambda x: x >= 0)}
 
 
 def run_row(run: str | Path) -> dict | None:
@@ -176,8 +181,12 @@ def write_tradeoff(sweep: str | Path, rows: list[dict]) -> Path:
 
 
 def read_tradeoff(path: str | Path) -> list[dict]:
-    """tradeoff.csv back into rows with numbers as floats (v_hat None when empty); a damaged file
-    is a CheckpointError naming it (delete it: `ttfs plot` rebuilds it from the run folders)."""
+    """tradeoff.csv back into rows: numbers as floats, epochs an int, v_hat None when empty.
+
+    A damaged file is a CheckpointError naming it (delete it: `ttfs plot` rebuilds it from the run
+    folders); so is a value out of range (row and column named): every number finite, epochs an
+    integer >= 1, accuracy in [0, 1], spikes per neuron >= 0, and each run the name of a folder
+    directly inside the sweep folder (infra.paths.within), so nothing outside it is ever read."""
     rows = []
     fix = "delete it and rerun 'ttfs plot SWEEP --out DIR' to rebuild it from the run folders"
     try:
@@ -185,22 +194,36 @@ def read_tradeoff(path: str | Path) -> list[dict]:
         missing = [c for c in _TRADEOFF_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
             raise CheckpointError(f"{path}: no column {', '.join(missing)}; {fix}")
-        for r in reader:
+        for i, r in enumerate(reader, 1):
             if None in r or None in r.values():
                 more = "more" if None in r else "fewer"
                 raise ValueError(f"line {reader.line_num} has {more} fields than the header")
-            out = {}
-            for k, v in r.items():
-                if k in ("run", "dataset", "layers", "kind"):
-                    out[k] = v
-                elif k == "strength":
-                    out[k] = v if ";" in v else float(v)
-                elif v == "":
-                    out[k] = None
-                else:
-                    out[k] = float(v)
-            rows.append(out)
+            rows.append({k: _tradeoff_cell(path, i, k, v, fix) for k, v in r.items()})
     except (csv.Error, ValueError) as exc:      # UnicodeDecodeError is a ValueError
         raise CheckpointError(f"{path}: not a readable trade-off table ({' '.join(str(exc).split())[:200]}); "
                               f"{fix}") from None
     return rows
+
+
+def _tradeoff_cell(path, row: int, col: str, text: str, fix: str):
+    """One cell of tradeoff.csv, checked (see read_tradeoff); CheckpointError naming row and column."""
+    where = f"{path}: row {row}, column {col!r}"
+    if col == "run":
+        within(Path(path).parent, text, where, fix)
+        return text
+    if col in ("dataset", "layers", "kind"):
+        return text
+    if text == "" and col not in _TRADEOFF_COLUMNS:
+        return None                             # v_hat of a non-membrane run, layers a run lacks
+    parts = text.split(";") if col == "strength" else [text]
+    spikes = col.startswith("spikes_per_neuron") or col == "output_spikes_per_neuron"
+    need, fits = _TRADEOFF_RANGES.get("spikes" if spikes else col, ("a finite number", lambda x: True))
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = [math.nan]
+    if not all(math.isfinite(x) and fits(x) for x in values):
+        raise CheckpointError(f"{where}: {text!r} is not {need}; {fix}")
+    if col == "epochs":
+        return int(values[0])
+    return text if col == "strength" and len(parts) > 1 else values[0]
