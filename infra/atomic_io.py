@@ -3,9 +3,11 @@ readers that turn a corrupt, truncated or non-UTF-8 file into one error naming i
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 import zlib
@@ -24,10 +26,17 @@ os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
 
 
+# The temporary file of an atomic write of NAME: `.NAME.ttfs-XXXXXXXX.part` (XXXXXXXX: mkstemp's
+# random part). The `ttfs-` mark tells the toolkit's own leftovers from another program's
+# (infra.folder_lock removes only these).
+_PART_MARK = "ttfs-"
+PART_FILE = re.compile(rf"^\..+\.{_PART_MARK}[A-Za-z0-9_]{{8}}\.part$")
+
+
 def write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_PART_MARK}", suffix=".part")
     try:
         os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
@@ -205,4 +214,20 @@ def prepare_out_dir(path: str | Path, flag: str = "--out") -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(f"{flag} {path}: {probe} is not writable (read-only file system or no "
                           "permission); choose a folder you can write to")
+    return path
+
+
+def prepare_out_file(path: str | Path) -> Path:
+    """Check, before any work, that `path` can be written as a file: it is not a folder and no file
+    stands where a folder on the way to it must be. Raises the OSError writing it would raise (the
+    command line words it in one line, as for any write); missing folders on the way are made when
+    the file is written, as by every writer here. Creates nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    probe = path.parent
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
     return path

@@ -266,13 +266,30 @@ def read_yaml(path: str | Path, kind: str | None = "train") -> dict:
     return data
 
 
+def _overridden(message: str, overrides, section: str) -> bool:
+    """Whether the key a ConfigError message starts with (`hw.bits: ...`, `model.layers[0]: ...`)
+    is one an override set (or lies inside one)."""
+    key = message.split(": ", 1)[0]
+    for item in overrides or ():
+        name = item.split("=", 1)[0].strip()
+        full = f"{section}.{name}" if section else name
+        if key == full or key.startswith((full + ".", full + "[")):
+            return True
+    return False
+
+
 def load_config(path: str | Path | None, cls, overrides=(), section: str = ""):
     """Read `path`, a file or a preset of kind `section` ("train" for "") (None: defaults only),
-    apply overrides, build `cls`; errors name the file."""
+    apply overrides, build `cls`. An error of a file's config names where its key's value came
+    from: `--set KEY: ...` for a key an override set, else `FILE: KEY: ...`."""
     kind = section or "train"
     data = read_yaml(path, kind if kind in PRESET_KINDS else None) if path is not None else {}
     apply_overrides(data, overrides)
     try:
         return build(cls, data, section)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}" if path is not None else str(exc)) from None
+        if path is None:
+            raise
+        if _overridden(str(exc), overrides, section):
+            raise ConfigError(f"--set {exc}") from None
+        raise ConfigError(f"{path}: {exc}") from None

@@ -7,30 +7,31 @@ the lock when the holder dies, however it dies; a holder that ends normally remo
 same process may take a lock it holds again.
 
 Under the lock the folder is the holder's, so the lock also cleans up after earlier kills and
-failures: stale `.NAME.XXXXXXXX.part` files of interrupted atomic writes (infra.atomic_io) are
-removed when it is taken, in DIR and its subfolders down to three levels except those with a .lock
-of their own (held, or left by a killed holder, whose next command cleans them); and a folder the
-lock created is removed again on release if it is empty (a failed command leaves no empty folder).
+failures: stale temporary files of interrupted atomic writes are removed when it is taken, in DIR
+and its subfolders down to three levels except those with a .lock of their own (held, or left by a
+killed holder, whose next command cleans them); and a folder the lock created is removed again on
+release if it is empty (a failed command leaves no empty folder). Only the toolkit's own temporary
+files are removed: their names carry its mark (`.NAME.ttfs-XXXXXXXX.part`, infra.atomic_io.PART_FILE),
+so an --out that is a shared folder (a home directory) keeps every other program's `.part` files.
 """
 from __future__ import annotations
 
 import fcntl
 import os
-import re
 from contextlib import contextmanager
 from pathlib import Path
 
+from infra.atomic_io import PART_FILE
 from infra.errors import FolderInUseError, TtfsError
 
 LOCK_NAME = ".lock"
 _HELD: dict[str, int] = {}       # real path -> depth, for the locks this process holds
-_PART = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part$")   # tempfile.mkstemp(prefix=".NAME.", suffix=".part")
 _CLEAN_DEPTH = 3                 # DEMO/report/cache is the deepest folder a command writes into
 
 
 def is_temporary(name: str) -> bool:
     """A lock file or a temporary file of an atomic write: not a file of the folder's contents."""
-    return name == LOCK_NAME or bool(_PART.match(name))
+    return name == LOCK_NAME or bool(PART_FILE.match(name))
 
 
 @contextmanager
@@ -107,7 +108,8 @@ def _holder(fd: int) -> str:
 
 
 def remove_stale_parts(folder: Path) -> list[Path]:
-    """Delete leftover `.NAME.*.part` files under `folder` (not inside subfolders with their own lock)."""
+    """Delete the toolkit's leftover temporary files (PART_FILE) under `folder` (not inside
+    subfolders with their own lock)."""
     removed = []
     for root, dirs, files in os.walk(folder):
         depth = len(Path(root).relative_to(folder).parts)

@@ -82,8 +82,18 @@ def make_circuit(g_pos, g_neg, c_mem_f, v_th_v, **kwargs) -> Circuit:
     return Circuit(g_pos=g_pos, g_neg=g_neg, c_mem_f=c_mem_f, v_th_v=tuple(v_th), **kwargs)
 
 
+def within_window(value_s: float | None, t_end_s: float, flag: str) -> float | None:
+    """`value_s` (a time step or edge the user gave, None: not given) unless it is not shorter than
+    the design's window `t_end_s`: then a ConfigError naming `flag` and the bound."""
+    if value_s is not None and not value_s < t_end_s:
+        raise ConfigError(f"{flag}: must be < the design's window t_end_s = {t_end_s:.4g} s (got {value_s:.4g})")
+    return value_s
+
+
 def circuit_from_design(design, t_rise_s: float | None = None) -> Circuit:
-    """The circuit a hwmodel Design describes (thresholds include the comparator offsets)."""
+    """The circuit a hwmodel Design describes (thresholds include the comparator offsets);
+    `t_rise_s` is the --t-rise-s flag (None: 1e-3 * time_scale_s)."""
+    within_window(t_rise_s, float(design.t_end_s), "--t-rise-s")
     n = len(design.g_pos)
     offsets = getattr(design, "comparator_offsets_v", None)
     v_th = []

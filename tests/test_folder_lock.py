@@ -90,15 +90,16 @@ def test_lock_is_reentrant_cleans_stale_part_files_and_removes_the_empty_folder_
         (target / "kept.txt").write_text("x")
     assert [p.name for p in target.iterdir()] == ["kept.txt"]   # the lock file goes with its holder
 
-    stale = [target / ".model.npz.k2j3ab_9.part", target / "cache" / ".x.json.a1b2c3d4.part"]
-    other = target / "run" / ".state.npz.zzzzzzzz.part"           # a subfolder with its own lock is its owner's
-    for p in stale + [other]:
+    stale = [target / ".model.npz.ttfs-k2j3ab_9.part", target / "cache" / ".x.json.ttfs-a1b2c3d4.part"]
+    other = target / "run" / ".state.npz.ttfs-zzzzzzzz.part"      # a subfolder with its own lock is its owner's
+    foreign = target / "cache" / ".notes.txt.k2j3ab_9.part"         # another program's: not the toolkit's mark
+    for p in stale + [other, foreign]:
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(b"half")
     (target / "run" / ".lock").write_text("")
     probe = [sys.executable, "-c", TRY, str(target)]
     with folder_lock(target, "ttfs test"):
-        assert not any(p.exists() for p in stale) and other.exists()
+        assert not any(p.exists() for p in stale) and other.exists() and foreign.exists()
         with folder_lock(target, "ttfs test"):              # the same process may take it again
             pass
         assert subprocess.run(probe, cwd=ROOT).returncode == 3   # ... and still holds it afterwards

@@ -198,7 +198,7 @@ def test_portable_graph_simulates_to_the_model_within_one_step_and_the_leak_erro
 def test_cli_errors_are_one_line(run, tmp_path, capsys):
     run_dir, _ = run
     cases = [([str(tmp_path / "missing"), "--out", str(tmp_path / "x.nir")], "model.npz: not found"),
-             ([str(run_dir), "--out", str(tmp_path)], "--out:"),
+             ([str(run_dir), "--out", str(tmp_path)], "Is a directory; name a file, not a folder"),
              ([str(run_dir), "--out", str(tmp_path / "x.nir"), "--tau-over-window", "100"], "add --portable"),
              ([str(run_dir), "--out", str(tmp_path / "x.nir"), "--portable", "--tau-over-window", "2"],
               "--tau-over-window"),

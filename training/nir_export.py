@@ -139,8 +139,6 @@ def export_nir(run_dir: str | Path, out: str | Path, portable: bool = False,
                tau_over_window: float | None = None, time_scale_s: float | None = None) -> nir.NIRGraph:
     """Read a run folder, write its NIR graph to `out` and return the graph."""
     out = Path(out)
-    if out.is_dir():
-        raise ConfigError(f"--out: {out} is a folder; give a file name such as {out / 'model.nir'}")
     graph = to_nir(load_model(run_dir), portable, tau_over_window, time_scale_s, source_run=str(run_dir))
     write_nir(graph, out)
     return graph

@@ -67,7 +67,14 @@ _OS_FIX = {
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Help with each flag's default appended, except where there is none to show (None) or the
+    help text already states it ("(default: installed location)"), so no default shows twice."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
 
 
 def version() -> str:

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infra.atomic_io import prepare_out_file
 from infra.errors import ConfigError
 
 
 def cmd_export_nir(args) -> int:
     from training.nir_export import export_nir   # imported here: nir and h5py are not needed for --help
+
+    prepare_out_file(args.out)
 
     if args.tau_over_window is not None and not args.portable:
         raise ConfigError("--tau-over-window: sets the portable form's time constants; add --portable or drop it")

@@ -66,6 +66,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_spikes(args) -> int:
+    atomic_io.prepare_out_file(args.out)
     run, data, (t_input, layers) = _run_split(args)
     atomic_io.write_npz(args.out, input=t_input, label=data.labels, v_th=np.array(run.model.v_th),
                         t_end=np.array(run.model.t_end), **{f"layer{l}": t for l, t in enumerate(layers)})
