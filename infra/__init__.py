@@ -1,1 +1,3 @@
-"""Ground floor: infrastructure every stage uses (errors, atomic files, config loading); imports nothing of the project."""
+"""Ground floor: what every stage uses (errors, atomic files and readers, config loading and presets,
+folder locks, fingerprints, inert netlist text, shape checks, provenance); imports nothing of the
+project. docs/architecture.md lists the modules, docs/reliability.md what they promise."""
