@@ -241,7 +241,7 @@ def check_arrays(arrays: dict, layers, hw: HardwareConfig) -> None:
     layers give, is finite, and in the range the hardware can produce: nominal conductances in
     [0, g_max_s], programmed ones up to g_max_s x exp(8 prog_sigma), comparator offsets within
     8 sigma of comparator_offset_v."""
-    def require(ok: bool, key: str, message: str) -> None:   # "g_pos1 has shape ...", as a file's arrays are named
+    def check(ok: bool, key: str, message: str) -> None:   # "g_pos1 has shape ...", as a file's arrays are named
         if not ok:
             raise ConfigError(f"{key} {message}")
 
@@ -251,16 +251,16 @@ def check_arrays(arrays: dict, layers, hw: HardwareConfig) -> None:
         for n in _ARRAYS:
             a, key = arrays[f"{n}{l}"], f"{n}{l}"
             want = (n_out,) if n == "offset_v" else (n_in, n_out)
-            require(a.shape == want, key, f"has shape {a.shape}, expected {want} from layers {list(layers)}")
-            require(bool(np.all(np.isfinite(a))), key, "holds NaN or inf")
+            check(a.shape == want, key, f"has shape {a.shape}, expected {want} from layers {list(layers)}")
+            check(bool(np.all(np.isfinite(a))), key, "holds NaN or inf")
             if n in _CONDUCTANCES:
                 top = g_top["nominal" if n.endswith("nominal") else "programmed"] * (1 + 1e-9)
-                require(a.min() >= 0 and a.max() <= top, key,
+                check(a.min() >= 0 and a.max() <= top, key,
                         f"holds conductances from {a.min():.4g} to {a.max():.4g} S, outside [0, {top:.4g}] "
                         f"that hw.g_max_s = {hw.g_max_s:g} and hw.prog_sigma = {hw.prog_sigma:g} allow")
             elif n == "offset_v":
                 dev = float(np.max(np.abs(a - hw.comparator_offset_v))) if a.size else 0.0
-                require(dev <= off_span + 1e-12, key,
+                check(dev <= off_span + 1e-12, key,
                         f"holds comparator offsets {dev:.4g} V from hw.comparator_offset_v, beyond "
                         f"{_SIGMAS:g} x hw.comparator_offset_sigma_v = {off_span:.4g} V")
 
@@ -296,12 +296,13 @@ def load_design(path: str | Path) -> Design:
         check_arrays(arrays, meta.layers, meta.hw)
     except ConfigError as exc:
         raise CheckpointError(f"{npz_path}: {exc}; {_HOW}") from None
-    if ARRAYS_KEY in raw and raw[ARRAYS_KEY] != arrays_digest(arrays):
+    arrays_sha256 = arrays_digest(arrays)
+    if ARRAYS_KEY in raw and raw[ARRAYS_KEY] != arrays_sha256:
         raise CheckpointError(f"{path}: design.npz is not the one design.yaml was written with (a 'ttfs map' "
                               f"into this folder was interrupted, or one file was replaced); map it again")
     per = {n: [arrays[f"{n}{l}"] for l in range(n_layers)] for n in _ARRAYS}
     yaml_text = json.dumps({str(k): v for k, v in raw.items() if k != provenance.KEY}, default=str)
-    content = digest(arrays_digest(arrays), yaml_text.encode())
+    content = digest(arrays_sha256, yaml_text.encode())
     return Design(
         source_run=meta.source_run, dataset=meta.dataset, layers=meta.layers, t_in_s=meta.t_in_s,
         t_end_s=meta.t_end_s, c_mem_f=meta.c_mem_f, v_th_v=meta.v_th_v, weight_per_siemens=meta.weight_per_siemens,

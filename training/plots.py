@@ -218,8 +218,7 @@ def plot_raster_traces(runs, t_input, out_png, v_th: float, t_end: float, label=
 
 
 def _save(fig, out_png) -> Path:
-    out_png = atomic_io.save_png(fig, out_png, dpi=DPI)
-    return out_png
+    return atomic_io.save_png(fig, out_png, dpi=DPI)
 
 
 # ---------------------------------------------------------------- from folders
