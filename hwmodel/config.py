@@ -23,6 +23,7 @@ NEURON_SCHEMES = {
 NEURONS = tuple(NEURON_SCHEMES)
 SCHEMES = ("dual-rail", "differential")   # +/- V_read row pairs | one row, +/- column pairs
 SCALE_BY = ("threshold", "capacitance")
+WIRE_MODELS = ("exact", "first-order")
 
 
 def check_circuit(neuron: str, scheme: str, prefix: str = "") -> None:
@@ -73,6 +74,9 @@ class HardwareConfig:
     # Wires
     r_wire_row_ohm: float = 0.0         # row wire resistance per cell pitch
     r_wire_col_ohm: float = 0.0         # column wire resistance per cell pitch
+    wire_model: str = "exact"           # exact (solved network) | first-order (each cell alone in series)
+    tile_rows: int | None = None        # physical rows per tile (hwmodel/tiles.py); None: one tile
+    tile_cols: int | None = None        # physical columns per tile; None: one tile
     seed: int = 0                       # seeds every random draw (chip instance, read noise)
 
     def __post_init__(self):
@@ -106,6 +110,13 @@ class HardwareConfig:
                 f"(got {self.stuck_on_fraction + self.stuck_off_fraction})")
         require(self.opamp_gain is None or self.opamp_gain > 1, "hw.opamp_gain",
                 f"must be > 1 or null for an ideal op-amp (got {self.opamp_gain})")
+        require(self.wire_model in WIRE_MODELS, "hw.wire_model",
+                f"must be one of {', '.join(WIRE_MODELS)} (got {self.wire_model!r})")
+        for key, paired in (("tile_rows", "dual-rail"), ("tile_cols", "differential")):
+            value = getattr(self, key)
+            require(value is None or value >= 1, f"hw.{key}", f"must be >= 1 or null for one tile (got {value})")
+            require(value is None or self.scheme != paired or value % 2 == 0, f"hw.{key}",
+                    f"must be even with scheme {paired}: a + and - pair stays in one tile (got {value})")
         require(self.seed >= 0, "hw.seed", f"must be >= 0 (got {self.seed})")
         if self.neuron == "passive" and self.scale_by == "capacitance":
             require(self.v_th_v + self.comparator_offset_v < self.v_read_v, "hw.v_th_v",
