@@ -14,13 +14,14 @@ dual-rail: physical row 2j is input j's + row (g_pos, driven at +V), row 2j+1 it
 driven at -V), column i is neuron i. differential: row j is input j, column 2i neuron i's + column
 (g_pos), column 2i+1 its - column (g_neg), the neuron sums I(+) - I(-).
 
-Equations: the unknowns x are the row-wire node voltages u_rc (if r_row_ohm > 0; else u_rc = V_r)
-and the column-wire node voltages w_rc (if r_col_ohm > 0; else w_rc = 0). Kirchhoff's current law
-at every unknown node gives A x = B V with A the (symmetric, positive definite) node-conductance
-matrix and B the drivers' injections (1/r_row_ohm into u_r0); the column currents are I = C x + D V
-(C: 1/r_col_ohm from w_(R-1)c, or the cells' g_rc u_rc without column wires; D the wire-free terms).
-So T = C A^-1 B + D = (A^-1 C^T)^T B + D: one sparse LU of A (2 R C unknowns) and C solves, one per
-column (A = A^T), in blocks of columns to bound the memory (block x 2 R C doubles).
+Equations: every row driver and every column end is a port (R row ports, then C column ports);
+the wire nodes u_rc (row r at column c; the row port itself when r_row_ohm = 0) and w_rc (column c at
+row r; the column port when r_col_ohm = 0) are internal. The network's conductance Laplacian L, split
+into ports p and internal nodes i, reduces exactly (Kron reduction, Kirchhoff's current law at every
+internal node) to the port admittance Y = L_pp - L_pi L_ii^-1 L_ip: the currents into the network at
+its ports are Y @ v_ports. L_ii is symmetric positive definite (every internal node reaches a port),
+so one sparse LU of it and one solve per port asked for, in blocks, give the blocks of Y needed.
+Virtual-ground columns (v_c = 0) take I_col = T @ V_row with T = -Y_cr: the column solves only.
 """
 from __future__ import annotations
 
@@ -41,65 +42,78 @@ def physical_cells(g_pos_s, g_neg_s, scheme: str) -> np.ndarray:
     raise ValueError(f"scheme {scheme!r}: expected 'dual-rail' or 'differential'")
 
 
-def column_transfer(g_cells_s, r_row_ohm: float, r_col_ohm: float, block_cols: int = 64) -> np.ndarray:
-    """T (physical columns, physical rows), in A/V: the current into each column's virtual ground
-    is T @ V_row for row driver voltages V_row. See the module docstring for geometry and equations."""
-    g = np.asarray(g_cells_s, dtype=np.float64)
+def _check(g, r_row_ohm, r_col_ohm):
     if g.ndim != 2 or np.any(~np.isfinite(g)) or np.any(g < 0):
         raise ValueError("g_cells_s: expected a 2-D array of finite, non-negative conductances (S)")
     if not (np.isfinite(r_row_ohm) and np.isfinite(r_col_ohm) and r_row_ohm >= 0 and r_col_ohm >= 0):
         raise ValueError(f"wire resistances must be finite and >= 0 (got {r_row_ohm}, {r_col_ohm})")
+
+
+def laplacian(g_cells_s, r_row_ohm: float, r_col_ohm: float):
+    """(L, n_ports): the conductance Laplacian (S, sparse CSC) of one physical array with its wires,
+    node order: R row ports, C column ports, then the internal wire nodes (module docstring)."""
+    g = np.asarray(g_cells_s, dtype=np.float64)
+    _check(g, r_row_ohm, r_col_ohm)
     n_r, n_c = g.shape
+    n_ports = n_r + n_c
     row_free, col_free = r_row_ohm > 0, r_col_ohm > 0
-    if not (row_free or col_free):
-        return g.T.copy()
-    cell = np.arange(n_r * n_c).reshape(n_r, n_c)          # index of cell (r, c)
-    u = cell if row_free else None                          # unknown index of row node (r, c)
-    w = (cell + (n_r * n_c if row_free else 0)) if col_free else None
-    n = n_r * n_c * (int(row_free) + int(col_free))
-    ia, ib, gab = [], [], []                                # conductances between two unknowns
-    diag = np.zeros(n)                                      # conductance from an unknown to a fixed node
-    b_rows, b_cols, b_vals = [], [], []                     # B: injection from driver r into unknowns
-
-    def link(a, b, gv):
-        ia.append(a.ravel()), ib.append(b.ravel()), gab.append(np.broadcast_to(gv, a.shape).ravel())
-
-    g_r = 1.0 / r_row_ohm if row_free else 0.0
-    g_c = 1.0 / r_col_ohm if col_free else 0.0
+    cell = np.arange(n_r * n_c).reshape(n_r, n_c)
+    next_node = n_ports
     if row_free:
-        link(u[:, :-1], u[:, 1:], g_r)
-        np.add.at(diag, u[:, 0], g_r)                       # driver segment
-        b_rows.append(u[:, 0]), b_cols.append(np.arange(n_r)), b_vals.append(np.full(n_r, g_r))
+        u, next_node = next_node + cell, next_node + n_r * n_c
+    else:
+        u = np.broadcast_to(np.arange(n_r)[:, None], (n_r, n_c))
     if col_free:
-        link(w[:-1, :], w[1:, :], g_c)
-        np.add.at(diag, w[-1, :], g_c)                      # segment to the virtual ground
-    if row_free and col_free:
-        link(u, w, g)
-    elif row_free:                                          # column nodes at 0 V
-        np.add.at(diag, u.ravel(), g.ravel())
-    else:                                                   # row nodes at V_r
-        np.add.at(diag, w.ravel(), g.ravel())
-        b_rows.append(w.ravel()), b_cols.append(np.repeat(np.arange(n_r), n_c)), b_vals.append(g.ravel())
+        w, next_node = next_node + cell, next_node + n_r * n_c
+    else:
+        w = np.broadcast_to(n_r + np.arange(n_c)[None, :], (n_r, n_c))
+    ia, ib, gab = [u.ravel()], [w.ravel()], [g.ravel()]     # the cells
+    if row_free:                                            # driver segment, then one per pitch
+        ia += [np.arange(n_r), u[:, :-1].ravel()]
+        ib += [u[:, 0], u[:, 1:].ravel()]
+        gab += [np.full(n_r + n_r * (n_c - 1), 1.0 / r_row_ohm)]
+    if col_free:                                            # one per pitch, then the segment to the neuron
+        ia += [w[:-1, :].ravel(), w[-1, :]]
+        ib += [w[1:, :].ravel(), n_r + np.arange(n_c)]
+        gab += [np.full(n_c * (n_r - 1) + n_c, 1.0 / r_col_ohm)]
     ia, ib, gab = np.concatenate(ia), np.concatenate(ib), np.concatenate(gab)
-    np.add.at(diag, ia, gab)
-    np.add.at(diag, ib, gab)
-    a = sp.coo_matrix((np.concatenate([diag, -gab, -gab]),
-                       (np.concatenate([np.arange(n), ia, ib]), np.concatenate([np.arange(n), ib, ia]))),
-                      shape=(n, n)).tocsc()
-    b = sp.coo_matrix((np.concatenate(b_vals), (np.concatenate(b_rows), np.concatenate(b_cols))),
-                      shape=(n, n_r)).tocsr()
-    if col_free:                                            # I_c = g_c w_(R-1)c
-        c_mat = sp.coo_matrix((np.full(n_c, g_c), (np.arange(n_c), w[-1, :])), shape=(n_c, n))
-    else:                                                   # I_c = sum_r g_rc u_rc
-        c_mat = sp.coo_matrix((g.ravel(), (np.tile(np.arange(n_c), n_r), u.ravel())), shape=(n_c, n))
-    c_t = c_mat.T.tocsc()
-    lu = splu(a)
-    t = np.empty((n_c, n_r))
-    for start in range(0, n_c, block_cols):
-        stop = min(start + block_cols, n_c)
-        y = lu.solve(c_t[:, start:stop].toarray())          # A^-1 C^T, block of columns
-        t[start:stop] = (b.T @ y).T
-    return t
+    diag = np.bincount(ia, gab, next_node) + np.bincount(ib, gab, next_node)
+    lap = sp.coo_matrix((np.concatenate([diag, -gab, -gab]),
+                         (np.concatenate([np.arange(next_node), ia, ib]),
+                          np.concatenate([np.arange(next_node), ib, ia]))), shape=(next_node, next_node))
+    return lap.tocsc(), n_ports
+
+
+def port_admittance(g_cells_s, r_row_ohm: float, r_col_ohm: float, ports=None, block: int = 64) -> np.ndarray:
+    """Y[:, ports] (all R + C ports, len(ports)), in S: column k is the current into the network at
+    every port when port ports[k] is at 1 V and every other port at 0 V (rows first, then columns).
+    `ports` None: all of them (Y is symmetric)."""
+    lap, n_ports = laplacian(g_cells_s, r_row_ohm, r_col_ohm)
+    ports = np.arange(n_ports) if ports is None else np.asarray(ports, dtype=np.int64)
+    y = lap[:n_ports, :][:, ports].toarray()
+    if lap.shape[0] == n_ports:
+        return y
+    l_ii = lap[n_ports:, n_ports:].tocsc()
+    l_ip = lap[n_ports:, :n_ports].tocsc()
+    l_pi = l_ip.T.tocsr()
+    lu = splu(l_ii)
+    for start in range(0, len(ports), block):
+        stop = min(start + block, len(ports))
+        x = lu.solve(l_ip[:, ports[start:stop]].toarray())
+        y[:, start:stop] -= l_pi @ x
+    return y
+
+
+def column_transfer(g_cells_s, r_row_ohm: float, r_col_ohm: float, block_cols: int = 64) -> np.ndarray:
+    """T (physical columns, physical rows), in A/V: the current into each column's virtual ground
+    is T @ V_row for row driver voltages V_row (every column port at 0 V): T = -Y_cr."""
+    g = np.asarray(g_cells_s, dtype=np.float64)
+    n_r, n_c = g.shape
+    if r_row_ohm == 0 and r_col_ohm == 0:
+        _check(g, r_row_ohm, r_col_ohm)
+        return g.T.copy()
+    y = port_admittance(g, r_row_ohm, r_col_ohm, ports=n_r + np.arange(n_c), block=block_cols)
+    return -y[:n_r].T
 
 
 def transfer_matrix(g_pos_s, g_neg_s, r_row_ohm: float, r_col_ohm: float, scheme: str, **kwargs) -> np.ndarray:

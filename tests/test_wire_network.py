@@ -127,3 +127,34 @@ def test_exact_map_matches_ngspice_operating_point():
     expected = v_in @ transfer_matrix(g_pos, g_neg, 5000.0, 8000.0, scheme)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0)
     assert np.abs(expected - v_in @ (g_pos - g_neg)).max() > 1e-3 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("scheme,r_row,r_col", [("dual-rail", 2000.0, 3000.0), ("differential", 0.0, 700.0),
+                                                 ("dual-rail", 500.0, 0.0)])
+def test_port_admittance_is_the_dense_kron_reduction_of_the_writers_resistors(scheme, r_row, r_col):
+    """Y (every driver and column end a port) equals numpy's Kron reduction of the dense Laplacian of
+    the writer's own resistors to 1e-9 relative; it is symmetric and its rows sum to zero (no path to
+    ground inside the array)."""
+    from hwmodel.wire_network import physical_cells, port_admittance
+    n_in, n_out = 5, 3
+    g_pos, g_neg = _cells(np.random.default_rng(7), n_in, n_out)
+    text, plus, minus = _writer_crossbar(g_pos, g_neg, scheme, r_row, r_col)
+    rows = [n for j in range(n_in) for n in ((f"vp{j}", f"vm{j}") if scheme == "dual-rail" else (f"vp{j}",))]
+    cols = [n for i in range(n_out) for n in ((plus[i], minus[i]) if minus else (plus[i],))]
+    res = [(a, b, 1.0 / float(v)) for _, a, b, v in (line.split() for line in text.splitlines() if line.startswith("R"))]
+    names = rows + cols + sorted({n for a, b, _ in res for n in (a, b)} - set(rows) - set(cols))
+    index = {n: k for k, n in enumerate(names)}
+    lap = np.zeros((len(names), len(names)))
+    for a, b, g in res:
+        ia, ib = index[a], index[b]
+        lap[ia, ia] += g
+        lap[ib, ib] += g
+        lap[ia, ib] -= g
+        lap[ib, ia] -= g
+    p = len(rows) + len(cols)
+    dense = lap[:p, :p] - lap[:p, p:] @ np.linalg.solve(lap[p:, p:], lap[p:, :p])
+    y = port_admittance(physical_cells(g_pos, g_neg, scheme), r_row, r_col)
+    scale = np.abs(dense).max()
+    np.testing.assert_allclose(y, dense, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(y, y.T, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(y.sum(axis=1), 0.0, rtol=0, atol=1e-12 * scale)
