@@ -135,16 +135,18 @@ def fire_penalty(weights, states, model: ModelConfig, coef: float, on: str = "de
     gw, gt = [None] * n_layers, [None] * n_layers
     for l in range(n_layers - 1):
         s = states[l]
-        chosen = penalised_pairs(s.t_out, on)
-        if not chosen.any():
+        cols = np.flatnonzero(penalised_pairs(s.t_out, on).any(axis=0))   # neurons with a term
+        if len(cols) == 0:
             continue
-        v_end, ramps = potential_at_end(s.t_in, weights[l], model.t_end)
-        gap = np.where(chosen, np.maximum(model.v_th - v_end, 0.0), 0.0)
+        w = weights[l][:, cols]
+        v_end, ramps = potential_at_end(s.t_in, w, model.t_end)
+        gap = np.where(penalised_pairs(s.t_out[:, cols], on), np.maximum(model.v_th - v_end, 0.0), 0.0)
         values += coef * gap.sum(axis=1)
         g = np.where(gap > 0.0, -coef, 0.0)
-        gw[l] = ramps.T @ g
+        gw[l] = np.zeros_like(weights[l])
+        gw[l][:, cols] = ramps.T @ g
         if l > 0:
-            gt[l - 1] = np.where(s.t_in < model.t_end, -(g @ weights[l].T), 0.0)
+            gt[l - 1] = np.where(s.t_in < model.t_end, -(g @ w.T), 0.0)
     return FirePenalty(values, gw, gt)
 
 
