@@ -13,8 +13,9 @@ import numba
 import numpy as np
 import pytest
 
+from infra import atomic_io
 from infra.config import load_config
-from infra.errors import ConfigError
+from infra.errors import CheckpointError, ConfigError
 from training import network
 from training.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
 from training.data import load_split
@@ -235,3 +236,20 @@ def test_fire_penalty_keys_are_validated(item, message):
     cfg = load_config(None, RunConfig, ["loss.fire_penalty=1e-2", "loss.fire_penalty_on=silent"])
     assert cfg.loss.fire_penalty == 1e-2 and cfg.loss.fire_penalty_on == "silent"
     assert LossConfig().fire_penalty == 0.0 and LossConfig().fire_penalty_on == "dead"
+
+
+def test_a_run_saved_before_the_keys_existed_resumes(tmp_path):
+    """config.yaml of a run trained before loss.fire_penalty existed lacks the keys: resuming it with
+    the penalty off is allowed (a missing key counts as its default), turning it on is refused."""
+    cfg = dataclasses.replace(_tiny_run(), data=DataConfig(train_limit=100, test_limit=20))
+    run = tmp_path / "old"
+    train(cfg, run, progress=False)
+    saved = atomic_io.read_yaml(run / "config.yaml", CheckpointError)
+    del saved["loss"]["fire_penalty"], saved["loss"]["fire_penalty_on"]
+    atomic_io.write_yaml(run / "config.yaml", saved)
+    longer = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2))
+    assert train(longer, run, resume=True, progress=False)["epoch"] == 2
+    on = dataclasses.replace(longer, loss=LossConfig(fire_penalty=1e-3),
+                             train=dataclasses.replace(cfg.train, epochs=3))
+    with pytest.raises(CheckpointError, match="loss.fire_penalty"):
+        train(on, run, resume=True, progress=False)
