@@ -38,17 +38,28 @@ class ModelConfig:
         return len(self.layers) - 2
 
 
+FIRE_PENALTY_ON = ("dead", "silent")
+
+
 @dataclass(frozen=True)
 class LossConfig:
-    """Softmax cross-entropy on -t_out/tau_soft plus gamma_t * sum_k (t_out_k - t_ref)^2."""
+    """Softmax cross-entropy on -t_out/tau_soft plus gamma_t * sum_k (t_out_k - t_ref)^2, plus the
+    firing penalty fire_penalty * (batch mean of the sum over the silent hidden (sample, neuron)
+    pairs that fire_penalty_on selects of v_th - v(t_end)); docs/model.md."""
 
     tau_soft: float = 0.5
     gamma_t: float = 1e-3
     t_ref: float = 2.0
+    fire_penalty: float = 0.0        # 0: off (the training of a config without the key)
+    fire_penalty_on: str = "dead"    # "dead": neurons silent for the whole batch; "silent": every silent pair
 
     def __post_init__(self):
         require(self.tau_soft > 0, "loss.tau_soft", f"must be > 0 (got {self.tau_soft})")
         require(self.gamma_t >= 0, "loss.gamma_t", f"must be >= 0 (got {self.gamma_t})")
+        require(math.isfinite(self.fire_penalty) and self.fire_penalty >= 0, "loss.fire_penalty",
+                f"must be a finite number >= 0 (got {self.fire_penalty})")
+        require(self.fire_penalty_on in FIRE_PENALTY_ON, "loss.fire_penalty_on",
+                f"must be one of {', '.join(FIRE_PENALTY_ON)} (got {self.fire_penalty_on!r})")
 
 
 REG_KINDS = ("none", "m-ssr", "f-ssr", "membrane")

@@ -61,7 +61,8 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
     perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(labels))
     opt.lr = tc.epoch_lr(epoch)
     n_layers = len(weights)
-    sums = {"loss": 0.0, "reg": 0.0, "correct": 0, "n": 0, "fired": np.zeros(n_layers)}
+    fire_coef = cfg.loss.fire_penalty
+    sums = {"loss": 0.0, "reg": 0.0, "fire_penalty": 0.0, "correct": 0, "n": 0, "fired": np.zeros(n_layers)}
     bar = tqdm(range(0, len(perm), tc.batch_size), desc=f"epoch {epoch + 1}/{tc.epochs}",
                disable=not progress, unit="batch", leave=False)
     for start in bar:
@@ -69,13 +70,17 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
         b = len(idx)
         states = network.forward(weights, t_input[idx], model, tc.backend)
         loss, delta = network.output_loss(states[-1].t_out, labels[idx], model, cfg.loss)
+        penalty = (network.fire_penalty(weights, states, model, fire_coef / b, cfg.loss.fire_penalty_on)
+                   if fire_coef > 0 else None)
         grads, reg = network.gradients(weights, states, delta / b, model, tc.backend,
-                                       cfg.reg.kind, [s / b for s in strengths], cfg.reg.v_hat)
+                                       cfg.reg.kind, [s / b for s in strengths], cfg.reg.v_hat, penalty)
         opt.step(weights, grads)
         if average is not None:
             average.update(weights)
         sums["loss"] += float(loss.sum())
         sums["reg"] += float(reg.sum()) * b
+        if penalty is not None:
+            sums["fire_penalty"] += float(penalty.values.sum()) * b
         sums["correct"] += int((network.predict(states[-1].t_out) == labels[idx]).sum())
         sums["n"] += b
         sums["fired"] += [np.isfinite(s.t_out).mean() * b for s in states]
@@ -85,7 +90,8 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
                         spk=f"{hidden.mean() if len(hidden) else 0:.3f}")
     n = sums["n"]
     fired = sums["fired"] / n
-    return {"train_loss": sums["loss"] / n, "train_reg": sums["reg"] / n, "train_accuracy": sums["correct"] / n,
+    extra = {"train_fire_penalty": sums["fire_penalty"] / n} if fire_coef > 0 else {}
+    return {"train_loss": sums["loss"] / n, "train_reg": sums["reg"] / n, **extra, "train_accuracy": sums["correct"] / n,
             "train_spikes_per_neuron": fired[:-1].tolist(), "train_output_spikes_per_neuron": float(fired[-1])}
 
 
