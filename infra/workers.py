@@ -18,8 +18,9 @@ training per task) both use it.
 
 An exception from a task or from `on_result`, or a Ctrl-C, cancels the tasks not yet started,
 stops the local workers (a task they were running is lost: callers write their results
-atomically, so nothing is half-written and a rerun redoes it) and propagates. Tasks already
-running on a dask cluster cannot be stopped; they finish there and their results are dropped.
+atomically, so nothing is half-written and a rerun redoes it) and propagates; a local worker that
+dies (killed, out of memory) is a TtfsError saying so. Tasks already running on a dask cluster
+cannot be stopped; they finish there and their results are dropped.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import socket
 import uuid
 from contextlib import contextmanager
 
-from infra.errors import ConfigError
+from infra.errors import ConfigError, TtfsError
 
 DASK_CONNECT_TIMEOUT_S = 5.0
 _DASK_ADDRESS = re.compile(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
@@ -103,6 +104,7 @@ def _environment(env: dict):
 def _run_pool(workers: int, fn, tasks, on_result, env: dict) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     # spawn: a fresh interpreter per worker, started at a submit while `env` is set, so the worker
     # reads it before it imports anything (its parent's main module, and with it numpy, included)
@@ -113,6 +115,10 @@ def _run_pool(workers: int, fn, tasks, on_result, env: dict) -> None:
             futures = [pool.submit(fn, *args) for args in tasks]
         for fut in as_completed(futures):
             on_result(fut.result())
+    except BrokenProcessPool:
+        _stop(pool)
+        raise TtfsError("a worker process ended abruptly (killed, or out of memory); what finished is "
+                        "kept: rerun the same command to continue") from None
     except BaseException:
         _stop(pool)
         raise
