@@ -113,6 +113,11 @@ def _run_pool(workers: int, fn, tasks, on_result, env: dict) -> None:
     try:
         with _environment(env):
             futures = [pool.submit(fn, *args) for args in tasks]
+        # submit wakes the pool's manager thread before it spawns the worker, so (CPython 3.11) the
+        # thread may watch for deaths without the last worker: wake it again, every worker known
+        wakeup = getattr(pool, "_executor_manager_thread_wakeup", None)
+        if wakeup is not None:
+            wakeup.wakeup()
         for fut in as_completed(futures):
             on_result(fut.result())
     except BrokenProcessPool:
