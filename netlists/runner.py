@@ -16,16 +16,13 @@ simulation runs (infra.folder_lock).
 Parallelism: worker processes (ngspice's shared library is not reentrant, so one ngspice per
 process, each in its own server process, netlists/ngspice.py; every call holds a process-wide
 lock), or a dask.distributed cluster given by address (best with one thread per worker,
-`dask worker ADDRESS --nthreads 1`). Worker processes and ngspice servers die with the process
-that started them (infra.lifetime), even when it is killed.
+`dask worker ADDRESS --nthreads 1`), both through infra.workers.run_tasks. Worker processes and
+ngspice servers die with the process that started them (infra.lifetime), even when it is killed.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -37,10 +34,11 @@ from tqdm import tqdm
 from netlists.circuit import Circuit, circuit_from_design
 from netlists.simulate import FAST, SAFE, simulate_network
 from infra import atomic_io, provenance
-from infra.errors import CheckpointError, ConfigError, EngineError, SimulationError
+from infra.errors import CheckpointError, EngineError, SimulationError
 from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
 from infra.killpoints import maybe_exit
+from infra.workers import check_dask_address, run_tasks
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -225,13 +223,14 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
             maybe_exit("simulate.after_image")
 
         try:
-            if dask_address:
-                _run_dask(dask_address, design_path, settings, todo, t_input, record)
-            elif workers <= 1:
+            if dask_address or workers > 1:
+                path = str(Path(design_path).resolve()) if dask_address else str(design_path)
+                run_tasks(_task, [(path, settings.t_rise_s, k, t_input[k], settings.timeout_s) for k in todo],
+                          lambda result: record(*result), jobs=workers, dask_address=dask_address,
+                          name="ttfs-image")
+            else:
                 for k in todo:
                     record(k, simulate_image(circuit, t_input[k], settings.timeout_s))
-            else:
-                _run_pool(workers, design_path, settings, todo, t_input, record)
         finally:
             bar.close()
         read_results(results_path, circuit.n_layers)   # one line per image again where a retry appended a second
@@ -336,59 +335,6 @@ def _discard(out_dir: Path) -> dict:
     for name in (RESULTS, SUMMARY, CONFIG):
         (out_dir / name).unlink(missing_ok=True)
     return {}
-
-
-def _run_pool(workers: int, design_path, settings: Settings, todo, t_input, record) -> None:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from infra.lifetime import die_with_parent
-    # spawn: a fresh interpreter per worker, so no ngspice state or thread is inherited by fork.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = [pool.submit(_task, str(design_path), settings.t_rise_s, k, t_input[k], settings.timeout_s)
-                   for k in todo]
-        try:
-            for fut in as_completed(futures):
-                k, sim = fut.result()
-                record(k, sim)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)   # images in flight are redone on resume
-            raise
-
-
-DASK_CONNECT_TIMEOUT_S = 5.0
-_DASK_ADDRESS = re.compile(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
-
-
-def check_dask_address(address: str, timeout_s: float = DASK_CONNECT_TIMEOUT_S) -> None:
-    """`--dask ADDRESS` is [tcp:// or tls://]HOST:PORT and something listens there; else a
-    ConfigError naming the flag, within `timeout_s`."""
-    m = _DASK_ADDRESS.fullmatch(address)
-    if not m or not 1 <= int(m.group(3)) <= 65535:
-        raise ConfigError(f"--dask {address!r}: expected a scheduler address tcp://HOST:PORT, "
-                          "e.g. tcp://127.0.0.1:8786 (what 'dask scheduler' prints)")
-    host, port = m.group(2).strip("[]"), int(m.group(3))
-    try:
-        socket.create_connection((host, port), timeout=timeout_s).close()
-    except OSError as exc:
-        raise ConfigError(f"--dask {address}: no scheduler answers at {m.group(2)}:{port} "
-                          f"({exc.strerror or str(exc) or type(exc).__name__}); start one with 'dask scheduler' and workers "
-                          "with 'dask worker ADDRESS --nthreads 1', or check the address") from None
-
-
-def _run_dask(address: str, design_path, settings: Settings, todo, t_input, record) -> None:
-    from dask.distributed import Client, as_completed
-    with Client(address, timeout=DASK_CONNECT_TIMEOUT_S) as client:
-        futures = [client.submit(_task, str(Path(design_path).resolve()), settings.t_rise_s, k, t_input[k],
-                                 settings.timeout_s, key=f"ttfs-image-{os.getpid()}-{k}", pure=False)
-                   for k in todo]
-        try:
-            for fut in as_completed(futures):
-                k, sim = fut.result()
-                record(k, sim)
-        except BaseException:
-            client.cancel(futures)
-            raise
 
 
 def format_summary(s: dict) -> str:

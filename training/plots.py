@@ -2,16 +2,19 @@
 importing this module leaves the caller's matplotlib backend as it is).
 
 - `plot_tradeoff`: test accuracy against spikes per neuron, one panel per hidden layer and one for
-  their mean, one line per regulariser (Sakemi et al. 2023, Fig. 3).
+  their mean, one line per regulariser (Sakemi et al. 2023, Fig. 3). Given the rows of
+  `training.sweep.aggregate` (a sweep over seeds), each point is the mean over its seeds with
+  error bars of one sample standard deviation in both directions (its NAME_std columns).
 - `plot_raster_traces`: spike raster and membrane potential of every layer for one test image,
   one column per run (e.g. without and with strong M-SSR; Fig. 2).
 - `plot_membrane_comparison`: M-SSR against the membrane integral loss for each v_hat on one
-  accuracy-vs-firing plot (Fig. 4).
+  accuracy-vs-firing plot (Fig. 4), with the same error bars.
 The membrane traces are exact: v_i(t) = sum_j w_ij max(0, t - t_j) is linear between input spikes,
 so it is evaluated at the breakpoints and drawn with straight lines.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -37,13 +40,38 @@ def _series(rows, kind, v_hat=None):
 
 
 def _hidden_keys(rows):
-    keys = sorted({k for r in rows for k in r if k.startswith("spikes_per_neuron_l") and r[k] is not None},
+    keys = sorted({k for r in rows for k in r if re.fullmatch(r"spikes_per_neuron_l[0-9]+", k) and r[k] is not None},
                   key=lambda k: int(k[19:]))
     return keys
 
 
+def _std(row, key, scale=1.0):
+    """The sample standard deviation of `key` over a point's seeds (NaN: none, so no bar)."""
+    value = _num(row.get(f"{key}_std"))
+    return np.nan if value is None else scale * value
+
+
+def _line(ax, ser, key, scale=1.0, **style):
+    """A curve through the rows `ser`: x the column `key`, y the accuracy in %; with error bars
+    where the rows carry standard deviations (training.sweep.aggregate)."""
+    x = [float(r[key]) for r in ser]
+    y = [100 * float(r["accuracy"]) for r in ser]
+    xerr = [_std(r, key) for r in ser]
+    yerr = [_std(r, "accuracy", 100.0) for r in ser]
+    if np.isfinite(xerr).any() or np.isfinite(yerr).any():
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, capsize=2, elinewidth=0.8, **style)
+    else:
+        ax.plot(x, y, **style)
+    return x, y
+
+
 def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> Path:
     """Accuracy (%) against spikes per neuron for each hidden layer and their mean (Fig. 3)."""
+    return _save(tradeoff_figure(rows, title, kinds), out_png)
+
+
+def tradeoff_figure(rows, title: str = "", kinds=("m-ssr", "f-ssr")) -> Figure:
+    """The Figure plot_tradeoff saves: panels in the order of the hidden layers, then their mean."""
     keys = _hidden_keys(rows)
     panels = (keys if len(keys) > 1 else []) + ["spikes_per_neuron_mean"]
     fig = Figure(figsize=(max(5.0, 4.2 * len(panels)), 3.8))
@@ -55,9 +83,7 @@ def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> P
             if not ser:
                 continue
             color, marker = KIND_STYLE[kind]
-            x = [float(r[key]) for r in ser]
-            y = [100 * float(r["accuracy"]) for r in ser]
-            ax.plot(x, y, marker=marker, color=color, label=KIND_LABEL[kind])
+            x, y = _line(ax, ser, key, marker=marker, color=color, label=KIND_LABEL[kind])
             if base:   # strength 0 ends every curve
                 ax.plot([x[0], float(base[0][key])], [y[0], 100 * float(base[0]["accuracy"])], color=color,
                         linestyle=":", linewidth=1)
@@ -65,8 +91,8 @@ def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> P
                 ax.annotate(f"{float(r['strength']):.0e}", (xi, yi), textcoords="offset points", xytext=(3, 4),
                             fontsize=6, color=color)
         for r in base:
-            ax.plot([float(r[key])], [100 * float(r["accuracy"])], marker=KIND_STYLE["none"][1], markersize=13,
-                    color=KIND_STYLE["none"][0], linestyle="none", label=KIND_LABEL["none"])
+            _line(ax, [r], key, marker=KIND_STYLE["none"][1], markersize=13, color=KIND_STYLE["none"][0],
+                  linestyle="none", label=KIND_LABEL["none"])
         layer = "mean of hidden layers" if key.endswith("mean") else f"hidden layer {key[19:]}"
         ax.set_xlabel(f"spikes per neuron per image\n({layer})")
         ax.grid(alpha=0.3)
@@ -75,7 +101,7 @@ def plot_tradeoff(rows, out_png, title: str = "", kinds=("m-ssr", "f-ssr")) -> P
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return fig
 
 
 def plot_membrane_comparison(rows, out_png, title: str = "") -> Path:
@@ -87,8 +113,7 @@ def plot_membrane_comparison(rows, out_png, title: str = "") -> Path:
     base = [r for r in rows if r["kind"] == "none"][:1]   # strength 0 ends every curve
 
     def curve(ser, **kw):
-        pts = ser[::-1] + base
-        ax.plot([float(r["spikes_per_neuron_mean"]) for r in pts], [100 * float(r["accuracy"]) for r in pts], **kw)
+        _line(ax, ser[::-1] + base, "spikes_per_neuron_mean", **kw)
 
     for i, v in enumerate(v_hats):
         curve(_series(rows, "membrane", v), marker="^", color=cmap(i / max(1, len(v_hats))),
@@ -98,8 +123,8 @@ def plot_membrane_comparison(rows, out_png, title: str = "") -> Path:
         curve(ser, marker="o", color="tab:red", linewidth=2, label="M-SSR (v_hat = V_th)")
     for r in rows:
         if r["kind"] == "none":
-            ax.plot([float(r["spikes_per_neuron_mean"])], [100 * float(r["accuracy"])], marker=KIND_STYLE["none"][1],
-                    markersize=13, color=KIND_STYLE["none"][0], linestyle="none", label=KIND_LABEL["none"])
+            _line(ax, [r], "spikes_per_neuron_mean", marker=KIND_STYLE["none"][1], markersize=13,
+                  color=KIND_STYLE["none"][0], linestyle="none", label=KIND_LABEL["none"])
     ax.set_xlabel("spikes per neuron per image (mean over hidden layers)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
@@ -259,7 +284,7 @@ def sweep_figures(sweep, out_dir, data_dir=None, image_index: int = 0) -> list[P
     run folders the table names are read only from inside sweep (infra.paths.within).
     """
     from infra.paths import inside, within
-    from training.sweep import CSV_NAME, collect, read_tradeoff, write_tradeoff
+    from training.sweep import CSV_NAME, aggregate, collect, read_tradeoff, write_tradeoff
 
     sweep, out_dir = Path(sweep), Path(out_dir)
     csv = sweep / CSV_NAME
@@ -268,18 +293,24 @@ def sweep_figures(sweep, out_dir, data_dir=None, image_index: int = 0) -> list[P
     rows = read_tradeoff(csv)
     if not rows:
         return []
+    points = aggregate(rows)            # one per point: the mean over its seeds, with their std
     tag = f"{rows[0]['dataset']}-{rows[0]['layers']}"
     n_ep = int(rows[0]["epochs"])
     what = f"{rows[0]['dataset']} {rows[0]['layers']}, {n_ep} epoch{'s' if n_ep > 1 else ''}"
+    n_seeds = max(p["n_seeds"] for p in points)
+    if n_seeds > 1:
+        what += f", mean +- std over {n_seeds} seeds"
     made = []
     if any(r["kind"] in ("m-ssr", "f-ssr") for r in rows):
-        made.append(plot_tradeoff(rows, inside(out_dir, f"{tag}-tradeoff.png", str(csv)),
+        made.append(plot_tradeoff(points, inside(out_dir, f"{tag}-tradeoff.png", str(csv)),
                                   f"accuracy vs firing, {what}"))
     if any(r["kind"] == "membrane" for r in rows):
-        made.append(plot_membrane_comparison(rows, inside(out_dir, f"{tag}-membrane-vs-mssr.png", str(csv)),
+        made.append(plot_membrane_comparison(points, inside(out_dir, f"{tag}-membrane-vs-mssr.png", str(csv)),
                                              f"M-SSR vs membrane loss, {what}"))
     base = [r for r in rows if r["kind"] == "none"]
     strong = _series(rows, "m-ssr") or _series(rows, "f-ssr")
+    if base:    # the raster compares runs of one seed
+        strong = [r for r in strong if r.get("seed") == base[0].get("seed")] or strong
     if base and strong:
         # the strongest run that still keeps some firing (about the paper's strong example)
         target = [r for r in strong if float(r["spikes_per_neuron_mean"]) >= 0.1] or strong[:1]

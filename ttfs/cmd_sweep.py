@@ -1,6 +1,7 @@
 """ttfs sweep | plot: train one run per regulariser strength, and draw the paper's figures."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from infra.errors import ConfigError
@@ -18,11 +19,27 @@ def _floats(text: str, flag: str) -> list[float]:
         raise ConfigError(f"{flag}: expected comma-separated numbers, e.g. 1e-5,3e-5,1e-4 (got {text!r})") from None
 
 
-def cmd_sweep(args) -> int:
-    prepare_out_dir(args.out)
-    from training.plots import sweep_figures
-    from training.sweep import CSV_NAME, run_sweep
+def _seeds(text: str) -> list[int]:
+    """--seeds 0,1,2: integers >= 0 (training.sweep.check_seeds says which are wrong)."""
+    from training.sweep import check_seeds
 
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not all(re.fullmatch("[0-9]+", x) for x in items):     # digits only: no sign, no decimal point
+        raise ConfigError(f"--seeds: expected comma-separated integers >= 0, e.g. 0,1,2 (got {text!r})")
+    return check_seeds([int(x) for x in items])
+
+
+def cmd_sweep(args) -> int:
+    seeds = _seeds(args.seeds) if args.seeds is not None else None
+    if args.dask and args.jobs > 1:
+        raise ConfigError(f"--jobs {args.jobs} and --dask: choose one (--dask sends every point to the cluster)")
+    prepare_out_dir(args.out)
+    from infra.workers import check_dask_address
+    from training.plots import sweep_figures
+    from training.sweep import CSV_NAME, MEAN_CSV_NAME, run_sweep
+
+    if args.dask:
+        check_dask_address(args.dask)       # before any work: a typo fails in seconds
     base = read_yaml(args.config)
     overrides = flags.overrides(args)[""]
     if args.data_dir:
@@ -30,8 +47,9 @@ def cmd_sweep(args) -> int:
     v_hats = _floats(args.v_hat, "--v-hat") if args.v_hat else None
     strengths = _floats(args.strengths, "--strengths")
     with folder_lock(args.out, "ttfs sweep"):        # run_sweep takes it too; held on for the figures
-        rows = run_sweep(base, args.reg, strengths, args.out, v_hats, overrides, progress=not args.quiet)
-        print(f"wrote {args.out / CSV_NAME} ({len(rows)} runs)")
+        rows = run_sweep(base, args.reg, strengths, args.out, v_hats, overrides, progress=not args.quiet,
+                         seeds=seeds, jobs=args.jobs, dask_address=args.dask, threads_per_job=args.threads_per_job)
+        print(f"wrote {args.out / CSV_NAME} ({len(rows)} runs) and {args.out / MEAN_CSV_NAME}")
         if not args.no_plots:
             for png in sweep_figures(args.out, args.out, args.data_dir):
                 print(f"wrote {png}")
@@ -61,19 +79,33 @@ def register(sub, formatter) -> None:
     p = sub.add_parser("sweep", help="train one run per regulariser strength; trade-off table and plots",
                        formatter_class=formatter, parents=[flags.setting(SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Train a baseline and one run per strength (and per v_hat for the membrane "
-                                   "loss) into SWEEP/<kind>_s<strength>/, skipping complete runs and resuming "
-                                   "partial ones; then write SWEEP/tradeoff.csv and the figures. Several "
-                                   "sweeps may share one --out (they share the baseline).",
+                                   "loss, and per seed with --seeds) into SWEEP/<kind>_s<strength>[_seed<k>]/, "
+                                   "skipping complete runs and resuming partial ones; then write "
+                                   "SWEEP/tradeoff.csv (a row per run), SWEEP/tradeoff_mean.csv (mean and "
+                                   "std over seeds per point) and the figures. Several sweeps may share one "
+                                   "--out (they share the baseline). --jobs N trains N points at once here, "
+                                   "--dask ADDRESS sends them to a dask.distributed cluster.",
                        epilog="example:\n  ttfs sweep --config mnist-784-400-10 --reg m-ssr "
                               "--strengths 1e-5,1e-4,1e-3 \\\n      --set train.epochs=2 --set data.train_limit=20000 "
                               "--out runs/sweep-mnist\n  ttfs sweep --config mnist-784-400-10 "
-                              "--reg membrane --strengths 1e-5,1e-4 --v-hat 0.5,0.8 --out runs/sweep-mnist")
+                              "--reg membrane --strengths 1e-5,1e-4 --v-hat 0.5,0.8 --out runs/sweep-mnist\n"
+                              "  ttfs sweep --config mnist-784-400-10 --reg m-ssr --strengths 1e-5,1e-4 "
+                              "--seeds 0,1,2 --jobs 2 --out runs/sweep-seeds")
     p.add_argument("--config", required=True, help="base YAML config (its reg section is replaced)")
     p.add_argument("--reg", required=True, choices=("m-ssr", "f-ssr", "membrane"), help="regulariser to sweep")
     p.add_argument("--strengths", required=True, help="comma-separated strengths; 0 is the baseline run")
     p.add_argument("--v-hat", default=None, help="comma-separated reference voltages (membrane only)")
     p.add_argument("--out", required=True, type=Path, help="sweep folder")
-    p.add_argument("--no-plots", action="store_true", help="only the runs and tradeoff.csv")
+    p.add_argument("--seeds", default=None, metavar="K,K,...",
+                   help="comma-separated seeds (integers >= 0): one run per point and seed, named ..._seed<k> "
+                        "(default: the config's seed, names without it)")
+    p.add_argument("--jobs", type=flags.count, default=1, help="points trained at once, in worker processes")
+    p.add_argument("--threads-per-job", type=flags.count, default=1,
+                   help="numba/BLAS threads of each worker process when --jobs > 1")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="send the points to this dask.distributed scheduler (workers with --nthreads 1 that "
+                        "see --out at the same absolute path)")
+    p.add_argument("--no-plots", action="store_true", help="only the runs and the tables")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("plot", help="figures from run or sweep folders", formatter_class=formatter,
