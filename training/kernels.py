@@ -13,6 +13,10 @@ plain-numpy twin in `training.kernels_ref` that tests hold equal to it. Conventi
 import numba as nb
 import numpy as np
 
+from infra.threads import use_default_layer
+
+use_default_layer()     # before any parallel launch: docs/results.md, Throughput
+
 _CACHE = True
 _VEC = {"reassoc", "nsz", "arcp", "contract"}   # lets LLVM vectorise the per-neuron loops (no nnan/ninf)
 
@@ -508,6 +512,9 @@ def _peak_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_
     return total
 
 
+REG_CHUNKS = 4     # parts of a batch the regulariser sums separately (then in order)
+
+
 @nb.njit(parallel=True, cache=_CACHE)
 def _regularizer_sweep(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks):
     b_size, k_in = t_in.shape
@@ -542,9 +549,11 @@ def regularizer(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks):
     theta = v_hat); kind 1: sum_i relu(max u_i - theta) (F-SSR). Returns (values (B,), dR/dw
     (K, n) and dR/dt_in (B, K), both multiplied by coef). The sweep covers the inputs before each
     sample's final tie group; that group's gradients are added here by matrix products.
+    The samples are summed in REG_CHUNKS interleaved parts whatever `n_chunks` (the thread count)
+    is, so the result does not depend on the number of threads.
     """
     values, gw, gt, tail_a, tail_b, in_tail = _regularizer_sweep(t_in, w, order, n_valid, kind, theta,
-                                                                 t_end, coef, n_chunks)
+                                                                 t_end, coef, REG_CHUNKS)
     if coef != 0.0 and in_tail.any():
         gw += in_tail.T @ tail_a
         gt -= in_tail * (tail_b @ w.T)
