@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 DEFAULT_LAYER = "workqueue"
 ENV = "NUMBA_THREADING_LAYER"
@@ -31,3 +32,62 @@ def use_default_layer() -> str:
         if not parallel._is_initialized:
             numba.config.THREADING_LAYER = layer
     return layer
+
+
+class ThreadCountChooser:
+    """Chooses numba's thread count step by step in a loop of like steps (training batches).
+
+    On an idle machine two threads beat one; on a machine whose cores are busy with other work,
+    every parallel region waits for its slowest thread and one thread can be faster (measured:
+    two at 0.56x of one with about ten other jobs on two cores). So the loop runs `probe_steps`
+    steps with every count from 1 to numba's current one, then `keep_steps` steps with the
+    fastest per sample (median), then probes again. The kernels' results do not depend on the
+    thread count (tests/test_threads.py): switching changes the speed only. With one thread
+    (NUMBA_NUM_THREADS=1 or numba.set_num_threads(1) before) there is nothing to choose.
+
+        threads = ThreadCountChooser()
+        for batch in batches:
+            threads.begin()
+            ...                       # the step
+            threads.end(len(batch))
+    """
+
+    def __init__(self, probe_steps: int = 3, keep_steps: int = 60):
+        import numba
+        self._numba = numba
+        self.top = numba.get_num_threads()
+        self.counts = list(range(1, self.top + 1))
+        self.probe_steps, self.keep_steps = probe_steps, keep_steps
+        self.best = self.top
+        self._plan = []                 # (count, timed) for the steps to come
+        self._times = {c: [] for c in self.counts}
+        self._step = (self.top, False)  # the first step compiles or loads the kernels: not timed
+        self._started = False
+        self._t0 = 0.0
+
+    def _plan_more(self) -> None:
+        if all(self._times[c] for c in self.counts):
+            self.best = min(self.counts, key=lambda c: sorted(self._times[c])[len(self._times[c]) // 2])
+            self._times = {c: [] for c in self.counts}
+            self._plan += [(self.best, False)] * self.keep_steps
+        self._plan += [(c, True) for c in self.counts for _ in range(self.probe_steps)]
+
+    def begin(self) -> None:
+        """Set the thread count for the step about to run."""
+        if self.top > 1:
+            if self._started:
+                if not self._plan:
+                    self._plan_more()
+                self._step = self._plan.pop(0)
+            self._numba.set_num_threads(self._step[0])
+        self._started = True
+        self._t0 = time.perf_counter()
+
+    def end(self, n_samples: int) -> None:
+        """The step has run (`n_samples` of work): record its time, restore numba's count."""
+        elapsed = time.perf_counter() - self._t0
+        count, timed = self._step
+        if timed and n_samples > 0:
+            self._times[count].append(elapsed / n_samples)
+        if self.top > 1:
+            self._numba.set_num_threads(self.top)
