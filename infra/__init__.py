@@ -1,3 +1,3 @@
 """Ground floor: what every stage uses (errors, atomic files and readers, config loading and presets,
-folder locks, fingerprints, inert netlist text, shape checks, provenance); imports nothing of the
-project. docs/architecture.md lists the modules, docs/reliability.md what they promise."""
+folder locks, fingerprints, inert netlist text, shape checks, provenance, numba threads); imports
+nothing of the project. docs/architecture.md lists the modules, docs/reliability.md what they promise."""

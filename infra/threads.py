@@ -41,7 +41,8 @@ class ThreadCountChooser:
     every parallel region waits for its slowest thread and one thread can be faster (measured:
     two at 0.56x of one with about ten other jobs on two cores). So the loop runs `probe_steps`
     steps with every count from 1 to numba's current one, then `keep_steps` steps with the
-    fastest per sample (median), then probes again. The kernels' results do not depend on the
+    fastest per sample (median), then probes again (less often, down to every 8 x keep_steps
+    steps, while the answer stays the same). The kernels' results do not depend on the
     thread count (tests/test_threads.py): switching changes the speed only. With one thread
     (NUMBA_NUM_THREADS=1 or numba.set_num_threads(1) before) there is nothing to choose.
 
@@ -59,6 +60,7 @@ class ThreadCountChooser:
         self.counts = list(range(1, self.top + 1))
         self.probe_steps, self.keep_steps = probe_steps, keep_steps
         self.best = self.top
+        self._keep = keep_steps // 2    # doubled at the first choice that confirms the default
         self._plan = []                 # (count, timed) for the steps to come
         self._times = {c: [] for c in self.counts}
         self._step = (self.top, False)  # the first step compiles or loads the kernels: not timed
@@ -67,9 +69,12 @@ class ThreadCountChooser:
 
     def _plan_more(self) -> None:
         if all(self._times[c] for c in self.counts):
-            self.best = min(self.counts, key=lambda c: sorted(self._times[c])[len(self._times[c]) // 2])
+            best = min(self.counts, key=lambda c: sorted(self._times[c])[len(self._times[c]) // 2])
+            # the same answer again: probe half as often (up to 8x), a new one: as at first
+            self._keep = min(2 * self._keep, 8 * self.keep_steps) if best == self.best else self.keep_steps
+            self.best = best
             self._times = {c: [] for c in self.counts}
-            self._plan += [(self.best, False)] * self.keep_steps
+            self._plan += [(self.best, False)] * self._keep
         self._plan += [(c, True) for c in self.counts for _ in range(self.probe_steps)]
 
     def begin(self) -> None:

@@ -61,7 +61,7 @@ _CHOOSER = """
 import time, numba
 from infra.threads import ThreadCountChooser
 def run(cost, steps):
-    chooser, used = ThreadCountChooser(probe_steps=2, keep_steps=10), []
+    chooser, used = ThreadCountChooser(probe_steps=3, keep_steps=10), []
     for _ in range(steps):
         chooser.begin()
         used.append(numba.get_num_threads())
@@ -69,20 +69,22 @@ def run(cost, steps):
         chooser.end(100)
         assert numba.get_num_threads() == 3
     return chooser.best, used
-print(run({1: 0.001, 2: 0.004, 3: 0.006}, 30))
-print(run({1: 0.006, 2: 0.004, 3: 0.001}, 30))
+print(run({1: 0.002, 2: 0.03, 3: 0.06}, 40))
+print(run({1: 0.06, 2: 0.03, 3: 0.002}, 40))
 """
 
 
 def test_thread_count_chooser_keeps_the_fastest_count():
-    """Steps whose time depends on the thread count (sleeps): after one probe round (two steps at
-    each of 1, 2, 3 after the untimed first) the chooser runs the fastest count, then probes again."""
+    """Steps whose time depends on the thread count (sleeps, far apart so that a busy machine
+    cannot swap them): after one probe round (three steps at each of 1, 2, 3 after the untimed
+    first) the chooser runs the fastest count, then probes again."""
     env = dict(os.environ, NUMBA_NUM_THREADS="3")
     done = subprocess.run([sys.executable, "-c", _CHOOSER], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     (best1, used1), (best3, used3) = [eval(line) for line in done.stdout.splitlines()]
-    probe = [1, 1, 2, 2, 3, 3]
-    assert used1[:7] == [3] + probe and used3[:7] == [3] + probe
-    assert best1 == 1 and used1[7:17] == [1] * 10 and used1[17:23] == probe
-    assert best3 == 3 and used3[7:17] == [3] * 10
+    probe = [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert used1[:10] == [3] + probe and used3[:10] == [3] + probe
+    assert best1 == 1 and used1[10:20] == [1] * 10 and used1[20:29] == probe
+    assert used1[29:40] == [1] * 11       # confirmed: the next stretch is twice as long (20 steps)
+    assert best3 == 3 and used3[10:20] == [3] * 10

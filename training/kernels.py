@@ -93,7 +93,7 @@ def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
     nv = _sort_inputs(t, t_end, order)
     s = np.zeros(n)
     wt = np.zeros(n)
-    fired = np.zeros(n, np.bool_)
+    fired = np.zeros(n, np.uint8)
     t_out[:] = np.inf
     kf[:] = 0
     # A fired neuron's slope is saved when it fires and its potential is not needed after. While
@@ -117,11 +117,15 @@ def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
                 s[i] = colsum[i]
                 hit |= s[i] * tn - wt[i] > v_th
         elif not sparse:
+            row = w[j]
+            n_hit = 0
             for i in range(n):
-                wji = w[j, i]
-                s[i] += wji
-                wt[i] += wji * tj
-                hit |= (s[i] * tn - wt[i] > v_th) & (not fired[i])
+                si = s[i] + row[i]
+                wti = wt[i] + row[i] * tj
+                s[i] = si
+                wt[i] = wti
+                n_hit += (si * tn - wti > v_th) & (fired[i] == 0)
+            hit = n_hit > 0
         else:
             for p in range(n_live):
                 i = live[p]
@@ -134,7 +138,7 @@ def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
             for p in range(n_live):
                 i = live[p]
                 if s[i] * tn - wt[i] > v_th:
-                    fired[i] = True
+                    fired[i] = 1
                     t_out[i] = (v_th + wt[i]) / s[i]
                     kf[i] = nv if tail else k + 1
                     slope[i] = s[i]
