@@ -29,6 +29,10 @@ import numba as nb
 import numpy as np
 from scipy.special import ndtri
 
+from infra.threads import use_default_layer
+
+use_default_layer()     # before any parallel launch: docs/results.md, Throughput
+
 _CACHE = True
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

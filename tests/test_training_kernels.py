@@ -4,6 +4,7 @@ import pytest
 
 from training import kernels, kernels_ref, network
 from training.config import LossConfig, ModelConfig
+from training.encoding import encode_pixels
 
 T_END = 4.0
 
@@ -128,3 +129,69 @@ def test_silent_output_gradient_raises_potential_at_window_end():
     dv_end = (step * (T_END - t[0])).sum()   # change of v_0(t_end) along the descent direction
     assert dv_end > 0
     assert np.all(grads[0][:, 1:] == 0)
+
+
+def test_sort_inputs_gives_the_order_of_a_stable_mergesort():
+    """The partition sort (inputs below the largest finite time merge-sorted alone, the rest in
+    index order) against np.argsort(kind="mergesort"): ties at the top (MNIST's black pixels),
+    silent inputs (inf), and the cases that need the fallback (-inf, nan, nothing finite)."""
+    rng = np.random.default_rng(7)
+    cases = [_inputs(rng, 1, 60)[0], _inputs(rng, 1, 60, silent=0.0)[0], np.round(rng.uniform(0, 1, 50), 1),
+             np.full(9, np.inf), np.array([np.inf, -np.inf, 0.5, np.nan, 0.5, np.inf, -np.inf]),
+             np.array([2.0]), np.array([np.nan, 1.0, np.nan, np.inf])]
+    mnist_like = encode_pixels(rng.integers(0, 256, (1, 784)) * (rng.random((1, 784)) < 0.2), 1.0)[0]
+    cases.append(mnist_like)
+    for t in cases:
+        order = np.empty(len(t), np.int64)
+        nv = kernels._sort_inputs(t, T_END, order)
+        want = np.argsort(t, kind="mergesort")
+        np.testing.assert_array_equal(order, want)
+        assert nv == int((t < T_END).sum())
+    assert (mnist_like == 1.0).sum() > 500
+
+
+def test_backward_shared_tie_row_and_any_split_over_neurons():
+    """MNIST-like inputs (every input arrives, most tied at t_in = 1): the neurons firing after
+    the tie group take it as one shared row (the path is taken); the result equals the numpy twin,
+    and splitting the neurons over 1, 2, 3 or 7 blocks (threads) gives the same bits."""
+    rng = np.random.default_rng(8)
+    t = _inputs(rng, 12, 80, ties=True, silent=0.0)
+    w = rng.normal(0.04, 0.1, (80, 33))
+    t_out, order, n_valid, kf, slope = kernels.forward(t, w, 1.0, T_END)
+    shared = [kernels._shared_group(t[b], order[b], kf[b], 80) for b in range(12)]
+    assert sum(kg < km for km, kg in shared) >= 6
+    assert ((kf > 0) & (kf < 80)).sum() > 20          # partial causal sets too
+    delta = rng.normal(size=t_out.shape)
+    t_f = np.where(np.isfinite(t_out), t_out, T_END)
+    want = kernels_ref.backward(t, w, order, kf, slope, t_f, delta)
+    got = [kernels.backward(t, w, order, kf, slope, t_f, delta, c) for c in (1, 2, 3, 7)]
+    for gw, gt in got:
+        np.testing.assert_allclose(gw, want[0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(gt, want[1], rtol=1e-10, atol=1e-12)
+        assert np.array_equal(gw, got[0][0]) and np.array_equal(gt, got[0][1])
+
+
+def test_fused_adam_step_equals_the_numpy_expressions():
+    """optim.Adam's fused loop against the numpy statements it replaced, bit for bit."""
+    from training.optim import Adam
+    rng = np.random.default_rng(9)
+    shapes = [(30, 20), (20, 4)]
+    w_ref = [rng.normal(size=s) for s in shapes]
+    w = [x.copy() for x in w_ref]
+    start = w_ref[0].copy()
+    m_ref = [np.zeros(s) for s in shapes]
+    v_ref = [np.zeros(s) for s in shapes]
+    opt = Adam(shapes, 3e-3, lr_scales=[1.0, 0.25])
+    for step in range(1, 21):
+        grads = [rng.normal(size=s) * 10.0 ** rng.uniform(-8, 2) for s in shapes]
+        opt.step(w, grads)
+        c1, c2 = 1.0 - 0.9 ** step, 1.0 - 0.999 ** step
+        for x, g, m, v, scale in zip(w_ref, grads, m_ref, v_ref, [1.0, 0.25]):
+            m *= 0.9
+            m += (1.0 - 0.9) * g
+            v *= 0.999
+            v += (1.0 - 0.999) * g * g
+            x -= scale * 3e-3 * (m / c1) / (np.sqrt(v / c2) + 1e-8)
+    for a, b in zip(w + opt.m + opt.v, w_ref + m_ref + v_ref):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(w[0], start)     # the steps moved the weights

@@ -13,14 +13,62 @@ plain-numpy twin in `training.kernels_ref` that tests hold equal to it. Conventi
 import numba as nb
 import numpy as np
 
+from infra.threads import use_default_layer
+
+use_default_layer()     # before any parallel launch: docs/results.md, Throughput
+
 _CACHE = True
+_VEC = {"reassoc", "nsz", "arcp", "contract"}   # lets LLVM vectorise the per-neuron loops (no nnan/ninf)
 
 
-@nb.njit(cache=_CACHE, fastmath=False)
+@nb.njit(cache=_CACHE)
 def _sort_inputs(t, t_end, order):
-    order[:] = np.argsort(t, kind="mergesort")
+    """order[:] = np.argsort(t, kind="mergesort") (the same stable order), returns how many arrive
+    before t_end. Most inputs share one of two times (MNIST's black pixels all spike at the largest
+    finite time, a hidden layer's silent neurons at inf), so the inputs below the largest finite
+    time are merge-sorted alone and the rest are put after them in index order: a stable sort
+    orders by (time, index), and that is their order."""
+    k_in = t.shape[0]
+    m = -np.inf
+    for j in range(k_in):
+        if t[j] > m and t[j] < np.inf:
+            m = t[j]
+    n_low = 0
+    n_top = 0
+    for j in range(k_in):
+        if t[j] < m:
+            n_low += 1
+        elif t[j] == m:
+            n_top += 1
+    low = np.empty(n_low, np.int64)
+    a = b = 0
+    c = n_low
+    d = n_low + n_top
+    plain_rest = True
+    for j in range(k_in):
+        tj = t[j]
+        if tj < m:
+            low[a] = j
+            a += 1
+        elif tj == m:
+            order[c] = j
+            c += 1
+        else:
+            order[d] = j
+            d += 1
+            plain_rest &= tj == np.inf
+    if n_low:
+        perm = np.argsort(t[low], kind="mergesort")
+        for k in range(n_low):
+            order[k] = low[perm[k]]
+    rest = n_low + n_top
+    if not plain_rest:      # -inf or nan among the rest: sort them as argsort would
+        tail = order[rest:].copy()
+        perm = np.argsort(t[tail], kind="mergesort")
+        for k in range(k_in - rest):
+            order[rest + k] = tail[perm[k]]
     nv = 0
-    while nv < t.shape[0] and t[order[nv]] < t_end:
+    while nv < k_in and t[order[nv]] < t_end:
         nv += 1
     return nv
 
@@ -45,43 +93,66 @@ def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
     nv = _sort_inputs(t, t_end, order)
     s = np.zeros(n)
     wt = np.zeros(n)
-    fired = np.zeros(n, np.bool_)
+    fired = np.zeros(n, np.uint8)
     t_out[:] = np.inf
     kf[:] = 0
-    n_fired = 0
+    # A fired neuron's slope is saved when it fires and its potential is not needed after. While
+    # many have not fired, every input updates all neurons in a branch-free loop that vectorises;
+    # once fewer than a quarter remain, it updates only those (`live`, in index order).
+    live = np.arange(n)
+    n_live = n
+    sparse = False
     k_tail = _tail_start(t, order, nv)
     for k in range(nv):
         j = order[k]
         tj = t[j]
         tail = k == k_tail and k < nv - 1
         tn = t_end if (tail or k + 1 == nv) else t[order[k + 1]]
-        # Branch-free update of every neuron (fired ones too: their slope was saved when they fired).
         # u(tn) > v_th is "fires before the next input": u is non-increasing on the segment when s <= 0.
         hit = False
-        for i in range(n):
-            if tail:
+        if tail:
+            for p in range(n_live):
+                i = live[p]
                 wt[i] += tj * (colsum[i] - s[i])
                 s[i] = colsum[i]
-            else:
+                hit |= s[i] * tn - wt[i] > v_th
+        elif not sparse:
+            row = w[j]
+            n_hit = 0
+            for i in range(n):
+                si = s[i] + row[i]
+                wti = wt[i] + row[i] * tj
+                s[i] = si
+                wt[i] = wti
+                n_hit += (si * tn - wti > v_th) & (fired[i] == 0)
+            hit = n_hit > 0
+        else:
+            for p in range(n_live):
+                i = live[p]
                 wji = w[j, i]
                 s[i] += wji
                 wt[i] += wji * tj
-            hit |= (s[i] * tn - wt[i] > v_th) & (not fired[i])
+                hit |= s[i] * tn - wt[i] > v_th
         if hit:
-            for i in range(n):
-                if not fired[i] and s[i] * tn - wt[i] > v_th:
-                    fired[i] = True
+            kept = 0
+            for p in range(n_live):
+                i = live[p]
+                if s[i] * tn - wt[i] > v_th:
+                    fired[i] = 1
                     t_out[i] = (v_th + wt[i]) / s[i]
                     kf[i] = nv if tail else k + 1
                     slope[i] = s[i]
-                    n_fired += 1
-            if n_fired == n:
+                else:
+                    live[kept] = i
+                    kept += 1
+            n_live = kept
+            if n_live == 0:
                 return nv
+            sparse = 4 * n_live < n
         if tail:
             break
-    for i in range(n):
-        if not fired[i]:
-            slope[i] = s[i]
+    for p in range(n_live):
+        slope[live[p]] = s[live[p]]
     return nv
 
 
@@ -102,48 +173,168 @@ def forward(t_in, w, v_th, t_end):
 
 
 @nb.njit(cache=_CACHE)
-def _backward_one(t, w, order, kf, a, t_f, need_gt, gw, gt):
-    """Causal-set sums for the neurons whose causal set is not all K inputs (the rest go by GEMM)."""
-    n = w.shape[1]
-    k_in = t.shape[0]
-    live = np.zeros(n)      # a_i while input k is still in neuron i's causal set, else 0
-    c = np.zeros(n)         # live_i * t_f_i
-    by_kf = np.argsort(kf)
-    ptr = 0
+def _by_kf_descending(kf_b, i0, i1):
+    """Neurons i0 <= i < i1 with kf > 0, the largest causal set first (ties in index order): a
+    counting sort, kf being at most the number of inputs."""
+    top = 0
+    for i in range(i0, i1):
+        top = max(top, kf_b[i])
+    start = np.zeros(top + 2, np.int64)
+    for i in range(i0, i1):
+        if kf_b[i] > 0:
+            start[top - kf_b[i] + 1] += 1
+    for v in range(1, top + 2):
+        start[v] += start[v - 1]
+    idx = np.empty(start[top + 1], np.int64)
+    for i in range(i0, i1):
+        if kf_b[i] > 0:
+            v = top - kf_b[i]
+            idx[start[v]] = i
+            start[v] += 1
+    return idx
+
+
+@nb.njit(cache=_CACHE)
+def _shared_group(t_b, order_b, kf_b, k_in):
+    """(kmax, kg): the largest causal set and the start of its final group of tied inputs. The
+    neurons with kf == kmax take those inputs as one shared row (see `_gw_block`) when the group is
+    larger than the inputs outside every causal set (kmax..K); kg = kmax when it is not."""
     kmax = 0
-    for i in range(n):
-        if 0 < kf[i] < k_in:
-            live[i] = a[i]
-            c[i] = a[i] * t_f[i]
-            kmax = max(kmax, kf[i])
-    for k in range(kmax):
-        while ptr < n and kf[by_kf[ptr]] <= k:
-            live[by_kf[ptr]] = 0.0
-            c[by_kf[ptr]] = 0.0
-            ptr += 1
-        j = order[k]
-        tj = t[j]
-        for i in range(n):
-            gw[j, i] += live[i] * tj - c[i]
-        if need_gt:
-            acc = 0.0
+    for i in range(kf_b.shape[0]):
+        kmax = max(kmax, kf_b[i])
+    if kmax < 2:
+        return kmax, kmax
+    t_last = t_b[order_b[kmax - 1]]
+    kg = kmax - 1
+    while kg > 0 and t_b[order_b[kg - 1]] == t_last:
+        kg -= 1
+    if kmax - kg <= k_in - kmax:
+        return kmax, kmax
+    return kmax, kg
+
+
+@nb.njit(cache=_CACHE)
+def _gw_block(t_in, order, kf, a, t_f, kmax, kg, i0, i1, gw):
+    """dL/dw[:, i0:i1] summed over the batch in sample order (so any split of the neurons over
+    threads gives the same numbers): gw[j, i] += a_i (t_j - t_f_i) over each neuron's causal set.
+
+    For the neurons F with kf == kmax whose final group (kg..kmax) is shared, the group's rows all
+    get r_i = a_i (t_last - t_f_i): r is added to every row once at the end, and the other rows
+    correct it, a_i (t_j - t_last) for the causal inputs before the group and -r_i outside it.
+    A row updates the block's neurons still in a causal set, through an index list when they are
+    few, else all of them with zero coefficients for the others (the same sum either way).
+    """
+    b_size, k_in = t_in.shape
+    m = i1 - i0
+    r_all = np.zeros(m)
+    coef = np.zeros(m)      # a_i while input k is in neuron i's causal set, else 0
+    ref = np.zeros(m)       # t_f_i (t_last for F)
+    for b in range(b_size):
+        t = t_in[b]
+        o = order[b]
+        km = kmax[b]
+        g0 = kg[b]
+        idx = _by_kf_descending(kf[b], i0, i1)
+        n_f = 0
+        if g0 < km:
+            while n_f < idx.shape[0] and kf[b, idx[n_f]] == km:
+                n_f += 1
+        full = idx[:n_f]
+        part = idx[n_f:]
+        n_p = part.shape[0]
+        t_last = t[o[km - 1]] if km > 0 else 0.0
+        r_f = np.empty(n_f)
+        for p in range(n_f):
+            i = full[p]
+            r_f[p] = a[b, i] * (t_last - t_f[b, i])
+            r_all[i - i0] += r_f[p]
+            coef[i - i0] = a[b, i]
+            ref[i - i0] = t_last
+        for p in range(n_p):
+            i = part[p]
+            coef[i - i0] = a[b, i]
+            ref[i - i0] = t_f[b, i]
+        live = n_p
+        n_fl = n_f
+        k_end = max(g0 if n_f else 0, kf[b, part[0]] if n_p else 0)
+        for k in range(k_end):
+            while live > 0 and kf[b, part[live - 1]] <= k:
+                live -= 1
+                coef[part[live] - i0] = 0.0
+            if k == g0 and n_fl:
+                n_fl = 0
+                for p in range(n_f):
+                    coef[full[p] - i0] = 0.0
+            j = o[k]
+            tj = t[j]
+            row = gw[j]
+            if 4 * (live + n_fl) > m:
+                seg = row[i0:i1]
+                for q in range(m):
+                    seg[q] += coef[q] * (tj - ref[q])
+            else:
+                for p in range(n_fl):
+                    i = full[p]
+                    row[i] += coef[i - i0] * (tj - ref[i - i0])
+                for p in range(live):
+                    i = part[p]
+                    row[i] += coef[i - i0] * (tj - ref[i - i0])
+        coef[:] = 0.0
+        if n_f:
+            for k in range(km, k_in):
+                row = gw[o[k]]
+                for p in range(n_f):
+                    row[full[p]] -= r_f[p]
+    for j in range(k_in):
+        for i in range(i0, i1):
+            gw[j, i] += r_all[i - i0]
+
+
+@nb.njit(cache=_CACHE, fastmath=_VEC)
+def _gt_one(t, w, order_b, kf_b, a_b, gt_b):
+    """dL/dt_j = sum over the neurons i whose causal set holds j of a_i w[j, i] (through an index
+    list when few neurons are left, else over all with zero coefficients: fixed per sample)."""
+    n = kf_b.shape[0]
+    idx = _by_kf_descending(kf_b, 0, n)
+    m = idx.shape[0]
+    if m == 0:
+        return
+    coef = np.zeros(n)
+    for p in range(m):
+        coef[idx[p]] = a_b[idx[p]]
+    live = m
+    for k in range(kf_b[idx[0]]):
+        while live > 0 and kf_b[idx[live - 1]] <= k:
+            live -= 1
+            coef[idx[live]] = 0.0
+        j = order_b[k]
+        row = w[j]
+        acc = 0.0
+        if 4 * live > n:
             for i in range(n):
-                acc += live[i] * w[j, i]
-            gt[j] += acc
+                acc += coef[i] * row[i]
+        else:
+            for p in range(live):
+                acc += coef[idx[p]] * row[idx[p]]
+        gt_b[j] = acc
 
 
 @nb.njit(parallel=True, cache=_CACHE)
-def _backward_partial(t_in, w, order, kf, a, t_f, need_gt, n_chunks):
+def _backward_sweep(t_in, w, order, kf, a, t_f, need_gt, n_blocks):
     b_size, k_in = t_in.shape
     n = w.shape[1]
-    parts = np.zeros((n_chunks, k_in, n))
+    kmax = np.empty(b_size, np.int64)
+    kg = np.empty(b_size, np.int64)
+    for b in nb.prange(b_size):
+        kmax[b], kg[b] = _shared_group(t_in[b], order[b], kf[b], k_in)
+    gw = np.zeros((k_in, n))
+    n_blocks = max(1, min(n_blocks, n))
+    for c in nb.prange(n_blocks):
+        _gw_block(t_in, order, kf, a, t_f, kmax, kg, c * n // n_blocks, (c + 1) * n // n_blocks, gw)
     gt = np.zeros((b_size, k_in))
-    for c in nb.prange(n_chunks):
-        for b in range(c, b_size, n_chunks):
-            _backward_one(t_in[b], w, order[b], kf[b], a[b], t_f[b], need_gt, parts[c], gt[b])
-    gw = parts[0].copy()
-    for c in range(1, n_chunks):
-        gw += parts[c]
+    if need_gt:
+        for b in nb.prange(b_size):
+            _gt_one(t_in[b], w, order[b], kf[b], a[b], gt[b])
     return gw, gt
 
 
@@ -152,25 +343,16 @@ def backward(t_in, w, order, kf, slope, t_f, delta, n_chunks, need_gt=True):
 
     Uses dt_i/dw_ij = -(t_f_i - t_j)/S_i and dt_i/dt_j = w_ij/S_i over the causal set; `t_f` is the
     firing time (or, for the output layer's silent neurons, t_end: see `training.network`).
-    Neurons whose causal set holds all K inputs (most of the first layer, which fires after the
-    black pixels at t_in) contribute by two matrix products; the rest by the causal-set sweep.
+    Each input's row sums only the neurons whose causal set holds it, largest causal sets first;
+    the final tie group most of the first layer's neurons share (MNIST's black pixels at t_in) is
+    one row for all its inputs (`_gw_block`). dL/dw is split over `n_chunks` blocks of neurons,
+    each summed in sample order, so the result does not depend on the number of threads.
     dL/dt_in is zero (not computed) when need_gt is False.
     """
-    k_in = t_in.shape[1]
     fired = kf > 0
     a = np.zeros_like(delta)
     np.divide(delta, slope, out=a, where=fired)
-    gw, gt = _backward_partial(t_in, w, order, kf, a, t_f, need_gt, n_chunks)
-    a_full = np.where(kf == k_in, a, 0.0)
-    if a_full.any():
-        t0 = np.where(np.isfinite(t_in), t_in, 0.0)
-        gw += t0.T @ a_full - (a_full * np.where(kf == k_in, t_f, 0.0)).sum(axis=0)[None, :]
-        if need_gt:
-            gt += a_full @ w.T
-    return gw, gt
-
-
-_VEC = {"reassoc", "nsz", "arcp", "contract"}   # lets LLVM vectorise the per-neuron loops (no nnan/ninf)
+    return _backward_sweep(t_in, w, order, kf, a, t_f, need_gt, n_chunks)
 
 
 @nb.njit(cache=_CACHE, fastmath=_VEC, inline="always")
@@ -334,6 +516,9 @@ def _peak_one(t, w, colsum, order, nv, theta, t_end, coef, gw, gt, tail_a, tail_
     return total
 
 
+REG_CHUNKS = 4     # parts of a batch the regulariser sums separately (then in order)
+
+
 @nb.njit(parallel=True, cache=_CACHE)
 def _regularizer_sweep(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks):
     b_size, k_in = t_in.shape
@@ -368,9 +553,11 @@ def regularizer(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks):
     theta = v_hat); kind 1: sum_i relu(max u_i - theta) (F-SSR). Returns (values (B,), dR/dw
     (K, n) and dR/dt_in (B, K), both multiplied by coef). The sweep covers the inputs before each
     sample's final tie group; that group's gradients are added here by matrix products.
+    The samples are summed in REG_CHUNKS interleaved parts whatever `n_chunks` (the thread count)
+    is, so the result does not depend on the number of threads.
     """
     values, gw, gt, tail_a, tail_b, in_tail = _regularizer_sweep(t_in, w, order, n_valid, kind, theta,
-                                                                 t_end, coef, n_chunks)
+                                                                 t_end, coef, REG_CHUNKS)
     if coef != 0.0 and in_tail.any():
         gw += in_tail.T @ tail_a
         gt -= in_tail * (tail_b @ w.T)

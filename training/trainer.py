@@ -30,6 +30,7 @@ from tqdm import tqdm
 from infra import atomic_io
 from infra.folder_lock import folder_lock, is_temporary
 from infra.killpoints import maybe_exit
+from infra.threads import ThreadCountChooser
 from training import checkpoint, network
 from training.config import RunConfig
 from training.augment import augment_images
@@ -65,9 +66,11 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
     sums = {"loss": 0.0, "reg": 0.0, "fire_penalty": 0.0, "correct": 0, "n": 0, "fired": np.zeros(n_layers)}
     bar = tqdm(range(0, len(perm), tc.batch_size), desc=f"epoch {epoch + 1}/{tc.epochs}",
                disable=not progress, unit="batch", leave=False)
+    threads = ThreadCountChooser()
     for start in bar:
         idx = perm[start:start + tc.batch_size]
         b = len(idx)
+        threads.begin()
         states = network.forward(weights, t_input[idx], model, tc.backend)
         loss, delta = network.output_loss(states[-1].t_out, labels[idx], model, cfg.loss)
         penalty = (network.fire_penalty(weights, states, model, fire_coef / b, cfg.loss.fire_penalty_on)
@@ -75,6 +78,7 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
         grads, reg = network.gradients(weights, states, delta / b, model, tc.backend,
                                        cfg.reg.kind, [s / b for s in strengths], cfg.reg.v_hat, penalty)
         opt.step(weights, grads)
+        threads.end(b)
         if average is not None:
             average.update(weights)
         sums["loss"] += float(loss.sum())
