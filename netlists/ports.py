@@ -67,15 +67,15 @@ def couplings(y_s: np.ndarray) -> np.ndarray:
 
 
 def transfer_and_row_form(g_pos_s, g_neg_s, scheme: str, r_row_ohm: float, r_col_ohm: float,
-                          tile_rows: int | None = None, tile_cols: int | None = None, wire_heat: bool = True):
+                          tile_rows: int | None = None, tile_cols: int | None = None):
     """What an ideal virtual-ground layer's energy needs, per input (n_in inputs, n_out neurons):
 
     - w_s (n_in, n_out): neuron i's input current is V sum_j w_s[j, i] u_j when the inputs u
       (1 = driven, 0 = idle) are driven at V (and -V on the - rows);
     - a_s (n_in, n_in): the row drivers deliver the power V^2 u^T a_s u, all of it heat in the
       cells and wires (columns at 0 V);
-    - a_wire_s (n_in, n_in) (None unless `wire_heat`): the share of that heat in the wires,
-      sum over wire segments of g (v_a - v_b)^2, from the solved node voltages.
+    - a_wire_s (n_in, n_in): the share of that heat in the wires, sum over wire segments of
+      g (v_a - v_b)^2, from the solved node voltages.
     Without wires w_s = g_pos - g_neg, a_s = diag(row sums of g_pos + g_neg), a_wire_s = 0."""
     g_pos_s = np.asarray(g_pos_s, dtype=np.float64)
     n_in, n_out = g_pos_s.shape
@@ -85,33 +85,33 @@ def transfer_and_row_form(g_pos_s, g_neg_s, scheme: str, r_row_ohm: float, r_col
     rows_onehot[np.arange(len(row_in)), row_in] = row_sign
     cols_onehot = np.zeros((len(col_n), n_out))
     cols_onehot[np.arange(len(col_n)), col_n] = col_sign
-    w = np.zeros((n_in, n_out))
-    a = np.zeros((n_in, n_in))
-    a_wire = np.zeros((n_in, n_in)) if wire_heat else None
+    w, a, a_wire = np.zeros((n_in, n_out)), np.zeros((n_in, n_in)), np.zeros((n_in, n_in))
     for rs, cs in layer_tiles(*g_cells.shape, tile_rows, tile_cols):
-        y = port_admittance(g_cells[rs, cs], r_row_ohm, r_col_ohm)
+        y_r, h = row_drive_solution(g_cells[rs, cs], r_row_ohm, r_col_ohm)
         n_r = rs.stop - rs.start
         u, v = rows_onehot[rs], cols_onehot[cs]
-        w += u.T @ (-y[n_r:, :n_r]).T @ v
-        a += u.T @ y[:n_r, :n_r] @ u
-        if wire_heat:
-            h = wire_heat_form(g_cells[rs, cs], r_row_ohm, r_col_ohm)
-            a_wire += u.T @ h @ u
+        w += u.T @ (-y_r[n_r:]).T @ v
+        a += u.T @ y_r[:n_r] @ u
+        a_wire += u.T @ h @ u
     return w, a, a_wire
 
 
-def wire_heat_form(g_cells_s, r_row_ohm: float, r_col_ohm: float) -> np.ndarray:
-    """(R, R), S: with the column ends at 0 V and row drivers v, the wires dissipate v^T H v.
-
-    The node voltages are the ports' plus the internal x = -L_ii^-1 L_ip v (Kirchhoff at every wire
-    node); the wires' own Laplacian (the array's with every cell open) gives their heat."""
+def row_drive_solution(g_cells_s, r_row_ohm: float, r_col_ohm: float):
+    """(Y[:, rows] ((R + C), R), H (R, R)), in S, of one tile with its column ends at 0 V: Y's row-port
+    columns (hwmodel.wire_network.port_admittance's, from the same Laplacian) and the wires' heat
+    form, v^T H v for row drivers v. One sparse LU; the node voltages X = -L_ii^-1 L_ir (one column
+    per row driven at 1 V; Kirchhoff at every wire node) give both: Y[:, rows] = L_p. X, and
+    H = X^T L_w X with L_w the wires' own Laplacian (the tile's with every cell open). Holds X
+    (nodes x R): meant for tiles."""
     from scipy.sparse.linalg import splu
-    lap, n_ports = laplacian(g_cells_s, r_row_ohm, r_col_ohm)
-    n_r = np.asarray(g_cells_s).shape[0]
+    g = np.asarray(g_cells_s, dtype=np.float64)
+    lap, n_ports = laplacian(g, r_row_ohm, r_col_ohm)
+    n_r = g.shape[0]
     if lap.shape[0] == n_ports:
-        return np.zeros((n_r, n_r))
-    lap_w, _ = laplacian(np.zeros_like(np.asarray(g_cells_s, dtype=np.float64)), r_row_ohm, r_col_ohm)
+        return lap[:n_ports, :n_r].toarray(), np.zeros((n_r, n_r))
+    lap_w, _ = laplacian(np.zeros_like(g), r_row_ohm, r_col_ohm)
+    lu = splu(lap[n_ports:, n_ports:].tocsc(), permc_spec="MMD_AT_PLUS_A")   # L_ii is symmetric
     x = np.zeros((lap.shape[0], n_r))
     x[:n_r] = np.eye(n_r)
-    x[n_ports:] = -splu(lap[n_ports:, n_ports:].tocsc()).solve(lap[n_ports:, :n_r].toarray())
-    return x.T @ (lap_w @ x)
+    x[n_ports:] = -lu.solve(lap[n_ports:, :n_r].toarray())
+    return lap[:n_ports].tocsr() @ x, x.T @ (lap_w.tocsr() @ x)

@@ -55,6 +55,7 @@ _CACHE: dict = {}                 # design path -> (design, circuit), per worker
 class Settings:
     t_rise_s: float | None = None      # row-driver edge; None: 1e-3 * time_scale_s
     timeout_s: float = 900.0           # per image and attempt
+    wires: str = "reduced"             # netlists.circuit.WIRE_NETLISTS: how a crossbar's wires are written
 
 
 def _stat_key(design_path) -> tuple:
@@ -69,13 +70,18 @@ def _stat_key(design_path) -> tuple:
     return tuple(out)
 
 
-def load(design_path: str, t_rise_s: float | None = None):
-    """(design, circuit) for a design folder, cached per process."""
-    key = (str(design_path), t_rise_s, _stat_key(design_path))
+def load(design_path: str, t_rise_s: float | None = None, wires: str = "reduced"):
+    """(design, circuit) for a design folder, cached per process (the circuit keeps its tiles' port
+    admittances, so a reduced netlist's ports are solved once per worker)."""
+    key = (str(design_path), t_rise_s, wires, _stat_key(design_path))
     if key not in _CACHE:
         from hwmodel.design import load_design
         design = load_design(design_path)
-        _CACHE[key] = (design, circuit_from_design(design, t_rise_s))
+        circuit = circuit_from_design(design, t_rise_s, wires)
+        if circuit.reduced:             # solve the tiles' ports now, not inside the first image's time
+            for l in range(circuit.n_layers):
+                circuit.ports(l)
+        _CACHE[key] = (design, circuit)
     return _CACHE[key]
 
 
@@ -106,9 +112,9 @@ def simulate_image(circuit: Circuit, t_input_s: np.ndarray, timeout_s: float = 9
             "seconds": time.perf_counter() - start, "cpu_seconds": cpu() - cpu0}
 
 
-def _task(design_path: str, t_rise_s, index: int, t_input_s, timeout_s: float) -> tuple:
+def _task(design_path: str, t_rise_s, index: int, t_input_s, timeout_s: float, wires: str = "reduced") -> tuple:
     """One image in a worker process (or on a dask worker)."""
-    _, circuit = load(design_path, t_rise_s)
+    _, circuit = load(design_path, t_rise_s, wires)
     return index, simulate_image(circuit, np.asarray(t_input_s), timeout_s)
 
 
@@ -190,7 +196,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         check_dask_address(dask_address)    # before any work: a typo fails in seconds, not at the end
     else:
         find_library()          # no ngspice: fail now with the install command, not per image
-    design, circuit = load(design_path, settings.t_rise_s)
+    design, circuit = load(design_path, settings.t_rise_s, settings.wires)
     check_fits(str(Path(design_path) / "design.npz"), design.g_pos, design.dataset)
     test_set = load_split(design.dataset, "test", data_dir)
     data = select(test_set, start, limit)
@@ -198,6 +204,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     t_input = input_times_s(design, images)
     behavioural = layer_times(design, t_input)
     config = {"design": str(Path(design_path).resolve()), "start": int(start), "t_rise_s": settings.t_rise_s,
+              "wires": settings.wires,     # literal and reduced are the same circuit: not a resume key
               "design_sha256": design.content_sha256,     # of what was loaded, not of the files now
               "data_sha256": digest(test_set.images, test_set.labels)}
     out_dir = Path(out_dir)
@@ -345,7 +352,8 @@ def _run_pool(workers: int, design_path, settings: Settings, todo, t_input, reco
     # spawn: a fresh interpreter per worker, so no ngspice state or thread is inherited by fork.
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                              initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = [pool.submit(_task, str(design_path), settings.t_rise_s, k, t_input[k], settings.timeout_s)
+        futures = [pool.submit(_task, str(design_path), settings.t_rise_s, k, t_input[k], settings.timeout_s,
+                              settings.wires)
                    for k in todo]
         try:
             for fut in as_completed(futures):
@@ -380,7 +388,7 @@ def _run_dask(address: str, design_path, settings: Settings, todo, t_input, reco
     from dask.distributed import Client, as_completed
     with Client(address, timeout=DASK_CONNECT_TIMEOUT_S) as client:
         futures = [client.submit(_task, str(Path(design_path).resolve()), settings.t_rise_s, k, t_input[k],
-                                 settings.timeout_s, key=f"ttfs-image-{os.getpid()}-{k}", pure=False)
+                                 settings.timeout_s, settings.wires, key=f"ttfs-image-{os.getpid()}-{k}", pure=False)
                    for k in todo]
         try:
             for fut in as_completed(futures):
