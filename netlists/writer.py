@@ -6,13 +6,18 @@ Two netlists come out of the same blocks (docs/netlists.md draws them):
   Layer a's rows are driven by PWL sources at the given spike times; every neuron has a
   comparator that latches its firing and drives its rows in the next layer from then to the end
   of the window. `.meas` prints each neuron's firing time `t_l{layer}_n{neuron}` in seconds.
-  One resistor per crossbar cell.
+  One resistor per crossbar cell (with wires: below).
 - `layer_netlist`: one layer driven by PWL sources at known spike times (the runner simulates a
   network layer by layer, feeding each layer the measured firing times of the one before). Rows
   that switch at the same time share a driver; without wire resistance, the cells of rows that
   share a driver connect the same two nodes and are written as one resistor of their summed
   conductance (exactly the same circuit equations, far fewer devices). Only the neurons'
   potentials are saved.
+
+With wire resistance a crossbar is written per tile (hwmodel/tiles.py) either `literal` (a resistor
+per wire segment and per cell, `_crossbar_cells`) or `reduced` (each tile's exact port equivalent,
+`_crossbar_reduced`, netlists/ports.py): the same circuit as its drivers and neurons see it
+(`Circuit.wire_netlist`).
 
 Conventions: a driver's edge starts at its event time (input spike, or comparator decision plus
 `comparator_delay_s`) and rises linearly over `t_rise_s`. Row drivers idle at 0 V; a row that never
