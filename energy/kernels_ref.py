@@ -34,3 +34,9 @@ def passive_row_energy(t_rows, d, gsum_row, g_leak, c_f, v_read, t_end, node_sca
         out[b] = e - node_scale * (s @ integ)
         v_end[b] = v
     return out, v_end
+
+
+def quadratic_row_energy(rem, a):
+    """sum_jk a[j, k] min(rem_j, rem_k) per image, directly (twin of energy.kernels)."""
+    rem = np.asarray(rem, dtype=np.float64)
+    return np.array([float(np.sum(a * np.minimum(r[:, None], r[None, :]))) for r in rem])

@@ -25,7 +25,14 @@ capacitor and its static power). Components, in joules per inference:
 - `static`: (p_comparator_static_w + p_opamp_static_w [integrator only]) x neurons x T.
 
 A finite op-amp gain A (summing node at y/A, leak G_tot/A) is exact too, with the passive kernel.
-Conductances are the chip's effective ones (hwmodel.neurons.effective_conductances: cell in series
+
+Wires (hw.r_wire_row_ohm / r_wire_col_ohm, hw.wire_model: exact, ideal integrator): the layer is
+the exact network of its tiles (netlists.ports.transfer_and_row_form, the netlists' geometry). With
+the columns at virtual ground the row drivers deliver v_read^2 u^T A u while the driven set is u, so
+`conduction` = v_read^2 sum_jk A_jk min(T - t_j, T - t_k) (energy.kernels.quadratic_row_energy),
+all of it heat in the cells and wires; `wire_heat_j` is the wires' share (their own quadratic form
+from the solved node voltages), the capacitor term uses the exact transfer W. Other circuits with
+wires use the chip's effective conductances (hwmodel.neurons.effective_conductances: cell in series
 with its wires, first order). Not modelled: read noise (zero mean), column wire capacitance, the
 input encoder (pixel-to-time) circuit, reset. docs/energy.md.
 """
@@ -45,6 +52,7 @@ from infra.shapes import check_chain, check_shape
 COMPONENTS = ("comparator", "row_switching", "conduction", "capacitor", "static")
 SPIKE_COMPONENTS = ("comparator", "row_switching", "conduction")  # scale with spikes
 _PASSIVE = {"numba": kernels.passive_row_energy, "numpy": kernels_ref.passive_row_energy}
+_QUADRATIC = {"numba": kernels.quadratic_row_energy, "numpy": kernels_ref.quadratic_row_energy}
 
 
 @dataclass(frozen=True)
@@ -60,9 +68,16 @@ class EnergyCircuit:
     g_neg: list = field(repr=False)
     v_th_v: tuple = ()       # per layer comparator threshold (sizes the derived op-amp swing)
     opamp_gain: float | None = None   # integrator open-loop gain; None: ideal
+    # exact wires (ideal integrator), per layer (netlists.ports.transfer_and_row_form): the signed
+    # transfer w_s (n_in, n_out), the row drivers' power form a_s and its wires' share a_wire_s (n_in, n_in)
+    w_s: list | None = field(default=None, repr=False)
+    a_s: list | None = field(default=None, repr=False)
+    a_wire_s: list | None = field(default=None, repr=False)
 
     def __post_init__(self):
         check_circuit(self.neuron, self.scheme)
+        if self.a_s is not None and not (self.neuron == "integrator" and self.opamp_gain is None):
+            raise ConfigError("exact wire energy (a_s, w_s) is modelled for the ideal integrator only")
 
     @property
     def n_layers(self) -> int:
@@ -76,12 +91,26 @@ class EnergyCircuit:
     def from_design(cls, design, chip=None) -> "EnergyCircuit":
         from hwmodel.neurons import effective_conductances
         chip = chip or design.stored_chip()
-        gp, gn = zip(*(effective_conductances(chip.g_pos[l], chip.g_neg[l], design.hw)
+        hw = design.hw
+        gp, gn = zip(*(effective_conductances(chip.g_pos[l], chip.g_neg[l], hw)
                        for l in range(design.n_layers)))
+        exact = {}
+        if exact_wires(hw):
+            from netlists.ports import transfer_and_row_form
+            forms = [transfer_and_row_form(chip.g_pos[l], chip.g_neg[l], hw.scheme, hw.r_wire_row_ohm,
+                                           hw.r_wire_col_ohm, hw.tile_rows, hw.tile_cols)
+                     for l in range(design.n_layers)]
+            exact = dict(zip(("w_s", "a_s", "a_wire_s"), map(list, zip(*forms))))
         return cls(neuron=design.neuron, scheme=design.scheme, v_read_v=design.v_read_v,
                    t_end_s=design.t_end_s, c_mem_f=tuple(design.c_mem_f), g_pos=list(gp), g_neg=list(gn),
-                   v_th_v=tuple(float(v) + design.hw.comparator_offset_v for v in design.v_th_v),
-                   opamp_gain=design.hw.opamp_gain)
+                   v_th_v=tuple(float(v) + hw.comparator_offset_v for v in design.v_th_v),
+                   opamp_gain=hw.opamp_gain, **exact)
+
+
+def exact_wires(hw) -> bool:
+    """The energy model solves the wire network exactly for this hardware (module docstring)."""
+    return ((hw.r_wire_row_ohm > 0 or hw.r_wire_col_ohm > 0) and hw.wire_model == "exact"
+            and hw.neuron == "integrator" and hw.opamp_gain is None)
 
 
 @dataclass(frozen=True)
@@ -96,6 +125,7 @@ class EnergyResult:
     spikes: np.ndarray                   # (N, G): input rows switched / neurons fired
     delay_s: np.ndarray                  # (N,): first output spike, or the window end if none
     output_fired: np.ndarray             # (N,) bool
+    wire_heat_j: np.ndarray | None = None  # (N, G): the wires' share of conduction (exact wires), else None
 
     @property
     def total_j(self) -> np.ndarray:
@@ -109,10 +139,11 @@ class EnergyResult:
 
     @staticmethod
     def concat(parts: list["EnergyResult"]) -> "EnergyResult":
+        wire = None if parts[0].wire_heat_j is None else np.concatenate([p.wire_heat_j for p in parts])
         return EnergyResult(parts[0].groups, *(np.concatenate([getattr(p, f) for p in parts])
                                                for f in ("energy_j", "conduction_exact_j",
                                                          "conduction_spike_count_j", "spikes",
-                                                         "delay_s", "output_fired")))
+                                                         "delay_s", "output_fired")), wire_heat_j=wire)
 
 
 def remaining_time(t_rows_s: np.ndarray, t_end_s: float) -> np.ndarray:
@@ -160,6 +191,7 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
     cond_exact = np.zeros((n_img, L + 1))
     cond_sc = np.zeros((n_img, L + 1))
     spikes = np.zeros((n_img, L + 1))
+    wire_heat = np.zeros((n_img, L + 1)) if circ.a_s is not None else None
     c_cmp, c_rows, c_cond, c_cap, c_stat = range(len(COMPONENTS))
     drivers = [t_input_s] + [np.asarray(t, dtype=np.float64) for t in layer_times_s]
     if len(drivers) != L + 1:
@@ -186,7 +218,7 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
         rows, cells = rows_per_input(circ.scheme, n_out)
         e_row = cells * cfg.c_wire_per_cell_f * v * v + cfg.e_row_driver_j
         e[:, g, c_rows] = spikes[:, g] * rows * e_row
-        g_row = (gp + gn).sum(axis=1)
+        g_row = np.diag(circ.a_s[g]).copy() if circ.a_s is not None else (gp + gn).sum(axis=1)
         cond_sc[:, g] = conduction_spike_count(t_rows, g_row, v, T)
         if circ.neuron == "integrator":
             if cfg.v_swing_v is None and not np.isinf(cfg.swing_over_threshold) and len(circ.v_th_v) <= g:
@@ -194,7 +226,14 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
                                   "circuit has no thresholds; set energy.v_swing_v or give EnergyCircuit v_th_v")
             swing = cfg.swing_v(circ.v_th_v[g]) if len(circ.v_th_v) > g else cfg.v_swing_v
             c = circ.c_mem_f[g]
-            if circ.opamp_gain is None:
+            if circ.a_s is not None:      # exact wires: the drivers' power form, the exact transfer
+                rem = np.ascontiguousarray(remaining_time(t_rows, T))
+                cond_exact[:, g] = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_s[g]))
+                wire_heat[:, g] = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_wire_s[g]))
+                v_end = rem @ circ.w_s[g] * (v / c)
+                v_end = v_end if swing is None else np.clip(v_end, -swing, swing)
+                cap = 0.5 * c * (v_end ** 2).sum(axis=1)
+            elif circ.opamp_gain is None:
                 cond_exact[:, g] = conduction_exact(t_rows, g_row, v, T)
                 v_end = integrator_v_end(t_rows, gp, gn, v, c, T, swing)
                 cap = 0.5 * c * (v_end ** 2).sum(axis=1)
@@ -224,7 +263,7 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
     first = out.min(axis=1) if out.shape[1] else np.full(n_img, np.inf)
     output_fired = first < T
     delay = np.where(output_fired, first, T)
-    return EnergyResult(groups, e, cond_exact, cond_sc, spikes, delay, output_fired)
+    return EnergyResult(groups, e, cond_exact, cond_sc, spikes, delay, output_fired, wire_heat)
 
 
 def check_design(design, cfg: EnergyConfig) -> None:

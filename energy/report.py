@@ -194,6 +194,8 @@ def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: floa
         "neuron_spike_energy_j": float(neuron_spike.mean()),
         "conduction_exact_j": float(result.conduction_exact_j.sum(axis=1).mean()),
         "conduction_spike_count_j": float(result.conduction_spike_count_j.sum(axis=1).mean()),
+        # the wires' share of the exact conduction (exact wire model), None where the model has no wires' split
+        "wire_heat_j": None if result.wire_heat_j is None else float(result.wire_heat_j.sum(axis=1).mean()),
         "rate_hz": float(rate_hz),
         "average_power_w": e_mean * rate_hz,
         "delay_s": float(delay.mean()),
@@ -356,9 +358,10 @@ def render_markdown(report: dict) -> str:
     for r in runs:
         lines.append(f"| {r['name']} | " + " | ".join(_fmt(x) for x in r["full_scale_weight"]) + " |")
     lines += ["", "## Conduction: exact against the spike-count form (nJ per inference)", "",
-              "| run | exact (nJ) | spike-count (nJ) |", "|---|---|---|"]
+              "| run | exact (nJ) | spike-count (nJ) | of the exact, heat in the wires (nJ) |", "|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['name']} | {_e(r['conduction_exact_j'])} | {_e(r['conduction_spike_count_j'])} |")
+        wire = "-" if r.get("wire_heat_j") is None else _e(r["wire_heat_j"])
+        lines.append(f"| {r['name']} | {_e(r['conduction_exact_j'])} | {_e(r['conduction_spike_count_j'])} | {wire} |")
     lines += ["", "## Definitions", "",
               f"- Delay: {report['delay_definition']}. EDP: mean over images of energy x delay.",
               "- Energy is counted over the whole window (the circuit runs to t_end_s; no early stop).",

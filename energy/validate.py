@@ -11,6 +11,10 @@ transient (trapezoid rule). That is the energy drawn from the sources the circui
   up in the column capacitors);
 - op-amp outputs (E sources of the integrator neurons): the charging of the feedback capacitors.
 
+With wire resistance the netlist holds the wires (`wires`: reduced, each tile's exact port
+equivalent, or literal, a resistor per segment), so the row drivers' energy includes the heat in
+the wires, which the model counts exactly for the ideal integrator (energy.model, `wire_heat_j`).
+
 The netlists do not model wire capacitance, comparators (not in the layer netlists; their
 B-source latches draw no real supply current anyway), op-amp bias or driver internals, so the
 model's `row_switching`, `comparator` and `static` terms cannot be checked here; the comparison is
@@ -113,21 +117,22 @@ def measure_layer(circuit, l: int, t_rows_s, settings: dict | None = None):
     return times, energy
 
 
-def netlist_circuit(design):
-    """The netlists package's Circuit of a design (stored chip, thresholds plus comparator offsets)."""
+def netlist_circuit(design, wires: str = "reduced"):
+    """The netlists package's Circuit of a design (stored chip, thresholds plus comparator offsets;
+    wires written as `wires`, netlists.circuit.WIRE_NETLISTS)."""
     from netlists.circuit import circuit_from_design
-    return circuit_from_design(design)
+    return circuit_from_design(design, wires=wires)
 
 
 def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: float | None = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, wires: str = "reduced") -> dict:
     """Per image: measured source energy, the model at the behavioural firing times, and the model
     at the firing times ngspice measured; `mean_abs_rel_error` is of the former model."""
     from hwmodel.behavioural import input_times_s, layer_times
     from tqdm import tqdm
     cfg = dataclasses.replace(cfg or EnergyConfig(), v_swing_v=None, swing_over_threshold=math.inf,
                               conduction_form="exact")
-    circuit = netlist_circuit(design)
+    circuit = netlist_circuit(design, wires)
     circ = EnergyCircuit.from_design(design)
     cmp_idx = [COMPONENTS.index("conduction"), COMPONENTS.index("capacitor")]
     t_in = input_times_s(design, images)
@@ -150,6 +155,7 @@ def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: flo
         meas = float(sum(measured.values()))
         cond = float(model_all.energy_j[b][:, cmp_idx[0]].sum())
         cap = float(model_all.energy_j[b][:, cmp_idx[1]].sum())
+        wire = None if model_all.wire_heat_j is None else float(model_all.wire_heat_j[b].sum())
         by_source = {"row": cond, "opamp": cap} if design.neuron == "integrator" else {"row": cond + cap}
         agree = [bool(np.array_equal(np.isfinite(bt[b]), np.isfinite(st))) for bt, st in zip(beh, sim_times)]
         per_image.append({
@@ -161,6 +167,7 @@ def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: flo
             "model_by_source_j": by_source,
             "model_conduction_j": cond,
             "model_capacitor_j": cap,
+            "model_wire_heat_j": wire,       # the wires' share of the conduction (exact wires), else None
             "model_spike_count_conduction_j": float(model_all.conduction_spike_count_j[b].sum()),
             "rel_error": (m - meas) / meas if meas else 0.0,
             "rel_error_at_circuit_times": (m_sim - meas) / meas if meas else 0.0,
@@ -176,6 +183,10 @@ def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: flo
         "design_layers": list(design.layers),
         "neuron": design.neuron,
         "scheme": design.scheme,
+        "wires": {"r_wire_row_ohm": design.r_wire_row_ohm, "r_wire_col_ohm": design.r_wire_col_ohm,
+                  "tile_rows": design.hw.tile_rows, "tile_cols": design.hw.tile_cols, "netlist": wires,
+                  "energy_model": "exact" if circ.a_s is not None else
+                  ("first-order" if circuit.wires else "none")},
         "n_images": len(per_image),
         "compared": "conduction + capacitor (energy from row drivers and op-amp outputs); row switching, "
                     "comparator and static terms are not in the netlist",

@@ -14,6 +14,9 @@ from hwmodel.config import check_circuit
 from infra.errors import ConfigError
 
 IDEAL_OPAMP_GAIN = 1e9     # an ideal op-amp (opamp_gain: null) is written with this open-loop gain
+# How a crossbar with wire resistance is written: `literal`, a resistor per wire segment and per cell
+# (the reference); `reduced`, per tile the exact port equivalent (netlists/ports.py), wire nodes eliminated.
+WIRE_NETLISTS = ("literal", "reduced")
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,12 @@ class Circuit:
     opamp_gain: float | None = None
     r_wire_row_ohm: float = 0.0
     r_wire_col_ohm: float = 0.0
+    tile_rows: int | None = None    # physical rows per tile (hwmodel/tiles.py); None: one tile
+    tile_cols: int | None = None    # physical columns per tile; None: one tile
+    wire_netlist: str = "literal"   # WIRE_NETLISTS: how wires are written (no effect without wires)
     info: dict = field(default_factory=dict)    # header lines: source_run, dataset, ... (free text:
                                                 # the writer makes it inert, infra.inert_text)
+    _ports: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # layer -> tiles
 
     def __post_init__(self):
         check_circuit(self.neuron, self.scheme)
@@ -50,6 +57,12 @@ class Circuit:
                                   f"{self.g_pos[l - 1].shape[1]} neurons")
             if np.any(self.g_pos[l] < 0) or np.any(self.g_neg[l] < 0):
                 raise ConfigError(f"layer {l}: conductances must be >= 0")
+        if self.wire_netlist not in WIRE_NETLISTS:
+            raise ConfigError(f"--wires {self.wire_netlist!r}: expected one of {', '.join(WIRE_NETLISTS)}")
+        for key in ("tile_rows", "tile_cols"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"hw.{key}: must be >= 1 or null for one tile (got {value})")
         if self.t_rise_s <= 0 or self.t_rise_s >= self.t_end_s:
             raise ConfigError(f"t_rise_s: must be in (0, t_end_s) (got {self.t_rise_s})")
 
@@ -68,6 +81,20 @@ class Circuit:
     @property
     def wires(self) -> bool:
         return self.r_wire_row_ohm > 0 or self.r_wire_col_ohm > 0
+
+    @property
+    def reduced(self) -> bool:
+        """The crossbars are written as their tiles' exact port equivalents."""
+        return self.wires and self.wire_netlist == "reduced"
+
+    def ports(self, l: int) -> list:
+        """Layer l's tiles with their exact port admittances (netlists.ports.layer_ports), computed
+        once per circuit."""
+        if l not in self._ports:
+            from netlists.ports import layer_ports
+            self._ports[l] = layer_ports(self.g_pos[l], self.g_neg[l], self.scheme, self.r_wire_row_ohm,
+                                         self.r_wire_col_ohm, self.tile_rows, self.tile_cols)
+        return self._ports[l]
 
 
 def make_circuit(g_pos, g_neg, c_mem_f, v_th_v, **kwargs) -> Circuit:
@@ -90,9 +117,10 @@ def within_window(value_s: float | None, t_end_s: float, flag: str) -> float | N
     return value_s
 
 
-def circuit_from_design(design, t_rise_s: float | None = None) -> Circuit:
-    """The circuit a hwmodel Design describes (thresholds include the comparator offsets);
-    `t_rise_s` is the --t-rise-s flag (None: 1e-3 * time_scale_s)."""
+def circuit_from_design(design, t_rise_s: float | None = None, wires: str = "reduced") -> Circuit:
+    """The circuit a hwmodel Design describes (thresholds include the comparator offsets, tiles
+    from hw.tile_rows / tile_cols); `t_rise_s` is the --t-rise-s flag (None: 1e-3 * time_scale_s),
+    `wires` the --wires flag (WIRE_NETLISTS)."""
     within_window(t_rise_s, float(design.t_end_s), "--t-rise-s")
     n = len(design.g_pos)
     offsets = getattr(design, "comparator_offsets_v", None)
@@ -105,6 +133,7 @@ def circuit_from_design(design, t_rise_s: float | None = None) -> Circuit:
         v_th.append(float(design.v_th_v[l]) + off)
     if t_rise_s is None:
         t_rise_s = 1e-3 * float(design.time_scale_s)
+    hw = getattr(design, "hw", None)
     info = {"source_run": str(getattr(design, "source_run", "")), "dataset": getattr(design, "dataset", ""),
             "layers": list(getattr(design, "layers", [])),
             "t_in_s": float(getattr(design, "t_in_s", 0.0))}
@@ -115,4 +144,5 @@ def circuit_from_design(design, t_rise_s: float | None = None) -> Circuit:
         comparator_delay_s=float(design.comparator_delay_s or 0.0),
         opamp_gain=None if design.opamp_gain is None else float(design.opamp_gain),
         r_wire_row_ohm=float(design.r_wire_row_ohm or 0.0), r_wire_col_ohm=float(design.r_wire_col_ohm or 0.0),
-        info=info)
+        tile_rows=getattr(hw, "tile_rows", None), tile_cols=getattr(hw, "tile_cols", None),
+        wire_netlist=wires, info=info)

@@ -53,6 +53,7 @@ _CACHE: dict = {}                 # design path -> (design, circuit), per worker
 class Settings:
     t_rise_s: float | None = None      # row-driver edge; None: 1e-3 * time_scale_s
     timeout_s: float = 900.0           # per image and attempt
+    wires: str = "reduced"             # netlists.circuit.WIRE_NETLISTS: how a crossbar's wires are written
 
 
 def _stat_key(design_path) -> tuple:
@@ -67,13 +68,18 @@ def _stat_key(design_path) -> tuple:
     return tuple(out)
 
 
-def load(design_path: str, t_rise_s: float | None = None):
-    """(design, circuit) for a design folder, cached per process."""
-    key = (str(design_path), t_rise_s, _stat_key(design_path))
+def load(design_path: str, t_rise_s: float | None = None, wires: str = "reduced"):
+    """(design, circuit) for a design folder, cached per process (the circuit keeps its tiles' port
+    admittances, so a reduced netlist's ports are solved once per worker)."""
+    key = (str(design_path), t_rise_s, wires, _stat_key(design_path))
     if key not in _CACHE:
         from hwmodel.design import load_design
         design = load_design(design_path)
-        _CACHE[key] = (design, circuit_from_design(design, t_rise_s))
+        circuit = circuit_from_design(design, t_rise_s, wires)
+        if circuit.reduced:             # solve the tiles' ports now, not inside the first image's time
+            for l in range(circuit.n_layers):
+                circuit.ports(l)
+        _CACHE[key] = (design, circuit)
     return _CACHE[key]
 
 
@@ -104,9 +110,9 @@ def simulate_image(circuit: Circuit, t_input_s: np.ndarray, timeout_s: float = 9
             "seconds": time.perf_counter() - start, "cpu_seconds": cpu() - cpu0}
 
 
-def _task(design_path: str, t_rise_s, index: int, t_input_s, timeout_s: float) -> tuple:
+def _task(design_path: str, t_rise_s, index: int, t_input_s, timeout_s: float, wires: str = "reduced") -> tuple:
     """One image in a worker process (or on a dask worker)."""
-    _, circuit = load(design_path, t_rise_s)
+    _, circuit = load(design_path, t_rise_s, wires)
     return index, simulate_image(circuit, np.asarray(t_input_s), timeout_s)
 
 
@@ -188,7 +194,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         check_dask_address(dask_address)    # before any work: a typo fails in seconds, not at the end
     else:
         find_library()          # no ngspice: fail now with the install command, not per image
-    design, circuit = load(design_path, settings.t_rise_s)
+    design, circuit = load(design_path, settings.t_rise_s, settings.wires)
     check_fits(str(Path(design_path) / "design.npz"), design.g_pos, design.dataset)
     test_set = load_split(design.dataset, "test", data_dir)
     data = select(test_set, start, limit)
@@ -196,6 +202,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
     t_input = input_times_s(design, images)
     behavioural = layer_times(design, t_input)
     config = {"design": str(Path(design_path).resolve()), "start": int(start), "t_rise_s": settings.t_rise_s,
+              "wires": settings.wires,     # literal and reduced are the same circuit: not a resume key
               "design_sha256": design.content_sha256,     # of what was loaded, not of the files now
               "data_sha256": digest(test_set.images, test_set.labels)}
     out_dir = Path(out_dir)
@@ -225,7 +232,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         try:
             if dask_address or workers > 1:
                 path = str(Path(design_path).resolve()) if dask_address else str(design_path)
-                run_tasks(_task, [(path, settings.t_rise_s, k, t_input[k], settings.timeout_s) for k in todo],
+                run_tasks(_task, [(path, settings.t_rise_s, k, t_input[k], settings.timeout_s, settings.wires) for k in todo],
                           lambda result: record(*result), jobs=workers, dask_address=dask_address,
                           name="ttfs-image")
             else:

@@ -14,7 +14,7 @@ import numpy as np
 
 from netlists.circuit import Circuit
 from netlists.ngspice import session
-from netlists.writer import driver_groups, layer_netlist
+from netlists.writer import columns_independent, driver_groups, layer_netlist
 from infra.errors import SimulationError
 
 TILE_DEVICES = 3000     # resistors per ngspice run (see tile_size)
@@ -45,7 +45,7 @@ def tile_size(circuit: Circuit, l: int, n_rows_live: int) -> int:
     """Columns per ngspice run: about TILE_DEVICES resistors (ngspice's cost per device grows with
     circuit size, cache-bound, so several small runs beat one big one)."""
     n_out = circuit.g_pos[l].shape[1]
-    if circuit.wires:
+    if not columns_independent(circuit):
         return n_out
     per_col = 2 * (n_rows_live + 1)
     return int(min(n_out, max(1, TILE_DEVICES // per_col)))

@@ -6,13 +6,18 @@ Two netlists come out of the same blocks (docs/netlists.md draws them):
   Layer a's rows are driven by PWL sources at the given spike times; every neuron has a
   comparator that latches its firing and drives its rows in the next layer from then to the end
   of the window. `.meas` prints each neuron's firing time `t_l{layer}_n{neuron}` in seconds.
-  One resistor per crossbar cell.
+  One resistor per crossbar cell (with wires: below).
 - `layer_netlist`: one layer driven by PWL sources at known spike times (the runner simulates a
   network layer by layer, feeding each layer the measured firing times of the one before). Rows
   that switch at the same time share a driver; without wire resistance, the cells of rows that
   share a driver connect the same two nodes and are written as one resistor of their summed
   conductance (exactly the same circuit equations, far fewer devices). Only the neurons'
   potentials are saved.
+
+With wire resistance a crossbar is written per tile (hwmodel/tiles.py) either `literal` (a resistor
+per wire segment and per cell, `_crossbar_cells`) or `reduced` (each tile's exact port equivalent,
+`_crossbar_reduced`, netlists/ports.py): the same circuit as its drivers and neurons see it
+(`Circuit.wire_netlist`).
 
 Conventions: a driver's edge starts at its event time (input spike, or comparator decision plus
 `comparator_delay_s`) and rises linearly over `t_rise_s`. Row drivers idle at 0 V; a row that never
@@ -27,6 +32,7 @@ import numpy as np
 
 from infra.errors import SimulationError
 from infra.inert_text import comment_line, number_text
+from hwmodel.tiles import layer_tiles
 from netlists.circuit import Circuit
 
 _SUBCKTS = {
@@ -209,26 +215,94 @@ def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
 
     w = out.write
     out.write(f"* wires: {r_row_t} ohm per pitch along rows, {r_col_t} ohm per pitch along columns\n")
-    if r_row > 0:
-        for r in range(n_rows):
-            w(f"Rw{l}_r{r}_0 {rows[r][2]} {row_node(r, 0)} {r_row_t}\n")
-            for c in range(1, n_cols):
-                w(f"Rw{l}_r{r}_{c} {row_node(r, c - 1)} {row_node(r, c)} {r_row_t}\n")
-    if r_col > 0:
-        for c in range(n_cols):
-            for r in range(1, n_rows):
-                w(f"Rw{l}_c{c}_{r} {col_node(r - 1, c)} {col_node(r, c)} {r_col_t}\n")
-            w(f"Rw{l}_c{c}_end {col_node(n_rows - 1, c)} {cols[c][2]} {r_col_t}\n")
-    for r in range(n_rows):
-        j, rail, _, _ = rows[r]
-        for c in range(n_cols):
-            i, crail, _ = cols[c]
-            if dual:
-                g = g_pos[j, i] if rail == "p" else g_neg[j, i]
-            else:
-                g = g_pos[j, i] if crail == "p" else g_neg[j, i]
-            if g > 0:
-                w(f"R{l}_{j}{rail}_{c} {row_node(r, c)} {col_node(r, c)} {_f(1.0 / g, what)}\n")
+    tiles = layer_tiles(n_rows, n_cols, circuit.tile_rows, circuit.tile_cols)
+    for rs, cs in tiles:
+        if len(tiles) > 1:
+            w(f"* tile: physical rows {rs.start}..{rs.stop - 1}, columns {cs.start}..{cs.stop - 1} (own drivers "
+              "at its left edge, column ends at the neurons)\n")
+        if r_row > 0:        # the driver's segment to the tile's first column, then one per pitch
+            for r in range(rs.start, rs.stop):
+                w(f"Rw{l}_r{r}_{cs.start} {rows[r][2]} {row_node(r, cs.start)} {r_row_t}\n")
+                for c in range(cs.start + 1, cs.stop):
+                    w(f"Rw{l}_r{r}_{c} {row_node(r, c - 1)} {row_node(r, c)} {r_row_t}\n")
+        if r_col > 0:        # one per pitch, then the segment from the tile's last row to the neuron
+            end = "end" if rs.stop == n_rows else f"end{rs.stop - 1}"
+            for c in range(cs.start, cs.stop):
+                for r in range(rs.start + 1, rs.stop):
+                    w(f"Rw{l}_c{c}_{r} {col_node(r - 1, c)} {col_node(r, c)} {r_col_t}\n")
+                w(f"Rw{l}_c{c}_{end} {col_node(rs.stop - 1, c)} {cols[c][2]} {r_col_t}\n")
+        for r in range(rs.start, rs.stop):
+            j, rail, _, _ = rows[r]
+            for c in range(cs.start, cs.stop):
+                i, crail, _ = cols[c]
+                if dual:
+                    g = g_pos[j, i] if rail == "p" else g_neg[j, i]
+                else:
+                    g = g_pos[j, i] if crail == "p" else g_neg[j, i]
+                if g > 0:
+                    w(f"R{l}_{j}{rail}_{c} {row_node(r, c)} {col_node(r, c)} {_f(1.0 / g, what)}\n")
+
+
+def _physical_nodes(l: int, row_p, row_m, circuit: Circuit):
+    """Node names of the physical rows and columns of layer l (netlists.ports.physical_maps)."""
+    n_in, n_out = circuit.g_pos[l].shape
+    col_p, col_m = _column_nodes(l, n_out, circuit)
+    if circuit.scheme == "dual-rail":
+        return [n for j in range(n_in) for n in (row_p[j], row_m[j])], list(col_p)
+    return list(row_p[:n_in]), [n for i in range(n_out) for n in (col_p[i], col_m[i])]
+
+
+def _crossbar_reduced(out, l: int, row_p, row_m, circuit: Circuit, cols: range | None = None,
+                      row_row: bool = True) -> None:
+    """Layer l's tiles as their exact port equivalents (netlists/ports.py): a conductance -Y_pq between
+    every pair of ports, the tiles' conductances between the same two nodes (rows sharing a driver,
+    a column in several row tiles) summed. `cols` (neurons): only their columns; a coupling to a
+    column outside them is written to ground (that column is at virtual ground). `row_row`: write the
+    couplings between driver nodes (they carry the drivers' currents only: energy, no firing time)."""
+    from netlists.ports import couplings, physical_maps
+    n_in, n_out = circuit.g_pos[l].shape
+    cols = range(n_out) if cols is None else cols
+    row_nodes, col_nodes = _physical_nodes(l, row_p, row_m, circuit)
+    names, node_of_row = np.unique(np.asarray(row_nodes), return_inverse=True)
+    _, _, col_neuron, _ = physical_maps(n_in, n_out, circuit.scheme)
+    n_pc = len(col_nodes)
+    onehot = np.zeros((len(row_nodes), len(names)))
+    onehot[np.arange(len(row_nodes)), node_of_row] = 1.0
+    g_rc, g_rr, g_cc = np.zeros((len(names), n_pc)), np.zeros((len(names), len(names))), np.zeros((n_pc, n_pc))
+    for tile in circuit.ports(l):
+        g = couplings(tile.y_s)
+        n_r, u = tile.n_rows, onehot[tile.rows]
+        g_rc[:, tile.cols] += u.T @ g[:n_r, n_r:]
+        g_rr += u.T @ g[:n_r, :n_r] @ u
+        g_cc[tile.cols, tile.cols] += g[n_r:, n_r:]
+    written = np.isin(col_neuron, np.asarray(cols))
+    what = f"layer {l} port coupling (1 / conductance)"
+    w = out.write
+    w(f"* Crossbar of layer {l} ({n_in} x {n_out}, {circuit.scheme}) with its wires "
+      f"({_f(circuit.r_wire_row_ohm, 'r_wire_row_ohm')} ohm per pitch along rows, "
+      f"{_f(circuit.r_wire_col_ohm, 'r_wire_col_ohm')} along columns) as the exact port equivalent of its "
+      f"{len(circuit.ports(l))} tile(s): one resistor per coupled pair of driver and column nodes\n")
+    for c in np.nonzero(written)[0]:
+        for k in np.nonzero(g_rc[:, c])[0]:
+            w(f"Ry{l}_r{k}_c{c} {names[k]} {col_nodes[c]} {_f(1.0 / g_rc[k, c], what)}\n")
+        for c2 in np.nonzero(g_cc[c])[0]:
+            if written[c2] and c2 <= c:
+                continue        # each pair once
+            w(f"Ry{l}_c{c}_c{c2} {col_nodes[c]} {col_nodes[c2] if written[c2] else '0'} "
+              f"{_f(1.0 / g_cc[c, c2], what)}\n")
+    if row_row:
+        for k in range(len(names)):
+            for k2 in np.nonzero(g_rr[k, k + 1:])[0] + k + 1:
+                w(f"Ry{l}_r{k}_r{k2} {names[k]} {names[k2]} {_f(1.0 / g_rr[k, k2], what)}\n")
+
+
+def _crossbar(out, l: int, row_p, row_m, circuit: Circuit, row_row: bool = True) -> None:
+    """Layer l's crossbar, every column: its exact port equivalent if the circuit asks for reduced
+    wires, else one resistor per cell (and per wire segment)."""
+    if circuit.reduced:
+        _crossbar_reduced(out, l, row_p, row_m, circuit, row_row=row_row)
+    else:
+        _crossbar_cells(out, l, row_p, row_m, circuit)
 
 
 def _neurons(out, l: int, circuit: Circuit, cols: range | None = None) -> None:
@@ -282,12 +356,25 @@ def _header(out, circuit: Circuit, title: str, lines: list) -> None:
 
 
 def tran_line(circuit: Circuit, max_step_s: float | None = None) -> str:
-    """.tran to the window end from zero initial state (all drivers idle, all capacitors empty)."""
+    """.tran to the window end from zero initial state (all drivers idle, all capacitors empty).
+
+    Default maximum step: t_end / 500 for the passive neuron (its exponential potential is read by
+    linear interpolation between time points); t_end / 200 for the integrator, t_end / 50 with wires:
+    its potential is piecewise linear between the drivers' breakpoints, which ngspice always steps
+    on, so a longer step moves no firing time (< 1e-11 of the window) and saves ~30% of the CPU time
+    of a literal wire netlist (docs/netlists.md, "Maximum step")."""
     t_end = circuit.t_end_s
     if max_step_s is None:
-        max_step_s = t_end / (500 if circuit.neuron == "passive" else 200)
+        max_step_s = t_end / (500 if circuit.neuron == "passive" else 50 if circuit.wires else 200)
     step = _f(max_step_s, "maximum time step (max_step_s)")
     return f".tran {step} {_f(t_end, 't_end_s')} 0 {step} uic\n"
+
+
+def columns_independent(circuit: Circuit) -> bool:
+    """Whether each neuron's column is a circuit of its own (its rows are ideal sources): without
+    wires, and with reduced wires into virtual-ground (integrator) columns, whose couplings to other
+    columns end at those columns' virtual ground (written to ground; 1/gain of the column voltage)."""
+    return not circuit.wires or (circuit.reduced and circuit.neuron == "integrator")
 
 
 def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: float | None = None,
@@ -295,14 +382,17 @@ def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: fl
     """Layer l (or its columns `cols`) driven at known row event times (s; inf = never).
 
     Saves v(p{l}_{i}) of the written neurons (`save_all`: every node voltage and branch current,
-    for energy/validate.py). `options`: `name=value` solver options. Without wire resistance the columns of a layer are
-    independent circuits (their rows are ideal sources), so the runner simulates a layer as tiles
-    of columns; with wire resistance the whole layer is one circuit and `cols` must be all of it.
+    for energy/validate.py). `options`: `name=value` solver options. Where the columns of a layer
+    are independent circuits (`columns_independent`) the runner simulates a layer as tiles of
+    columns; elsewhere the whole layer is one circuit and `cols` must be all of it. Reduced wires:
+    the couplings between driver nodes (energy only) are written with `save_all`, in the netlist
+    holding column 0.
     """
     n_out = circuit.g_pos[l].shape[1]
     cols = range(n_out) if cols is None else cols
-    if circuit.wires and len(cols) != n_out:
-        raise ValueError("with wire resistance a layer cannot be split into column tiles")
+    if not columns_independent(circuit) and len(cols) != n_out:
+        raise ValueError("with literal wires, or reduced wires and passive neurons, a layer cannot be split "
+                         "into column tiles")
     if options and not _OPTIONS.fullmatch(options):
         raise ValueError(f"solver options {options!r}: expected name=value pairs separated by spaces")
     out = io.StringIO()
@@ -314,7 +404,10 @@ def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: fl
     if circuit.wires:
         row_p = [f"d{l}_{k}" if k >= 0 else "0" for k in group]
         row_m = [f"d{l}_{k}m" if k >= 0 else "0" for k in group]
-        _crossbar_cells(out, l, row_p, row_m, circuit)
+        if circuit.reduced:
+            _crossbar_reduced(out, l, row_p, row_m, circuit, cols, row_row=save_all and cols.start == 0)
+        else:
+            _crossbar_cells(out, l, row_p, row_m, circuit)
     else:
         _crossbar_merged(out, l, group, len(times), circuit, cols)
     _neurons(out, l, circuit, cols)
@@ -355,7 +448,7 @@ def network_netlist(circuit: Circuit, t_input_s: np.ndarray, layers: tuple | Non
             n_in = circuit.g_pos[l].shape[0]
             row_p = [f"s{l - 1}_{j}" for j in range(n_in)]
             row_m = [f"s{l - 1}_{j}m" for j in range(n_in)] if dual else row_p
-        _crossbar_cells(out, l, row_p, row_m, circuit)
+        _crossbar(out, l, row_p, row_m, circuit)
         _neurons(out, l, circuit)
         n_out = circuit.g_pos[l].shape[1]
         out.write(f"* Comparators and row drivers of layer {l} (threshold includes the comparator offset)\n")

@@ -84,7 +84,7 @@ def test_tiles_and_merged_cells_give_the_same_times_as_one_resistor_per_cell():
     t_rows[:6] = t_rows[0]
     fast = simulate_network(circuit, t_rows)[0]
     import dataclasses
-    cells = dataclasses.replace(circuit, r_wire_row_ohm=1e-9)
+    cells = dataclasses.replace(circuit, r_wire_row_ohm=1e-9, wire_netlist="literal")
     assert "R0_0p_0 " in layer_netlist(cells, 0, t_rows)        # per-cell layout indeed
     slow = simulate_network(cells, t_rows)[0]
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-6 * design.t_end_s)

@@ -50,7 +50,7 @@ def cmd_validate(args) -> int:
     cfg = load_energy(args.energy, flags.overrides(args)["energy"])
     check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)
     data = select(load_split(design.dataset, "test", args.data_dir), limit=args.limit)
-    result = validate(design, data.images, cfg, progress=not (args.quiet or args.json))
+    result = validate(design, data.images, cfg, progress=not (args.quiet or args.json), wires=args.wires)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -60,6 +60,9 @@ def cmd_validate(args) -> int:
     for p in result["images"]:
         print(f"  {p['image']:>5} {p['measured_j'] * 1e9:>13.5g} {p['model_j'] * 1e9:>11.5g} "
               f"{100 * p['rel_error']:>7.3f}% {100 * p['rel_error_at_circuit_times']:>19.3f}%")
+    wire_j = [p["model_wire_heat_j"] for p in result["images"] if p["model_wire_heat_j"] is not None]
+    if wire_j:
+        print(f"  heat in the wires (model, exact): {sum(wire_j) / len(wire_j) * 1e9:.5g} nJ per image on average")
     print(f"  mean |relative error| {100 * result['mean_abs_rel_error']:.3f}% (max "
           f"{100 * result['max_abs_rel_error']:.3f}%); at the circuit's own firing times "
           f"{100 * result['mean_abs_rel_error_at_circuit_times']:.3f}%; {result['seconds']:.1f} s")
@@ -107,4 +110,8 @@ def register(sub, formatter) -> None:
     p.add_argument("--limit", type=flags.count, default=5, help="number of test images")
     p.add_argument("--energy", default=None, help="energy config YAML (v_swing_v is ignored: ideal op-amp)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    from netlists.circuit import WIRE_NETLISTS
+    p.add_argument("--wires", choices=WIRE_NETLISTS, default="reduced",
+                   help="how the netlists write a design's wires: each tile's exact port equivalent, or a "
+                        "resistor per wire segment (slow; small designs)")
     p.set_defaults(func=cmd_validate)

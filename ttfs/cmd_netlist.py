@@ -31,7 +31,7 @@ def cmd_export(args) -> int:
     from netlists.writer import check_inert, network_netlist
     from training.data import check_fits, load_split, select
 
-    design, circuit = load(args.design, args.t_rise_s)
+    design, circuit = load(args.design, args.t_rise_s, args.wires)
     within_window(args.max_step_s, circuit.t_end_s, "--max-step-s")
     check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)
     data = select(load_split(design.dataset, "test", args.data_dir), start=args.sample, limit=1,
@@ -62,11 +62,20 @@ def cmd_simulate(args) -> int:
     from netlists.runner import Settings, format_summary, run
 
     summary = run(args.design, args.limit, args.out, workers=args.workers, dask_address=args.dask,
-                  settings=Settings(t_rise_s=args.t_rise_s, timeout_s=args.timeout_s),
+                  settings=Settings(t_rise_s=args.t_rise_s, timeout_s=args.timeout_s, wires=args.wires),
                   data_dir=args.data_dir, progress=not args.quiet, start=args.start)
     print(format_summary(summary))
     print(f"results: {Path(args.out) / 'results.jsonl'}, summary: {Path(args.out) / 'summary.json'}")
     return 0
+
+
+def _wires_flag(p) -> None:
+    from netlists.circuit import WIRE_NETLISTS
+    p.add_argument("--wires", choices=WIRE_NETLISTS, default="reduced",
+                   help="a design with wire resistance: 'reduced' writes each tile as its exact port equivalent "
+                        "(wire nodes eliminated, as fast as a wire-free array), 'literal' a resistor per wire "
+                        "segment and per cell (the reference; slow beyond small tiles). The same circuit: "
+                        "docs/netlists.md, 'Wires'")
 
 
 def register(sub, formatter) -> None:
@@ -74,7 +83,7 @@ def register(sub, formatter) -> None:
                        formatter_class=formatter, parents=[flags.DATA_DIR],
                        description="Write the circuit of a design (all layers, or --layers a:b) for test "
                                    "sample K as an ngspice netlist: PWL row drivers, one resistor per "
-                                   "crossbar cell, neuron subcircuits, comparators and row drivers. "
+                                   "crossbar cell (with wires: see --wires), neuron subcircuits, comparators and row drivers. "
                                    "'ngspice -b FILE' prints each neuron's firing time t_l{layer}_n{neuron} "
                                    "in seconds ('failed' = silent). Circuits: docs/netlists.md.",
                        epilog="example:\n  ttfs export-netlist designs/mnist --sample 0 --out mnist0.cir\n"
@@ -87,6 +96,7 @@ def register(sub, formatter) -> None:
     p.add_argument("--max-step-s", type=flags.positive, default=None,
                    help="ngspice maximum time step (default t_end_s / 1000; the comparators' edges "
                         "are located to about half of it)")
+    _wires_flag(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("simulate", help="circuit-level inference of test images in ngspice",
@@ -106,4 +116,5 @@ def register(sub, formatter) -> None:
     p.add_argument("--out", required=True, type=Path, help="simulation folder to write")
     p.add_argument("--t-rise-s", type=flags.positive, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
     p.add_argument("--timeout-s", type=flags.positive, default=900.0, help="per image and attempt")
+    _wires_flag(p)
     p.set_defaults(func=cmd_simulate)
