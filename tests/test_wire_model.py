@@ -212,3 +212,20 @@ def test_hw_eval_with_exact_tiled_wires_runs_from_the_command_line(wired_design)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert r["n"] == 30 and 0 <= r["accuracy"] <= 1 and r["t_error_max"] > 0
+
+
+@pytest.mark.parametrize("param, values", [("wire", ["0", "5"]), ("tile", ["64", "none"])])
+def test_hw_sweep_wire_and_tile_report_both_wire_models(wired_design, tmp_path, param, values):
+    import csv
+    from ttfs.cli import main
+    out = tmp_path / "sweep"
+    assert main(["hw-sweep", str(wired_design), "--param", param, "--values", *values, "--limit", "40",
+                 "--out", str(out), "--quiet"]) == 0
+    rows = list(csv.DictReader((out / f"sweep-{param}.csv").open()))
+    assert [r["value"] for r in rows] == (["0.0", "5.0"] if param == "wire" else ["64", ""])
+    for r in rows:
+        assert r["wire_model"] == "exact" and r["accuracy"] == r["accuracy_exact"]
+        assert 0 <= float(r["accuracy_first_order"]) <= 1
+    if param == "wire":     # no wires: the two models are one
+        assert rows[0]["accuracy_exact"] == rows[0]["accuracy_first_order"]
+    assert (out / f"sweep-{param}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
