@@ -83,10 +83,9 @@ def sweep(design: Design, param: str, values, images, labels, trials: int = 1, p
         changes = spec.changes(param, value)
         d = remap(design, **changes)
         r = evaluate(d, images, labels, trials=trials, progress=progress)
-        row = {"param": param, "value": value, "wire_model": d.hw.wire_model, "accuracy": r["accuracy"],
-               "accuracy_std": r["accuracy_std"], "model_accuracy": r["model_accuracy"],
-               "spikes_per_neuron_mean": r["spikes_per_neuron_mean"], "t_error_max": r["t_error_max"],
-               "trials": trials, "n": r["n"]}
+        row = {"param": param, "value": value, "accuracy": r["accuracy"], "accuracy_std": r["accuracy_std"],
+               "model_accuracy": r["model_accuracy"], "spikes_per_neuron_mean": r["spikes_per_neuron_mean"],
+               "t_error_max": r["t_error_max"], "trials": trials, "n": r["n"], "wire_model": d.hw.wire_model}
         if param in SIDE_BY_SIDE:
             wired = d.hw.r_wire_row_ohm > 0 or d.hw.r_wire_col_ohm > 0
             for model, suffix in WIRE_MODELS.items():

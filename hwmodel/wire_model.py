@@ -170,10 +170,9 @@ def chip_wires(design, chip) -> list[LayerWires]:
     hw = design.hw
     check_modelled(hw)
     exact = has_wires(hw) and hw.wire_model == "exact"
-    folder = getattr(design, "folder", "")
-    if not (exact and folder and design.content_sha256):
+    if not (exact and design.folder and design.content_sha256):
         return [layer_wires(chip.g_pos[l], chip.g_neg[l], hw) for l in range(design.n_layers)]
-    path = Path(folder) / CACHE_DIR / f"chip{int(chip.trial)}.npz"
+    path = Path(design.folder) / CACHE_DIR / f"chip{int(chip.trial)}.npz"
     key = _cache_key(design, chip.trial)
     shapes = [np.shape(g) for g in chip.g_pos]
     cached = _read_cache(path, key, shapes)
