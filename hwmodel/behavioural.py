@@ -17,6 +17,7 @@ from hwmodel import kernels, kernels_ref
 from hwmodel.chip import Chip, draw_chip
 from hwmodel.design import Design
 from hwmodel.neurons import LayerCircuit, layer_circuit
+from hwmodel.wire_model import chip_wires
 from infra.errors import CheckpointError
 from infra.shapes import check_shape
 from training import kernels as train_kernels
@@ -28,9 +29,11 @@ _BACKENDS = {"numba": (train_kernels, kernels), "numpy": (train_kernels_ref, ker
 
 
 def circuits(design: Design, chip: Chip | None = None) -> list[LayerCircuit]:
+    """Every layer's circuit for one chip (default: the stored one), its wires from `chip_wires`."""
     chip = chip or design.stored_chip()
+    wires = chip_wires(design, chip)
     return [layer_circuit(chip.g_pos[l], chip.g_neg[l], chip.offset_v[l], design.c_mem_f[l],
-                          design.v_th_v[l], design.hw) for l in range(design.n_layers)]
+                          design.v_th_v[l], design.hw, wires[l]) for l in range(design.n_layers)]
 
 
 def fire(circ: LayerCircuit, t_in_s: np.ndarray, t_end_s: float, delay_s: float, seed: int,

@@ -55,6 +55,8 @@ class Design:
     # sha256 of what was loaded (design.npz's arrays and design.yaml less its provenance): what
     # resume records and caches key on. Empty for a design not read from a folder.
     content_sha256: str = field(default="", repr=False)
+    # The folder it was read from ("" if not read from one): where per-chip caches live (wire_model).
+    folder: str = field(default="", repr=False, compare=False)
 
     # The hardware keys every stage reads, from the one place they are held (hw).
     neuron = property(lambda self: self.hw.neuron)
@@ -309,4 +311,5 @@ def load_design(path: str | Path) -> Design:
         full_scale_weight=meta.full_scale_weight or (float("nan"),) * n_layers,
         n_clipped=meta.n_clipped or (0,) * n_layers, hw=meta.hw, model=model, g_pos=per["g_pos"],
         g_neg=per["g_neg"], g_pos_nominal=per["g_pos_nominal"], g_neg_nominal=per["g_neg_nominal"],
-        offset_v=per["offset_v"], weights=per["w"], noise_seed=meta.noise_seed, content_sha256=content)
+        offset_v=per["offset_v"], weights=per["w"], noise_seed=meta.noise_seed, content_sha256=content,
+        folder=str(path))

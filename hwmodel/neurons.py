@@ -12,11 +12,9 @@ and fires (its comparator switches) when y reaches theta = V_th + offset.
   g_leak = G_tot / A.
 - passive: the column node itself is y, on a grounded C: c_eff = C, g_leak = G_tot.
 
-Wires (first order): a cell's current also flows through the row wire from its driver and the
-column wire to its neuron, in series; with r_row, r_col per cell pitch the cell behaves as
-g / (1 + g R_path), R_path = r_row (cells between driver and cell) + r_col (cells between cell and
-neuron). This ignores the sharing of the wires by the other cells' currents (it underestimates
-the IR drop of large, busy arrays); the netlist stage models the wires exactly.
+Wires (hwmodel/wire_model.py, per tile): the drive and the noise use the effective cell
+conductances of `LayerWires` (exact by default, or first order), G_tot is the neuron's summing-node
+self-admittance g_self. Exact wires with a passive column are not modelled (a ConfigError).
 """
 from __future__ import annotations
 
@@ -25,6 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwmodel.config import HardwareConfig
+from hwmodel.wire_model import LayerWires, check_modelled, effective_conductances, layer_wires, wire_paths
+
+__all__ = ["LayerCircuit", "layer_circuit", "effective_conductances", "wire_paths"]   # first order: wire_model
 
 
 @dataclass(frozen=True)
@@ -39,38 +40,16 @@ class LayerCircuit:
     ideal: bool              # linear ramps and no noise: the training sweep applies
 
 
-def wire_paths(n_in: int, n_out: int, hw: HardwareConfig):
-    """Series wire resistance (ohm) of every + cell and - cell, each (n_in, n_out).
-
-    dual-rail: rows 2j (+) and 2j+1 (-), driven from the left, neuron i's column at position i,
-    neuron at the bottom of 2 n_in rows. differential: row j, columns 2i (+) and 2i+1 (-) of 2 n_out,
-    neuron at the bottom of n_in rows.
-    """
-    j = np.arange(n_in)[:, None]
-    i = np.arange(n_out)[None, :]
-    if hw.scheme == "dual-rail":
-        rows = 2 * n_in
-        r_pos = hw.r_wire_row_ohm * (i + 1) + hw.r_wire_col_ohm * (rows - 2 * j)
-        r_neg = hw.r_wire_row_ohm * (i + 1) + hw.r_wire_col_ohm * (rows - 2 * j - 1)
-    else:
-        r_pos = hw.r_wire_row_ohm * (2 * i + 1) + hw.r_wire_col_ohm * (n_in - j)
-        r_neg = hw.r_wire_row_ohm * (2 * i + 2) + hw.r_wire_col_ohm * (n_in - j)
-    return r_pos.astype(np.float64), r_neg.astype(np.float64)
-
-
-def effective_conductances(g_pos, g_neg, hw: HardwareConfig):
-    if hw.r_wire_row_ohm == 0 and hw.r_wire_col_ohm == 0:
-        return g_pos, g_neg
-    r_pos, r_neg = wire_paths(*g_pos.shape, hw)
-    return g_pos / (1.0 + g_pos * r_pos), g_neg / (1.0 + g_neg * r_neg)
-
-
-def layer_circuit(g_pos, g_neg, offset_v, c_mem_f: float, v_th_v: float, hw: HardwareConfig) -> LayerCircuit:
-    gp, gn = effective_conductances(g_pos, g_neg, hw)
+def layer_circuit(g_pos, g_neg, offset_v, c_mem_f: float, v_th_v: float, hw: HardwareConfig,
+                  wires: LayerWires | None = None) -> LayerCircuit:
+    """One layer's circuit from its cells (S); `wires`: their LayerWires if already computed (cache)."""
+    check_modelled(hw)
+    wires = wires if wires is not None else layer_wires(g_pos, g_neg, hw)
+    gp, gn = wires.g_pos_s, wires.g_neg_s
     drive = hw.v_read_v * (gp - gn)
     noise = hw.read_noise_rel * hw.v_read_v * np.sqrt(gp * gp + gn * gn) if hw.read_noise_rel > 0 \
         else np.zeros_like(drive)
-    g_tot = (gp + gn).sum(axis=0)
+    g_tot = wires.g_self_s
     n = drive.shape[1]
     if hw.neuron == "passive":
         g_leak, c_eff = g_tot, np.full(n, c_mem_f)

@@ -22,6 +22,14 @@ internal node) to the port admittance Y = L_pp - L_pi L_ii^-1 L_ip: the currents
 its ports are Y @ v_ports. L_ii is symmetric positive definite (every internal node reaches a port),
 so one sparse LU of it and one solve per port asked for, in blocks, give the blocks of Y needed.
 Virtual-ground columns (v_c = 0) take I_col = T @ V_row with T = -Y_cr: the column solves only.
+
+With wires on both rows and columns the array is a 2-D grid, and solving per port is slow (the
+factor is big and every solve sweeps all of it). Ports touch only the boundary nodes B (each row's
+node at column 0, each column's node at the last row), so Y = L_pp - L_pB S^-1 L_Bp with S the
+Schur complement of L_ii onto B. Ordering the other internal nodes by nested dissection of the grid
+(recursive bisection along the longer side; separators are lines of cells) and B last, one LU of
+L_ii in that order, with no pivoting (L_ii is symmetric positive definite), holds S = L22 U22 in its
+trailing block: one factorisation and no solves give all of Y (`_boundary_schur`).
 """
 from __future__ import annotations
 
@@ -90,6 +98,8 @@ def port_admittance(g_cells_s, r_row_ohm: float, r_col_ohm: float, ports=None, b
     `ports` None: all of them (Y is symmetric)."""
     lap, n_ports = laplacian(g_cells_s, r_row_ohm, r_col_ohm)
     ports = np.arange(n_ports) if ports is None else np.asarray(ports, dtype=np.int64)
+    if r_row_ohm > 0 and r_col_ohm > 0:
+        return _boundary_schur(lap, *np.shape(g_cells_s))[:, ports]
     y = lap[:n_ports, :][:, ports].toarray()
     if lap.shape[0] == n_ports:
         return y
@@ -102,6 +112,52 @@ def port_admittance(g_cells_s, r_row_ohm: float, r_col_ohm: float, ports=None, b
         x = lu.solve(l_ip[:, ports[start:stop]].toarray())
         y[:, start:stop] -= l_pi @ x
     return y
+
+
+def _dissection(r0: int, r1: int, c0: int, c1: int, out: list, leaf: int = 64) -> None:
+    """Append the cell rectangles (r0, r1, c0, c1) of a nested-dissection order of the grid: each
+    half before the line of cells that separates them, small pieces whole."""
+    h, w = r1 - r0, c1 - c0
+    if h <= 0 or w <= 0:
+        return
+    if h * w <= leaf:
+        out.append((r0, r1, c0, c1))
+    elif h >= w:
+        m = (r0 + r1) // 2
+        _dissection(r0, m, c0, c1, out, leaf)
+        _dissection(m + 1, r1, c0, c1, out, leaf)
+        out.append((m, m + 1, c0, c1))
+    else:
+        m = (c0 + c1) // 2
+        _dissection(r0, r1, c0, m, out, leaf)
+        _dissection(r0, r1, m + 1, c1, out, leaf)
+        out.append((r0, r1, m, m + 1))
+
+
+def _boundary_schur(lap, n_r: int, n_c: int) -> np.ndarray:
+    """The whole port admittance Y (ports, ports) of an array with row and column wires (both r > 0),
+    by one ordered LU of L_ii whose trailing block is the Schur complement onto the boundary nodes
+    (module docstring)."""
+    n_ports = n_r + n_c
+    cell = np.arange(n_r * n_c).reshape(n_r, n_c)
+    u, w = cell, n_r * n_c + cell                   # internal indices (laplacian's order less the ports)
+    boundary = np.concatenate([u[:, 0], w[-1, :]])
+    rects: list = []
+    _dissection(0, n_r, 0, n_c, rects)
+    inner = np.concatenate([np.concatenate([u[a:b, c:d].ravel(), w[a:b, c:d].ravel()]) for a, b, c, d in rects])
+    on_boundary = np.zeros(2 * n_r * n_c, dtype=bool)
+    on_boundary[boundary] = True
+    order = np.concatenate([inner[~on_boundary[inner]], boundary])
+    l_ii = lap[n_ports:, n_ports:].tocsr()[order][:, order].tocsc()
+    lu = splu(l_ii, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    n, m = len(order), len(boundary)
+    if not (np.array_equal(lu.perm_c[n - m:], np.arange(n - m, n)) and np.array_equal(lu.perm_r, np.arange(n))):
+        raise RuntimeError("wire_network: SuperLU reordered the boundary block; cannot read its Schur complement")
+    schur = lu.L[n - m:, n - m:].toarray() @ lu.U[n - m:, n - m:].toarray()
+    del lu
+    l_bp = lap[n_ports:, :n_ports].tocsr()[boundary].toarray()
+    y = lap[:n_ports, :n_ports].toarray() - l_bp.T @ np.linalg.solve(schur, l_bp)
+    return 0.5 * (y + y.T)
 
 
 def column_transfer(g_cells_s, r_row_ohm: float, r_col_ohm: float, block_cols: int = 64) -> np.ndarray:

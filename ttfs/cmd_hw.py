@@ -104,7 +104,10 @@ def cmd_hw_sweep(args) -> int:
                      progress=not args.quiet)
         csv_path, png_path = write_sweep(rows, args.out, args.param)
     for r in rows:
-        print(f"  {args.param} = {r['value']}: accuracy {r['accuracy'] * 100:.2f}% +- {r['accuracy_std'] * 100:.2f}")
+        both = (f"  (exact {r['accuracy_exact'] * 100:.2f}%, first-order {r['accuracy_first_order'] * 100:.2f}%)"
+                if "accuracy_exact" in r else "")
+        print(f"  {args.param} = {r['value']}: accuracy {r['accuracy'] * 100:.2f}% +- {r['accuracy_std'] * 100:.2f}"
+              f"{both}")
     print(f"wrote {csv_path} and {png_path}")
     return 0
 
@@ -148,9 +151,13 @@ def register(sub, formatter) -> None:
                        parents=[flags.setting(SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Re-map with one non-ideality varied and plot accuracy against it. bits: "
                                    "conductance bits ('none' = analog); variation: lognormal sigma (0.05 = 5%%); "
-                                   "offset: comparator offset sigma in volts; wire: row and column ohm per cell.",
+                                   "offset: comparator offset sigma in volts; wire: row and column ohm per cell; "
+                                   "tile: square tiles of N physical rows and columns ('none' = one tile). wire and "
+                                   "tile report exact and first-order wires side by side.",
                        epilog="example:\n  ttfs hw-sweep designs/mnist --param bits --values 2 3 4 6 8 none "
-                              "--limit 2000 --out sweeps/bits")
+                              "--limit 2000 --out sweeps/bits\n"
+                              "  ttfs hw-sweep designs/mnist --param tile --values 64 128 256 none --limit 2000 "
+                              "--out sweeps/tile")
     p.add_argument("source", type=Path, metavar="DESIGN_OR_RUN", help="design folder, or a run folder (mapped with --hw)")
     p.add_argument("--param", required=True, choices=tuple(PARAMS))
     p.add_argument("--values", required=True, nargs="+", help="values to try (space or comma separated)")

@@ -1,0 +1,191 @@
+"""The wires of one layer as its neurons see them, per tile: exact (the default) or first order.
+
+A layer's physical array (`hwmodel.wire_network.physical_cells`) is cut into tiles
+(`hwmodel.tiles.layer_tiles`, hw.tile_rows x hw.tile_cols). Each tile has its own row drivers at its
+left edge and its own column wires; a tile column's bottom end joins its neuron's summing node
+(the op-amp's virtual ground, or the passive node) directly, so a neuron's current is the sum of
+its tiles' column currents. The summing wire from the tile edges to the neuron is not modelled
+(it carries the whole column current; docs/hwmodel.md, "Tiles").
+
+What the neuron circuits need from the wires (`LayerWires`):
+- g_pos_s, g_neg_s (n_in, n_out): the effective conductance from input j's + (and -) row driver to
+  neuron i's summing node at 0 V, every other driver at 0 V (dual-rail: + row at +V, - row at -V;
+  differential: the + and - columns' currents from input j's row). Exact: the entries of the
+  tile's column transfer T = -Y_cr (wire_network), so I_i = V_read sum_j (g_pos - g_neg)_ji over
+  the driven inputs holds exactly for virtual-ground columns. First order: g / (1 + g R_path),
+  R_path the wire from the tile's driver to the cell and from the cell to the tile's column end.
+- g_self_s (n_out,): the conductance the summing node sees to the (driven or grounded) rows, the
+  sum over the neuron's tile columns of the exact column self-admittance diag(Y_cc); first order
+  and wire-free, the sum of the (effective) cell conductances (G_tot).
+
+Exact models are cached per chip in the design folder (`chip_wires`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwmodel.config import HardwareConfig
+from hwmodel.tiles import layer_tiles
+from hwmodel.wire_network import physical_cells, port_admittance
+from infra import atomic_io
+from infra.errors import CheckpointError, ConfigError
+from infra.fingerprint import arrays_digest, digest
+
+CACHE_DIR = "wires-cache"       # DESIGN/wires-cache/chip{trial}.npz
+_CACHE_VERSION = 1              # bump when the exact model changes: older caches are recomputed
+
+
+@dataclass(frozen=True)
+class LayerWires:
+    """Effective conductances (S) of one layer with its wires (module docstring)."""
+
+    g_pos_s: np.ndarray      # (n_in, n_out)
+    g_neg_s: np.ndarray      # (n_in, n_out)
+    g_self_s: np.ndarray     # (n_out,)
+
+
+def has_wires(hw: HardwareConfig) -> bool:
+    return hw.r_wire_row_ohm > 0 or hw.r_wire_col_ohm > 0
+
+
+def _tiles(n_r: int, n_c: int, hw: HardwareConfig):
+    return layer_tiles(n_r, n_c, hw.tile_rows, hw.tile_cols)
+
+
+def _neuron_cells(phys: np.ndarray, scheme: str):
+    """(per-input + and - arrays (n_in, n_out)) from a (physical rows, physical columns) array."""
+    if scheme == "dual-rail":
+        return phys[0::2, :], phys[1::2, :]
+    return phys[:, 0::2], phys[:, 1::2]
+
+
+def _neuron_sum(per_column: np.ndarray, scheme: str) -> np.ndarray:
+    return per_column if scheme == "dual-rail" else per_column[0::2] + per_column[1::2]
+
+
+def physical_wire_paths(n_r: int, n_c: int, hw: HardwareConfig) -> np.ndarray:
+    """Series wire resistance (ohm) of every physical cell, (n_r, n_c), first order and per tile:
+    r_row per pitch from the tile's driver (one segment before its first column) to the cell, and
+    r_col per pitch from the cell to the tile's column end (one segment after its last row)."""
+    r = np.empty((n_r, n_c))
+    for rows, cols in _tiles(n_r, n_c, hw):
+        local_c = np.arange(cols.stop - cols.start)[None, :]
+        local_r = np.arange(rows.stop - rows.start)[:, None]
+        r[rows, cols] = hw.r_wire_row_ohm * (local_c + 1) + hw.r_wire_col_ohm * ((rows.stop - rows.start) - local_r)
+    return r
+
+
+def wire_paths(n_in: int, n_out: int, hw: HardwareConfig):
+    """Series wire resistance (ohm) of every + cell and - cell, each (n_in, n_out), first order
+    (`physical_wire_paths` in the writer's order: dual-rail rows 2j (+), 2j+1 (-); differential
+    columns 2i (+), 2i+1 (-))."""
+    shape = (2 * n_in, n_out) if hw.scheme == "dual-rail" else (n_in, 2 * n_out)
+    r_pos, r_neg = _neuron_cells(physical_wire_paths(*shape, hw), hw.scheme)
+    return np.ascontiguousarray(r_pos), np.ascontiguousarray(r_neg)
+
+
+def effective_conductances(g_pos, g_neg, hw: HardwareConfig):
+    """First-order effective cell conductances g / (1 + g R_path) (unchanged without wires)."""
+    if not has_wires(hw):
+        return g_pos, g_neg
+    r_pos, r_neg = wire_paths(*np.shape(g_pos), hw)
+    return g_pos / (1.0 + g_pos * r_pos), g_neg / (1.0 + g_neg * r_neg)
+
+
+def exact_layer(g_pos, g_neg, hw: HardwareConfig) -> LayerWires:
+    """The exact tiled model: every tile's port admittance (wire_network.port_admittance, column
+    ports) gives its column transfer and its columns' self-admittance."""
+    phys = physical_cells(g_pos, g_neg, hw.scheme)
+    n_r, n_c = phys.shape
+    transfer = np.empty((n_r, n_c))     # transfer[r, c]: current into column c's end per volt on row r
+    g_self = np.zeros(n_c)
+    for rows, cols in _tiles(n_r, n_c, hw):
+        tile = phys[rows, cols]
+        t_r, t_c = tile.shape
+        y = port_admittance(tile, hw.r_wire_row_ohm, hw.r_wire_col_ohm, ports=t_r + np.arange(t_c))
+        transfer[rows, cols] = -y[:t_r]
+        g_self[cols] += np.diag(y[t_r:])
+    gp, gn = _neuron_cells(transfer, hw.scheme)
+    return LayerWires(np.ascontiguousarray(gp), np.ascontiguousarray(gn), _neuron_sum(g_self, hw.scheme))
+
+
+def layer_wires(g_pos, g_neg, hw: HardwareConfig) -> LayerWires:
+    """The layer's wires as hw.wire_model says (no wires: the cells themselves, tiles change nothing)."""
+    g_pos, g_neg = np.asarray(g_pos, dtype=np.float64), np.asarray(g_neg, dtype=np.float64)
+    if has_wires(hw) and hw.wire_model == "exact":
+        return exact_layer(g_pos, g_neg, hw)
+    gp, gn = effective_conductances(g_pos, g_neg, hw)
+    return LayerWires(gp, gn, (gp + gn).sum(axis=0))
+
+
+def check_modelled(hw: HardwareConfig) -> None:
+    """ConfigError unless the behavioural model covers this circuit with these wires."""
+    if hw.neuron == "passive" and has_wires(hw) and hw.wire_model == "exact":
+        raise ConfigError("hw.wire_model: exact wires are modelled for integrator columns only (passive columns "
+                          "couple through the row wires); set hw.wire_model: first-order, or hw.r_wire_row_ohm "
+                          "and hw.r_wire_col_ohm to 0")
+
+
+def _cache_key(design, trial: int) -> str:
+    return digest("wires-cache", _CACHE_VERSION, design.content_sha256, int(trial))
+
+
+def _key_array(key: str) -> np.ndarray:
+    return np.frombuffer(key.encode(), dtype=np.uint8)
+
+
+def _read_cache(path: Path, key: str, shapes) -> list[LayerWires] | None:
+    """The cached layers if `path` holds them for `key` with these shapes and finite values, else None."""
+    try:
+        arrays = atomic_io.read_npz(path, CheckpointError)
+    except (OSError, CheckpointError):
+        return None
+    stored = arrays.pop("key", None)
+    want = _key_array(digest(key, arrays_digest(arrays)))     # this design and chip, and these values
+    if stored is None or not np.array_equal(stored, want.astype(np.float64)):
+        return None
+    out = []
+    for l, (n_in, n_out) in enumerate(shapes):
+        try:
+            gp, gn, gs = arrays[f"g_pos{l}"], arrays[f"g_neg{l}"], arrays[f"g_self{l}"]
+        except KeyError:
+            return None
+        if gp.shape != (n_in, n_out) or gn.shape != (n_in, n_out) or gs.shape != (n_out,):
+            return None
+        if not all(np.all(np.isfinite(a)) for a in (gp, gn, gs)):
+            return None
+        out.append(LayerWires(gp, gn, gs))
+    return out
+
+
+def chip_wires(design, chip) -> list[LayerWires]:
+    """Every layer's wires for one chip of the design. The exact model with wires is read from
+    DESIGN/wires-cache/chip{trial}.npz when that file was written for this design's content
+    (Design.content_sha256) and chip and its arrays match the digest stored with them, else computed
+    and written there atomically (a corrupt, stale or unwritable cache is recomputed, never
+    trusted); designs not read from a folder are not cached."""
+    hw = design.hw
+    check_modelled(hw)
+    exact = has_wires(hw) and hw.wire_model == "exact"
+    if not (exact and design.folder and design.content_sha256):
+        return [layer_wires(chip.g_pos[l], chip.g_neg[l], hw) for l in range(design.n_layers)]
+    path = Path(design.folder) / CACHE_DIR / f"chip{int(chip.trial)}.npz"
+    key = _cache_key(design, chip.trial)
+    shapes = [np.shape(g) for g in chip.g_pos]
+    cached = _read_cache(path, key, shapes)
+    if cached is not None:
+        return cached
+    layers = [layer_wires(chip.g_pos[l], chip.g_neg[l], hw) for l in range(design.n_layers)]
+    arrays = {}
+    for l, w in enumerate(layers):
+        arrays.update({f"g_pos{l}": w.g_pos_s, f"g_neg{l}": w.g_neg_s, f"g_self{l}": w.g_self_s})
+    arrays["key"] = _key_array(digest(key, arrays_digest(arrays)))
+    try:
+        path.parent.mkdir(exist_ok=True)
+        atomic_io.write_npz(path, **arrays)
+    except OSError:
+        pass                        # a read-only design folder: the model is recomputed next time
+    return layers

@@ -1,0 +1,231 @@
+"""The tiled wire model of a layer (hwmodel/wire_model.py): exact against a dense solve of the tiled
+network, first order converging to it, tiles without wires changing nothing, the per-chip cache, and
+hw-eval with exact wires from the command line."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwmodel.behavioural import circuits, layer_times
+from hwmodel.config import HardwareConfig
+from hwmodel.design import load_design
+from hwmodel.mapping import map_model
+from hwmodel.neurons import layer_circuit
+from hwmodel.wire_model import CACHE_DIR, chip_wires, layer_wires
+from hwmodel.wire_network import laplacian, port_admittance
+from infra.errors import ConfigError
+from training.checkpoint import load_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cells(rng, n_in, n_out):
+    return rng.uniform(1e-5, 1e-3, (n_in, n_out)), rng.uniform(1e-5, 1e-3, (n_in, n_out))
+
+
+def _tile_resistors(phys, r0, r1, c0, c1, r_row, r_col):
+    """The resistors of one tile, written out cell by cell: (node a, node b, conductance). Nodes:
+    ("row", r) a physical row's driver, ("col", c) a physical column's neuron node, else wire nodes."""
+    out = []
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            out.append((("u", r, c), ("w", r, c), phys[r, c]))
+            out.append((("row", r) if c == c0 else ("u", r, c - 1), ("u", r, c), 1.0 / r_row))
+            out.append((("w", r, c), ("col", c) if r == r1 - 1 else ("w", r + 1, c), 1.0 / r_col))
+    return out
+
+
+def _dense_ports(resistors, volts):
+    """Currents (A) into the network at each fixed node, for fixed node voltages `volts`, by
+    numpy.linalg.solve of the nodal equations of the free nodes."""
+    free = sorted({n for a, b, _ in resistors for n in (a, b)} - set(volts), key=str)
+    index = {n: k for k, n in enumerate(free)}
+    lap, rhs = np.zeros((len(free), len(free))), np.zeros(len(free))
+    for a, b, g in resistors:
+        for p, q in ((a, b), (b, a)):
+            if p in index:
+                lap[index[p], index[p]] += g
+                if q in index:
+                    lap[index[p], index[q]] -= g
+                else:
+                    rhs[index[p]] += g * volts[q]
+    x = np.linalg.solve(lap, rhs)
+    v = lambda n: x[index[n]] if n in index else volts[n]
+    into = {n: 0.0 for n in volts}
+    for a, b, g in resistors:
+        for p, q in ((a, b), (b, a)):
+            if p in into:
+                into[p] += g * (v(p) - v(q))
+    return into
+
+
+def _dense_tiled(g_pos, g_neg, scheme, r_row, r_col, tile_rows, tile_cols):
+    """W (n_in, n_out) and the dual-rail neuron self-conductance by a dense solve of the whole tiled
+    network (every tile's own drivers and wires, its column ends on the neuron nodes)."""
+    n_in, n_out = g_pos.shape
+    if scheme == "dual-rail":
+        phys = np.stack([g_pos, g_neg], axis=1).reshape(2 * n_in, n_out)
+    else:
+        phys = np.stack([g_pos, g_neg], axis=2).reshape(n_in, 2 * n_out)
+    n_r, n_c = phys.shape
+    res = []
+    for r0 in range(0, n_r, tile_rows or n_r):
+        for c0 in range(0, n_c, tile_cols or n_c):
+            res += _tile_resistors(phys, r0, min(n_r, r0 + (tile_rows or n_r)), c0,
+                                   min(n_c, c0 + (tile_cols or n_c)), r_row, r_col)
+    fixed = [("row", r) for r in range(n_r)] + [("col", c) for c in range(n_c)]
+    w = np.zeros((n_in, n_out))
+    for j in range(n_in):
+        volts = {n: 0.0 for n in fixed}
+        if scheme == "dual-rail":
+            volts[("row", 2 * j)], volts[("row", 2 * j + 1)] = 1.0, -1.0
+        else:
+            volts[("row", j)] = 1.0
+        into = _dense_ports(res, volts)       # current into the network; the neuron receives minus it
+        for i in range(n_out):
+            w[j, i] = -into[("col", i)] if scheme == "dual-rail" else -into[("col", 2 * i)] + into[("col", 2 * i + 1)]
+    g_self = np.zeros(n_c)
+    for c in range(n_c):
+        volts = {n: 0.0 for n in fixed}
+        volts[("col", c)] = 1.0
+        g_self[c] = _dense_ports(res, volts)[("col", c)]
+    return w, g_self
+
+
+@pytest.mark.parametrize("scheme,tile_rows,tile_cols", [("dual-rail", 4, 2), ("dual-rail", None, 3),
+                                                        ("differential", 2, 4), ("differential", 3, None)])
+def test_exact_tiled_model_matches_a_dense_solve_of_the_tiled_network(scheme, tile_rows, tile_cols):
+    """Drive (signed effective conductances) and the neuron's self-conductance (the finite-gain
+    leak) equal a dense solve of every tile's resistors to 1e-9 relative, and the wires matter."""
+    g_pos, g_neg = _cells(np.random.default_rng(5), 5, 3)
+    hw = HardwareConfig(scheme=scheme, r_wire_row_ohm=40.0, r_wire_col_ohm=70.0, tile_rows=tile_rows,
+                        tile_cols=tile_cols)
+    got = layer_wires(g_pos, g_neg, hw)
+    want_w, want_self = _dense_tiled(g_pos, g_neg, scheme, 40.0, 70.0, tile_rows, tile_cols)
+    scale = np.abs(want_w).max()
+    np.testing.assert_allclose(got.g_pos_s - got.g_neg_s, want_w, rtol=0, atol=1e-9 * scale)
+    want_self = want_self if scheme == "dual-rail" else want_self[0::2] + want_self[1::2]
+    np.testing.assert_allclose(got.g_self_s, want_self, rtol=1e-9)
+    assert np.abs(want_w - (g_pos - g_neg)).max() > 1e-2 * scale
+    circ = layer_circuit(g_pos, g_neg, np.zeros(3), 1e-10, 0.3, hw.with_(opamp_gain=1e3))
+    np.testing.assert_allclose(circ.g_leak_s, want_self / 1e3, rtol=1e-9)
+
+
+@pytest.mark.parametrize("tile_rows,tile_cols", [(None, None), (4, 3)])
+def test_first_order_error_shrinks_with_r_for_the_tiled_model(tile_rows, tile_cols):
+    rng = np.random.default_rng(2)
+    g_pos, g_neg = rng.uniform(1e-6, 5e-5, (8, 6)), rng.uniform(1e-6, 5e-5, (8, 6))
+    scale = np.abs(g_pos - g_neg).max()
+    errors = []
+    for r in (100.0, 10.0, 1.0, 0.1):
+        hw = HardwareConfig(r_wire_row_ohm=r, r_wire_col_ohm=r, tile_rows=tile_rows, tile_cols=tile_cols)
+        exact, first = layer_wires(g_pos, g_neg, hw), layer_wires(g_pos, g_neg, hw.with_(wire_model="first-order"))
+        errors.append(np.abs((exact.g_pos_s - exact.g_neg_s) - (first.g_pos_s - first.g_neg_s)).max() / scale)
+    assert errors[0] > 1e-4
+    for big, small in zip(errors, errors[1:]):
+        assert small < 0.25 * big
+
+
+@pytest.mark.parametrize("scheme,tiles", [("dual-rail", (2, 1)), ("dual-rail", (4, None)),
+                                          ("differential", (1, 2)), ("differential", (1, None))])
+def test_tiles_without_wires_reproduce_the_wire_free_model(scheme, tiles):
+    """r = 0: tiles of 1 (or 2) rows x n change nothing, exact or first order."""
+    g_pos, g_neg = _cells(np.random.default_rng(1), 6, 4)
+    base = layer_circuit(g_pos, g_neg, np.zeros(4), 1e-10, 0.3, HardwareConfig(scheme=scheme, opamp_gain=1e3))
+    for model in ("exact", "first-order"):
+        hw = HardwareConfig(scheme=scheme, opamp_gain=1e3, tile_rows=tiles[0], tile_cols=tiles[1], wire_model=model)
+        circ = layer_circuit(g_pos, g_neg, np.zeros(4), 1e-10, 0.3, hw)
+        assert np.array_equal(circ.drive_a, base.drive_a)
+        np.testing.assert_allclose(circ.g_leak_s, base.g_leak_s, rtol=1e-15)
+        np.testing.assert_allclose(circ.g_leak_s, (g_pos + g_neg).sum(axis=0) / 1e3, rtol=1e-15)
+
+
+def test_boundary_schur_port_admittance_matches_dense_kron_reduction_on_a_dissected_grid():
+    """An array big enough for the nested dissection to recurse: Y equals numpy's dense Kron reduction
+    of the same Laplacian to 1e-9 relative."""
+    g = np.random.default_rng(4).uniform(1e-6, 1e-4, (23, 14))
+    lap, p = laplacian(g, 2.0, 3.0)
+    dense = lap.toarray()
+    want = dense[:p, :p] - dense[:p, p:] @ np.linalg.solve(dense[p:, p:], dense[p:, :p])
+    got = port_admittance(g, 2.0, 3.0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
+
+
+def test_passive_columns_with_exact_wires_are_refused_naming_the_key():
+    g = np.full((3, 2), 1e-5)
+    hw = HardwareConfig(neuron="passive", scale_by="capacitance", v_th_v=0.1, r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
+    with pytest.raises(ConfigError, match="hw.wire_model.*first-order"):
+        layer_circuit(g, g, np.zeros(2), 1e-10, 0.1, hw)
+    layer_circuit(g, g, np.zeros(2), 1e-10, 0.1, hw.with_(wire_model="first-order"))
+
+
+@pytest.fixture
+def wired_design(run_dir, tmp_path):
+    from hwmodel.design import save_design
+    run = load_model(run_dir)
+    hw = HardwareConfig(r_wire_row_ohm=2.0, r_wire_col_ohm=2.0, tile_rows=256, tile_cols=None, opamp_gain=1e4)
+    save_design(map_model(run.weights, run.model, hw, str(run_dir)), tmp_path / "d")
+    return tmp_path / "d"
+
+
+def test_exact_wires_are_cached_per_chip_and_a_stale_or_corrupt_cache_is_recomputed(wired_design):
+    design = load_design(wired_design)
+    chip = design.stored_chip()
+    fresh = [layer_wires(chip.g_pos[l], chip.g_neg[l], design.hw) for l in range(design.n_layers)]
+    first = chip_wires(design, chip)
+    path = wired_design / CACHE_DIR / "chip0.npz"
+    assert path.is_file()
+    for a, b in zip(first, fresh):
+        assert np.array_equal(a.g_pos_s, b.g_pos_s) and np.array_equal(a.g_self_s, b.g_self_s)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    changed = {**arrays, "g_pos0": arrays["g_pos0"] * 2}     # values that are not the ones written
+    np.savez(path, **changed)
+    assert np.array_equal(chip_wires(design, chip)[0].g_pos_s, fresh[0].g_pos_s)
+    np.savez(path, **{**arrays, "key": arrays["key"][::-1]})  # stale: another design's key
+    assert np.array_equal(chip_wires(design, chip)[0].g_pos_s, fresh[0].g_pos_s)
+    path.write_bytes(b"not a zip")                   # corrupt
+    assert np.array_equal(chip_wires(design, chip)[0].g_pos_s, fresh[0].g_pos_s)
+    assert np.array_equal(chip_wires(design, design.stored_chip())[1].g_neg_s, fresh[1].g_neg_s)
+
+
+def test_exact_wires_change_the_firing_times_and_first_order_is_the_named_alternative(wired_design):
+    design = load_design(wired_design)
+    t = np.random.default_rng(0).uniform(0, 1e-6, (20, 784))
+    exact = layer_times(design, t)[-1]
+    first = layer_times(map_model(design.weights, design.model, design.hw.with_(wire_model="first-order")), t)[-1]
+    none = layer_times(map_model(design.weights, design.model, design.hw.with_(r_wire_row_ohm=0.0,
+                                                                                r_wire_col_ohm=0.0)), t)[-1]
+    both = np.isfinite(exact) & np.isfinite(first) & np.isfinite(none)
+    assert both.any()
+    assert np.abs(exact - none)[both].max() > 0 and np.abs(exact - first)[both].max() > 0
+    assert len(circuits(design)) == 2
+
+
+def test_hw_eval_with_exact_tiled_wires_runs_from_the_command_line(wired_design):
+    out = subprocess.run([sys.executable, "-m", "ttfs.cli", "hw-eval", str(wired_design), "--limit", "30", "--json",
+                          "--set", "hw.tile_rows=128", "--set", "hw.tile_cols=4"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["n"] == 30 and 0 <= r["accuracy"] <= 1 and r["t_error_max"] > 0
+
+
+@pytest.mark.parametrize("param, values", [("wire", ["0", "5"]), ("tile", ["64", "none"])])
+def test_hw_sweep_wire_and_tile_report_both_wire_models(wired_design, tmp_path, param, values):
+    import csv
+    from ttfs.cli import main
+    out = tmp_path / "sweep"
+    assert main(["hw-sweep", str(wired_design), "--param", param, "--values", *values, "--limit", "40",
+                 "--out", str(out), "--quiet"]) == 0
+    rows = list(csv.DictReader((out / f"sweep-{param}.csv").open()))
+    assert [r["value"] for r in rows] == (["0.0", "5.0"] if param == "wire" else ["64", ""])
+    for r in rows:
+        assert r["wire_model"] == "exact" and r["accuracy"] == r["accuracy_exact"]
+        assert 0 <= float(r["accuracy_first_order"]) <= 1
+    if param == "wire":     # no wires: the two models are one
+        assert rows[0]["accuracy_exact"] == rows[0]["accuracy_first_order"]
+    assert (out / f"sweep-{param}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
