@@ -95,17 +95,30 @@ def effective_conductances(g_pos, g_neg, hw: HardwareConfig):
     return g_pos / (1.0 + g_pos * r_pos), g_neg / (1.0 + g_neg * r_neg)
 
 
+def tile_admittances(g_pos, g_neg, scheme: str, r_row_ohm: float, r_col_ohm: float,
+                     tile_rows: int | None, tile_cols: int | None, columns_only: bool = False):
+    """[(rows, cols, Y), ...] per tile of the layer's physical array, row-major: Y is the tile's
+    exact port admittance (wire_network.port_admittance, S; rows first), all its ports or, with
+    columns_only, its column ports' columns ((R + C) x C). The one loop over a layer's tiles with
+    wires: the behavioural model, the reduced netlists and the wire energy all start here."""
+    phys = physical_cells(g_pos, g_neg, scheme)
+    out = []
+    for rows, cols in layer_tiles(*phys.shape, tile_rows, tile_cols):
+        tile = phys[rows, cols]
+        ports = tile.shape[0] + np.arange(tile.shape[1]) if columns_only else None
+        out.append((rows, cols, port_admittance(tile, r_row_ohm, r_col_ohm, ports=ports)))
+    return out
+
+
 def exact_layer(g_pos, g_neg, hw: HardwareConfig) -> LayerWires:
-    """The exact tiled model: every tile's port admittance (wire_network.port_admittance, column
-    ports) gives its column transfer and its columns' self-admittance."""
-    phys = physical_cells(g_pos, g_neg, hw.scheme)
-    n_r, n_c = phys.shape
+    """The exact tiled model: every tile's column ports (`tile_admittances`) give its column
+    transfer and its columns' self-admittance."""
+    n_r, n_c = physical_cells(g_pos, g_neg, hw.scheme).shape
     transfer = np.empty((n_r, n_c))     # transfer[r, c]: current into column c's end per volt on row r
     g_self = np.zeros(n_c)
-    for rows, cols in _tiles(n_r, n_c, hw):
-        tile = phys[rows, cols]
-        t_r, t_c = tile.shape
-        y = port_admittance(tile, hw.r_wire_row_ohm, hw.r_wire_col_ohm, ports=t_r + np.arange(t_c))
+    for rows, cols, y in tile_admittances(g_pos, g_neg, hw.scheme, hw.r_wire_row_ohm, hw.r_wire_col_ohm,
+                                          hw.tile_rows, hw.tile_cols, columns_only=True):
+        t_r = rows.stop - rows.start
         transfer[rows, cols] = -y[:t_r]
         g_self[cols] += np.diag(y[t_r:])
     gp, gn = _neuron_cells(transfer, hw.scheme)

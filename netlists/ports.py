@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwmodel.tiles import layer_tiles
-from hwmodel.wire_network import laplacian, physical_cells, port_admittance
+from hwmodel.wire_model import tile_admittances
+from hwmodel.wire_network import laplacian, physical_cells
 
 # Port pairs whose coupling -Y_pq is below this fraction of the tile's largest port self-admittance
 # are not written: the Kron reduction leaves rounding noise (and couplings of that size change no
@@ -51,10 +52,9 @@ def physical_maps(n_in: int, n_out: int, scheme: str):
 
 def layer_ports(g_pos_s, g_neg_s, scheme: str, r_row_ohm: float, r_col_ohm: float,
                 tile_rows: int | None = None, tile_cols: int | None = None) -> list[TilePorts]:
-    """Every tile's exact port admittance (hwmodel.wire_network.port_admittance of its cells)."""
-    g = physical_cells(g_pos_s, g_neg_s, scheme)
-    return [TilePorts(rs, cs, port_admittance(g[rs, cs], r_row_ohm, r_col_ohm))
-            for rs, cs in layer_tiles(*g.shape, tile_rows, tile_cols)]
+    """Every tile's exact port admittance (hwmodel.wire_model.tile_admittances)."""
+    return [TilePorts(rs, cs, y) for rs, cs, y in
+            tile_admittances(g_pos_s, g_neg_s, scheme, r_row_ohm, r_col_ohm, tile_rows, tile_cols)]
 
 
 def couplings(y_s: np.ndarray) -> np.ndarray:
