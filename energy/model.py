@@ -283,16 +283,18 @@ def design_energy(design, cfg: EnergyConfig, images, batch_size: int = 1000, pro
     """(EnergyResult, predicted classes (N,)) of a design over byte images, in batches.
 
     Firing times come from the exact behavioural model of the stored chip."""
-    from hwmodel.behavioural import input_times_s, layer_times
+    from hwmodel.behavioural import circuits, input_times_s, layer_times
     from training.network import predict
     check_design(design, cfg)
     circ = EnergyCircuit.from_design(design)
+    chip = design.stored_chip()
+    circs = circuits(design, chip)
     parts, preds = [], []
     n = len(images)
     with tqdm(total=n, unit="img", desc=desc, disable=not progress, leave=False) as bar:
         for start in range(0, n, batch_size):
             t_in = input_times_s(design, images[start:start + batch_size])
-            times = layer_times(design, t_in, sample_offset=start)
+            times = layer_times(design, t_in, chip, sample_offset=start, circs=circs)
             parts.append(energy_per_image(circ, cfg, t_in, times, backend))
             preds.append(predict(times[-1]))
             bar.update(len(t_in))

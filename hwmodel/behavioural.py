@@ -69,16 +69,18 @@ def fire(circ: LayerCircuit, t_in_s: np.ndarray, t_end_s: float, delay_s: float,
 
 
 def layer_times(design: Design, t_input_s, chip: Chip | None = None, sample_offset: int = 0,
-                backend: str = "numba") -> list[np.ndarray]:
+                backend: str = "numba", circs: list[LayerCircuit] | None = None) -> list[np.ndarray]:
     """Firing times in seconds of every layer, [(N, n_l)], inf = silent, for input times (N, n_in).
 
     chip: a Monte-Carlo instance (default: the one stored in the design, trial 0). sample_offset:
     the global index of the first row (keys the read noise, so batching does not change results).
+    circs: `circuits(design, chip)` if the caller has them (batch loops: the exact wires are solved
+    once per chip, not once per batch).
     """
     chip = chip or design.stored_chip()
     t = np.asarray(t_input_s, dtype=np.float64)
     out = []
-    for l, circ in enumerate(circuits(design, chip)):
+    for l, circ in enumerate(circs if circs is not None else circuits(design, chip)):
         t = fire(circ, t, design.t_end_s, design.hw.comparator_delay_s, chip.noise_seed + 7919 * l,
                  sample_offset, backend)
         out.append(t)
@@ -127,12 +129,13 @@ def evaluate(design: Design, images, labels, trials: int = 1, batch_size: int = 
     bar = tqdm(total=trials * n, unit="img", desc="hw-eval", disable=not progress, leave=False)
     for trial in range(trials):
         chip = chip_for_trial(design, trial)
+        circs = circuits(design, chip)
         pred = np.empty(n, np.int64)
         fired = np.zeros(n_layers)
         e_max, e_sum, e_cnt, mis = 0.0, 0.0, 0, 0
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
-            hw = layer_times(design, t_s[start:stop], chip, sample_offset=start)
+            hw = layer_times(design, t_s[start:stop], chip, sample_offset=start, circs=circs)
             pred[start:stop] = network.predict(hw[-1])
             for l in range(n_layers):
                 h = hw[l] / design.time_scale_s

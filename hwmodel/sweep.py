@@ -74,6 +74,7 @@ def parse_values(param: str, raw) -> list:
 
 def sweep(design: Design, param: str, values, images, labels, trials: int = 1, progress: bool = True) -> list[dict]:
     from hwmodel.behavioural import evaluate    # numba: imported when a sweep runs, not with PARAMS
+    from hwmodel.wire_model import modelled
 
     if param not in PARAMS:
         raise ConfigError(f"--param: must be one of {', '.join(PARAMS)} (got {param!r})")
@@ -89,6 +90,9 @@ def sweep(design: Design, param: str, values, images, labels, trials: int = 1, p
         if param in SIDE_BY_SIDE:
             wired = d.hw.r_wire_row_ohm > 0 or d.hw.r_wire_col_ohm > 0
             for model, suffix in WIRE_MODELS.items():
+                if wired and model != d.hw.wire_model and not modelled(d.hw.with_(wire_model=model)):
+                    row[f"accuracy_{suffix}"] = row[f"accuracy_{suffix}_std"] = None   # e.g. passive, exact
+                    continue
                 other = r if model == d.hw.wire_model or not wired else evaluate(
                     remap(design, **changes, wire_model=model), images, labels, trials=trials, progress=progress)
                 row[f"accuracy_{suffix}"] = other["accuracy"]
@@ -114,13 +118,14 @@ def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Pa
     series = ([(f"accuracy_{suffix}", f"{model} wires") for model, suffix in WIRE_MODELS.items()]
               if param in SIDE_BY_SIDE else [("accuracy", "hardware")])
     for k, (key, name) in enumerate(series):
-        y = np.array([r[key] for r in pts]) * 100
-        e = np.array([r[f"{key}_std"] for r in pts]) * 100
-        if len(pts):
-            ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=f"C{2 * k}",
+        have = np.array([r[key] is not None for r in pts], dtype=bool)   # None: not modelled (passive, exact)
+        y = np.array([r[key] for r in pts if r[key] is not None], dtype=float) * 100
+        e = np.array([r[f"{key}_std"] for r in pts if r[key] is not None], dtype=float) * 100
+        if have.any():
+            ax.errorbar(x[have], y, yerr=e, marker="o", capsize=3, color=f"C{2 * k}",
                         label=f"{name} (mean, std over chips)")
         for r in rows:
-            if r["value"] is None:
+            if r["value"] is None and r[key] is not None:
                 ax.axhline(r[key] * 100, color=f"C{2 * k + 1}", ls=":",
                            label=f"{name}, one tile" if param == "tile" else "analog (no quantisation)")
     if len(pts) and param in SIDE_BY_SIDE and x.min() > 0 and x.max() > 10 * x.min():

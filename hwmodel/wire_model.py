@@ -134,16 +134,24 @@ def layer_wires(g_pos, g_neg, hw: HardwareConfig) -> LayerWires:
     return LayerWires(gp, gn, (gp + gn).sum(axis=0))
 
 
+def modelled(hw: HardwareConfig) -> bool:
+    """Whether the behavioural model covers this circuit with these wires (`check_modelled`)."""
+    return not (hw.neuron == "passive" and has_wires(hw) and hw.wire_model == "exact")
+
+
 def check_modelled(hw: HardwareConfig) -> None:
     """ConfigError unless the behavioural model covers this circuit with these wires."""
-    if hw.neuron == "passive" and has_wires(hw) and hw.wire_model == "exact":
+    if not modelled(hw):
         raise ConfigError("hw.wire_model: exact wires are modelled for integrator columns only (passive columns "
                           "couple through the row wires); set hw.wire_model: first-order, or hw.r_wire_row_ohm "
                           "and hw.r_wire_col_ohm to 0")
 
 
-def _cache_key(design, trial: int) -> str:
-    return digest("wires-cache", _CACHE_VERSION, design.content_sha256, int(trial))
+def _cache_key(design, chip) -> str:
+    """This design, this chip index and these conductances (a chip changed in memory is not served
+    the stored chip's wires)."""
+    return digest("wires-cache", _CACHE_VERSION, design.content_sha256, int(chip.trial),
+                  *chip.g_pos, *chip.g_neg)
 
 
 def _key_array(key: str) -> np.ndarray:
@@ -186,7 +194,7 @@ def chip_wires(design, chip) -> list[LayerWires]:
     if not (exact and design.folder and design.content_sha256):
         return [layer_wires(chip.g_pos[l], chip.g_neg[l], hw) for l in range(design.n_layers)]
     path = Path(design.folder) / CACHE_DIR / f"chip{int(chip.trial)}.npz"
-    key = _cache_key(design, chip.trial)
+    key = _cache_key(design, chip)
     shapes = [np.shape(g) for g in chip.g_pos]
     cached = _read_cache(path, key, shapes)
     if cached is not None:

@@ -229,3 +229,43 @@ def test_hw_sweep_wire_and_tile_report_both_wire_models(wired_design, tmp_path, 
     if param == "wire":     # no wires: the two models are one
         assert rows[0]["accuracy_exact"] == rows[0]["accuracy_first_order"]
     assert (out / f"sweep-{param}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_map_refuses_passive_columns_with_exact_wires_and_their_sweep_skips_the_exact_model(run_dir, tmp_path):
+    """A passive design with exact wires is refused where it is made (map), not by every later
+    command; a passive first-order design sweeps wires with the exact column left empty."""
+    import csv
+    from hwmodel.design import save_design
+    from ttfs.cli import main
+    run = load_model(run_dir)
+    hw = HardwareConfig(neuron="passive", scale_by="capacitance", v_th_v=0.05, r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
+    with pytest.raises(ConfigError, match="hw.wire_model"):
+        map_model(run.weights, run.model, hw, str(run_dir))
+    save_design(map_model(run.weights, run.model, hw.with_(wire_model="first-order"), str(run_dir)), tmp_path / "d")
+    out = tmp_path / "sweep"
+    assert main(["hw-sweep", str(tmp_path / "d"), "--param", "wire", "--values", "0", "2", "--limit", "20",
+                 "--out", str(out), "--quiet"]) == 0
+    rows = list(csv.DictReader((out / "sweep-wire.csv").open()))
+    assert rows[1]["accuracy_exact"] == "" and 0 <= float(rows[1]["accuracy_first_order"]) <= 1
+
+
+def test_exact_wires_are_solved_once_per_chip_and_keyed_on_its_conductances(wired_design, monkeypatch):
+    """hw-eval's batches share one solve per chip; a chip changed in memory is not served the
+    stored chip's cached wires."""
+    import dataclasses
+
+    import hwmodel.wire_model as wm
+    from hwmodel.behavioural import evaluate
+    calls = []
+    real = wm.exact_layer
+    monkeypatch.setattr(wm, "exact_layer", lambda *a: calls.append(1) or real(*a))
+    design = load_design(wired_design)
+    design = dataclasses.replace(design, folder="")            # no cache: every solve is counted
+    images = np.random.default_rng(1).integers(0, 256, (30, 784)).astype(np.uint8)
+    evaluate(design, images, np.zeros(30, np.int64), trials=2, batch_size=10, progress=False)
+    assert len(calls) == 2 * design.n_layers                   # 2 chips x layers, not x 3 batches
+    stored = load_design(wired_design)
+    chip = stored.stored_chip()
+    chip_wires(stored, chip)                                   # writes the cache
+    changed = dataclasses.replace(chip, g_pos=[g * 1.5 for g in chip.g_pos])
+    assert not np.array_equal(chip_wires(stored, changed)[0].g_pos_s, chip_wires(stored, chip)[0].g_pos_s)

@@ -133,9 +133,8 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
     trained at once in local worker processes; dask_address: a dask.distributed scheduler to send
     the points to instead (its workers must see SWEEP at the same absolute path); threads_per_job:
     the numba threads of each training in a worker (and BLAS threads in a local one). A point's
-    weights are those of the same point trained alone with as many numba threads (numba's split
-    of a batch follows the thread count; other counts differ by rounding). Returns the rows of
-    tradeoff.csv.
+    weights are those of the same point trained alone, at any thread count (the kernels' sums do
+    not depend on it: tests/test_threads.py). Returns the rows of tradeoff.csv.
     """
     out = Path(out)
     points = sweep_points(kind, strengths, v_hats, seeds=seeds)

@@ -72,3 +72,14 @@ def setting(sections: dict) -> argparse.ArgumentParser:
 def overrides(args) -> dict[str, list[str]]:
     """The command's --set items by section, each as KEY=VALUE (infra.config.split_overrides)."""
     return split_overrides(args.set, args.set_sections)
+
+
+def add_wires(p) -> None:
+    """`--wires literal|reduced`: how a netlist writes a design's wires (export-netlist, simulate,
+    energy-validate)."""
+    from netlists.circuit import WIRE_NETLISTS
+    p.add_argument("--wires", choices=WIRE_NETLISTS, default="reduced",
+                   help="a design with wire resistance: 'reduced' writes each tile as its exact port equivalent "
+                        "(wire nodes eliminated, as fast as a wire-free array), 'literal' a resistor per wire "
+                        "segment and per cell (the reference; slow beyond small tiles). The same circuit: "
+                        "docs/netlists.md, 'Wires'")

@@ -110,8 +110,5 @@ def register(sub, formatter) -> None:
     p.add_argument("--limit", type=flags.count, default=5, help="number of test images")
     p.add_argument("--energy", default=None, help="energy config YAML (v_swing_v is ignored: ideal op-amp)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    from netlists.circuit import WIRE_NETLISTS
-    p.add_argument("--wires", choices=WIRE_NETLISTS, default="reduced",
-                   help="how the netlists write a design's wires: each tile's exact port equivalent, or a "
-                        "resistor per wire segment (slow; small designs)")
+    flags.add_wires(p)
     p.set_defaults(func=cmd_validate)

@@ -104,8 +104,9 @@ def cmd_hw_sweep(args) -> int:
                      progress=not args.quiet)
         csv_path, png_path = write_sweep(rows, args.out, args.param)
     for r in rows:
-        both = (f"  (exact {r['accuracy_exact'] * 100:.2f}%, first-order {r['accuracy_first_order'] * 100:.2f}%)"
-                if "accuracy_exact" in r else "")
+        both = "".join(f"  ({name} " + ("not modelled" if r[key] is None else f"{r[key] * 100:.2f}%") + ")"
+                       for name, key in (("exact", "accuracy_exact"), ("first-order", "accuracy_first_order"))
+                       if key in r)
         print(f"  {args.param} = {r['value']}: accuracy {r['accuracy'] * 100:.2f}% +- {r['accuracy_std'] * 100:.2f}"
               f"{both}")
     print(f"wrote {csv_path} and {png_path}")

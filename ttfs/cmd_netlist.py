@@ -69,15 +69,6 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def _wires_flag(p) -> None:
-    from netlists.circuit import WIRE_NETLISTS
-    p.add_argument("--wires", choices=WIRE_NETLISTS, default="reduced",
-                   help="a design with wire resistance: 'reduced' writes each tile as its exact port equivalent "
-                        "(wire nodes eliminated, as fast as a wire-free array), 'literal' a resistor per wire "
-                        "segment and per cell (the reference; slow beyond small tiles). The same circuit: "
-                        "docs/netlists.md, 'Wires'")
-
-
 def register(sub, formatter) -> None:
     p = sub.add_parser("export-netlist", help="write a standalone ngspice netlist of a design for one input",
                        formatter_class=formatter, parents=[flags.DATA_DIR],
@@ -96,7 +87,7 @@ def register(sub, formatter) -> None:
     p.add_argument("--max-step-s", type=flags.positive, default=None,
                    help="ngspice maximum time step (default t_end_s / 1000; the comparators' edges "
                         "are located to about half of it)")
-    _wires_flag(p)
+    flags.add_wires(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("simulate", help="circuit-level inference of test images in ngspice",
@@ -116,5 +107,5 @@ def register(sub, formatter) -> None:
     p.add_argument("--out", required=True, type=Path, help="simulation folder to write")
     p.add_argument("--t-rise-s", type=flags.positive, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
     p.add_argument("--timeout-s", type=flags.positive, default=900.0, help="per image and attempt")
-    _wires_flag(p)
+    flags.add_wires(p)
     p.set_defaults(func=cmd_simulate)
