@@ -16,13 +16,15 @@ from energy.validate import netlist_circuit, validate
 from hwmodel.config import HardwareConfig
 from hwmodel.design import save_design
 from hwmodel.mapping import map_model
-from hwmodel.wire_network import physical_cells, port_admittance
+from hwmodel.wire_network import port_admittance
 from netlists.circuit import make_circuit
 from netlists.ports import row_drive_solution, transfer_and_row_form
 from netlists.simulate import simulate_layer
 from netlists.writer import _crossbar_cells
 from training.config import ModelConfig
 from ttfs.cli import main
+
+from dense_nodes import currents_out, netlist_resistors, node_voltages
 
 
 def test_quadratic_kernel_matches_its_twin_and_the_per_row_form_without_coupling():
@@ -47,8 +49,7 @@ def _literal_resistors(g_pos, g_neg, scheme, r, tiles):
     out = io.StringIO()
     rows_m = [f"vm{j}" for j in range(n_in)] if scheme == "dual-rail" else [f"vp{j}" for j in range(n_in)]
     _crossbar_cells(out, 0, [f"vp{j}" for j in range(n_in)], rows_m, circuit)
-    return [(name, a, b, 1.0 / float(v)) for name, a, b, v in
-            (line.split() for line in out.getvalue().splitlines() if line.startswith("R"))]
+    return netlist_resistors(out.getvalue())
 
 
 @pytest.mark.parametrize("scheme,tiles", [("dual-rail", (4, 2)), ("differential", (None, 4)), ("dual-rail", (None, None))])
@@ -63,27 +64,16 @@ def test_power_form_and_wire_heat_equal_a_dense_solve_of_the_literal_netlist(sch
     plus = [f"c0_{i}" for i in range(n_out)]
     minus = [f"c0_{i}n" for i in range(n_out)] if scheme == "differential" else []
     fixed = {f"vp{j}" for j in range(n_in)} | {f"vm{j}" for j in range(n_in)} | set(plus) | set(minus)
-    free = sorted({n for _, x, y, _ in res for n in (x, y)} - fixed)
-    index = {n: k for k, n in enumerate(free)}
+    triples = [(x, y, g) for _, x, y, g in res]
     for _ in range(4):
         u = (rng.random(n_in) < 0.6).astype(float)
         volts = {n: 0.0 for n in fixed}
         for j in range(n_in):
             volts[f"vp{j}"], volts[f"vm{j}"] = 0.2 * u[j], -0.2 * u[j]
-        lap, rhs = np.zeros((len(free),) * 2), np.zeros(len(free))
-        for _, x, y, g in res:
-            for p, q in ((x, y), (y, x)):
-                if p in index:
-                    lap[index[p], index[p]] += g
-                    if q in index:
-                        lap[index[p], index[q]] -= g
-                    else:
-                        rhs[index[p]] += g * volts[q]
-        sol = np.linalg.solve(lap, rhs)
-        v = lambda n: sol[index[n]] if n in index else volts[n]
+        v = node_voltages(triples, volts)
         heat = sum(g * (v(x) - v(y)) ** 2 for _, x, y, g in res)
         wire = sum(g * (v(x) - v(y)) ** 2 for name, x, y, g in res if name.startswith("Rw"))
-        into = {n: sum(g * (v(y if x == n else x) - v(n)) for _, x, y, g in res if n in (x, y)) for n in plus + minus}
+        into = {n: -i for n, i in currents_out(triples, v, plus + minus).items()}
         current = np.array([into[plus[i]] - (into[minus[i]] if minus else 0.0) for i in range(n_out)])
         np.testing.assert_allclose(0.04 * u @ a @ u, heat, rtol=1e-7)
         np.testing.assert_allclose(0.04 * u @ a_wire @ u, wire, rtol=1e-7)

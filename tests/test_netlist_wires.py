@@ -17,6 +17,8 @@ from netlists.writer import layer_netlist, network_netlist
 from training.config import ModelConfig
 from ttfs.cli import main
 
+from dense_nodes import currents_out, netlist_resistors, node_voltages
+
 
 def _circuit(n_in, n_out, scheme="dual-rail", neuron="integrator", r=20.0, tiles=(None, None), seed=0, **kw):
     rng = np.random.default_rng(seed)
@@ -38,32 +40,14 @@ def _row_times(rng, n_in):
 def _dense_transfer(text, drivers, plus, minus):
     """W (inputs, neurons) by a dense nodal solve of the resistors in `text`: input j's drivers
     (+ node, - node) at +1 V / -1 V, every other driver and every column node at 0 V."""
-    res = [(a, b, 1.0 / float(v)) for _, a, b, v in (line.split() for line in text.splitlines()
-                                                      if line.startswith("R"))]
+    res = [(a, b, g) for _, a, b, g in netlist_resistors(text)]
     fixed = {n for pair in drivers for n in pair} | set(plus) | set(minus) | {"0"}
-    free = sorted({n for a, b, _ in res for n in (a, b)} - fixed)
-    index = {n: k for k, n in enumerate(free)}
     w = np.zeros((len(drivers), len(plus)))
     for j, (dp, dm) in enumerate(drivers):
         volts = {n: 0.0 for n in fixed}
         volts[dp], volts[dm] = 1.0, -1.0 if dm != dp else 1.0
-        lap, rhs = np.zeros((len(free), len(free))), np.zeros(len(free))
-        for a, b, g in res:
-            for p, q in ((a, b), (b, a)):
-                if p in index:
-                    lap[index[p], index[p]] += g
-                    if q in index:
-                        lap[index[p], index[q]] -= g
-                    else:
-                        rhs[index[p]] += g * volts[q]
-        x = np.linalg.solve(lap, rhs) if free else np.zeros(0)
-        v = lambda n: x[index[n]] if n in index else volts[n]
-        into = {n: 0.0 for n in set(plus) | set(minus)}
-        for a, b, g in res:
-            for p, q in ((a, b), (b, a)):
-                if p in into:
-                    into[p] += g * (v(q) - v(p))
-        w[j] = [into[plus[i]] - (into[minus[i]] if minus[i] != plus[i] else 0.0) for i in range(len(plus))]
+        out = currents_out(res, node_voltages(res, volts), set(plus) | set(minus))
+        w[j] = [-out[plus[i]] + (out[minus[i]] if minus[i] != plus[i] else 0.0) for i in range(len(plus))]
     return w
 
 

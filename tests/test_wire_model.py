@@ -19,6 +19,8 @@ from hwmodel.wire_network import laplacian, port_admittance
 from infra.errors import ConfigError
 from training.checkpoint import load_model
 
+from dense_nodes import currents_out, node_voltages
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -39,27 +41,8 @@ def _tile_resistors(phys, r0, r1, c0, c1, r_row, r_col):
 
 
 def _dense_ports(resistors, volts):
-    """Currents (A) into the network at each fixed node, for fixed node voltages `volts`, by
-    numpy.linalg.solve of the nodal equations of the free nodes."""
-    free = sorted({n for a, b, _ in resistors for n in (a, b)} - set(volts), key=str)
-    index = {n: k for k, n in enumerate(free)}
-    lap, rhs = np.zeros((len(free), len(free))), np.zeros(len(free))
-    for a, b, g in resistors:
-        for p, q in ((a, b), (b, a)):
-            if p in index:
-                lap[index[p], index[p]] += g
-                if q in index:
-                    lap[index[p], index[q]] -= g
-                else:
-                    rhs[index[p]] += g * volts[q]
-    x = np.linalg.solve(lap, rhs)
-    v = lambda n: x[index[n]] if n in index else volts[n]
-    into = {n: 0.0 for n in volts}
-    for a, b, g in resistors:
-        for p, q in ((a, b), (b, a)):
-            if p in into:
-                into[p] += g * (v(p) - v(q))
-    return into
+    """Currents (A) into the network at each fixed node, for fixed node voltages `volts`."""
+    return currents_out(resistors, node_voltages(resistors, volts), volts)
 
 
 def _dense_tiled(g_pos, g_neg, scheme, r_row, r_col, tile_rows, tile_cols):

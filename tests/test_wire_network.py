@@ -11,6 +11,8 @@ from hwmodel.wire_network import transfer_matrix
 from netlists.circuit import make_circuit
 from netlists.writer import _crossbar_cells
 
+from dense_nodes import currents_out, netlist_resistors, node_voltages
+
 
 def _cells(rng, n_in, n_out):
     """Conductances 1/R with integer R (ohm), so the writer's 9-digit resistances are exact; some cells off."""
@@ -38,33 +40,15 @@ def _dense_solve(g_pos, g_neg, scheme, r_row, r_col):
     input at a time driven at +1 V (-1 V on its - row), columns at 0 V."""
     n_in, n_out = g_pos.shape
     text, plus, minus = _writer_crossbar(g_pos, g_neg, scheme, r_row, r_col)
-    res = [(a, b, 1.0 / float(v)) for name, a, b, v in
-           (line.split() for line in text.splitlines() if line.startswith("R"))]
+    res = [(a, b, g) for _, a, b, g in netlist_resistors(text)]
     fixed = {f"vp{j}" for j in range(n_in)} | {f"vm{j}" for j in range(n_in)} | set(plus) | set(minus or [])
-    free = sorted({n for a, b, _ in res for n in (a, b)} - fixed)
-    index = {n: k for k, n in enumerate(free)}
     w = np.zeros((n_in, n_out))
     for j in range(n_in):
         volts = {n: 0.0 for n in fixed}
         volts[f"vp{j}"] = 1.0
         volts[f"vm{j}"] = -1.0 if scheme == "dual-rail" else 0.0
-        lap = np.zeros((len(free), len(free)))
-        rhs = np.zeros(len(free))
-        for a, b, g in res:
-            for p, q in ((a, b), (b, a)):
-                if p in index:
-                    lap[index[p], index[p]] += g
-                    if q in index:
-                        lap[index[p], index[q]] -= g
-                    else:
-                        rhs[index[p]] += g * volts[q]
-        x = np.linalg.solve(lap, rhs)
-        v = lambda n: x[index[n]] if n in index else volts[n]
-        into = {n: 0.0 for n in plus + (minus or [])}
-        for a, b, g in res:
-            for p, q in ((a, b), (b, a)):
-                if p in into:
-                    into[p] += g * (v(q) - v(p))
+        out = currents_out(res, node_voltages(res, volts), plus + (minus or []))
+        into = {n: -i for n, i in out.items()}      # into the column from the network
         w[j] = [into[plus[i]] - (into[minus[i]] if minus else 0.0) for i in range(n_out)]
     return w
 
@@ -141,7 +125,7 @@ def test_port_admittance_is_the_dense_kron_reduction_of_the_writers_resistors(sc
     text, plus, minus = _writer_crossbar(g_pos, g_neg, scheme, r_row, r_col)
     rows = [n for j in range(n_in) for n in ((f"vp{j}", f"vm{j}") if scheme == "dual-rail" else (f"vp{j}",))]
     cols = [n for i in range(n_out) for n in ((plus[i], minus[i]) if minus else (plus[i],))]
-    res = [(a, b, 1.0 / float(v)) for _, a, b, v in (line.split() for line in text.splitlines() if line.startswith("R"))]
+    res = [(a, b, g) for _, a, b, g in netlist_resistors(text)]
     names = rows + cols + sorted({n for a, b, _ in res for n in (a, b)} - set(rows) - set(cols))
     index = {n: k for k, n in enumerate(names)}
     lap = np.zeros((len(names), len(names)))
