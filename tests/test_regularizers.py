@@ -17,6 +17,8 @@ from training import kernels, kernels_ref, network
 from training.config import DataConfig, LossConfig, ModelConfig, RegConfig, RunConfig, TrainConfig
 from training.trainer import train
 
+from finite_diff import weight_differences
+
 T_END = 4.0
 V_TH = 1.0
 SIZES = (20, 15, 12, 5)
@@ -66,14 +68,8 @@ def test_regularizer_weight_gradients_match_finite_differences(kind, backend):
     for l, w in enumerate(weights):
         # 60 random entries per layer (a full check of all 540 weights agrees too, but takes longer)
         flat = rng.choice(w.size, size=min(60, w.size), replace=False)
-        fd, an = np.zeros(len(flat)), grads[l].ravel()[flat]
-        for n, f in enumerate(flat):
-            idx = np.unravel_index(f, w.shape)
-            wp = [x.copy() for x in weights]
-            wm = [x.copy() for x in weights]
-            wp[l][idx] += H
-            wm[l][idx] -= H
-            fd[n] = (_total_reg(wp, t_in, kind, v_hat, coefs) - _total_reg(wm, t_in, kind, v_hat, coefs)) / (2 * H)
+        an = grads[l].ravel()[flat]
+        fd = weight_differences(lambda ws: _total_reg(ws, t_in, kind, v_hat, coefs), weights, l, flat, H)
         np.testing.assert_allclose(an, fd, atol=ATOL, rtol=1e-6, err_msg=f"layer {l}")
         if l < len(weights) - 1:
             assert np.abs(fd).max() > 0.1          # the check is not vacuous
