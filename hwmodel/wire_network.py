@@ -50,6 +50,17 @@ def physical_cells(g_pos_s, g_neg_s, scheme: str) -> np.ndarray:
     raise ValueError(f"scheme {scheme!r}: expected 'dual-rail' or 'differential'")
 
 
+def physical_maps(n_in: int, n_out: int, scheme: str):
+    """(row_input, row_sign, col_neuron, col_sign) of the physical array `physical_cells` lays out:
+    physical row r is input row_input[r] driven at sign row_sign[r] (dual-rail: + row, - row;
+    differential: one row), physical column c feeds neuron col_neuron[c] with sign col_sign[c]
+    (differential: + column, - column)."""
+    if scheme == "dual-rail":
+        return (np.repeat(np.arange(n_in), 2), np.tile([1.0, -1.0], n_in),
+                np.arange(n_out), np.ones(n_out))
+    return np.arange(n_in), np.ones(n_in), np.repeat(np.arange(n_out), 2), np.tile([1.0, -1.0], n_out)
+
+
 def _check(g, r_row_ohm, r_col_ohm):
     if g.ndim != 2 or np.any(~np.isfinite(g)) or np.any(g < 0):
         raise ValueError("g_cells_s: expected a 2-D array of finite, non-negative conductances (S)")

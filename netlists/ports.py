@@ -8,9 +8,8 @@ reduction Y (S; currents into the network = Y @ v_ports, rows first). A netlist 
 its wire nodes eliminated is one conductance -Y_pq between every pair of ports with Y_pq < 0; the
 tiles' conductances between the same two nodes add up.
 
-Physical row r of a layer is input `row_input[r]` driven at sign `row_sign[r]` (dual-rail: + row,
-- row; differential: one row); physical column c feeds neuron `col_neuron[c]` with sign
-`col_sign[c]` (differential: + column, - column).
+Physical row r of a layer is input `row_input[r]` driven at sign `row_sign[r]`; physical column c
+feeds neuron `col_neuron[c]` with sign `col_sign[c]` (hwmodel.wire_network.physical_maps).
 """
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from hwmodel.tiles import layer_tiles
 from hwmodel.wire_model import tile_admittances
-from hwmodel.wire_network import laplacian, physical_cells
+from hwmodel.wire_network import laplacian, physical_cells, physical_maps
 
 # Port pairs whose coupling -Y_pq is below this fraction of the tile's largest port self-admittance
 # are not written: the Kron reduction leaves rounding noise (and couplings of that size change no
@@ -40,14 +39,6 @@ class TilePorts:
     @property
     def n_rows(self) -> int:
         return self.rows.stop - self.rows.start
-
-
-def physical_maps(n_in: int, n_out: int, scheme: str):
-    """(row_input, row_sign, col_neuron, col_sign) of the physical array (module docstring)."""
-    if scheme == "dual-rail":
-        return (np.repeat(np.arange(n_in), 2), np.tile([1.0, -1.0], n_in),
-                np.arange(n_out), np.ones(n_out))
-    return np.arange(n_in), np.ones(n_in), np.repeat(np.arange(n_out), 2), np.tile([1.0, -1.0], n_out)
 
 
 def layer_ports(g_pos_s, g_neg_s, scheme: str, r_row_ohm: float, r_col_ohm: float,

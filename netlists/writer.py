@@ -244,7 +244,7 @@ def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
 
 
 def _physical_nodes(l: int, row_p, row_m, circuit: Circuit):
-    """Node names of the physical rows and columns of layer l (netlists.ports.physical_maps)."""
+    """Node names of the physical rows and columns of layer l (hwmodel.wire_network.physical_maps)."""
     n_in, n_out = circuit.g_pos[l].shape
     col_p, col_m = _column_nodes(l, n_out, circuit)
     if circuit.scheme == "dual-rail":
@@ -259,7 +259,8 @@ def _crossbar_reduced(out, l: int, row_p, row_m, circuit: Circuit, cols: range |
     a column in several row tiles) summed. `cols` (neurons): only their columns; a coupling to a
     column outside them is written to ground (that column is at virtual ground). `row_row`: write the
     couplings between driver nodes (they carry the drivers' currents only: energy, no firing time)."""
-    from netlists.ports import couplings, physical_maps
+    from hwmodel.wire_network import physical_maps
+    from netlists.ports import couplings
     n_in, n_out = circuit.g_pos[l].shape
     cols = range(n_out) if cols is None else cols
     row_nodes, col_nodes = _physical_nodes(l, row_p, row_m, circuit)

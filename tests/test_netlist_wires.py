@@ -82,7 +82,7 @@ def test_tiled_literal_and_reduced_crossbars_are_the_tiles_exact_networks(scheme
 def transfer_matrix_of_tile(g_tile, circuit, rs, cs, n_in, n_out):
     """One tile's signed contribution (n_in, n_out) from hwmodel.wire_network.column_transfer."""
     from hwmodel.wire_network import column_transfer
-    from netlists.ports import physical_maps
+    from hwmodel.wire_network import physical_maps
     row_in, row_sign, col_n, col_sign = physical_maps(n_in, n_out, circuit.scheme)
     t = column_transfer(g_tile, circuit.r_wire_row_ohm, circuit.r_wire_col_ohm)     # (C, R)
     out = np.zeros((n_in, n_out))
