@@ -28,6 +28,7 @@ import os
 import re
 import signal
 import socket
+import threading
 import uuid
 from contextlib import contextmanager
 
@@ -79,11 +80,16 @@ def run_tasks(fn, tasks, on_result, jobs: int = 1, dask_address: str | None = No
 
 
 def _start_worker(parent_pid: int, env: dict) -> None:
-    """First thing in a local worker: die with the parent, leave Ctrl-C to it."""
+    """First thing in a local worker: die with the parent, leave Ctrl-C to it, make no named semaphore."""
     from infra.lifetime import die_with_parent
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(env)
+    # A named semaphore made here outlives a worker that is stopped (terminate runs no finalizer) and
+    # the resource tracker warns about it on stderr at exit. tqdm makes one for its default lock at
+    # the first bar; a worker's bars need only a lock between its own threads.
+    from tqdm import tqdm
+    tqdm.set_lock(threading.RLock())
 
 
 @contextmanager
