@@ -256,9 +256,15 @@ def _crossbar_reduced(out, l: int, row_p, row_m, circuit: Circuit, cols: range |
                       row_row: bool = True) -> None:
     """Layer l's tiles as their exact port equivalents (netlists/ports.py): a conductance -Y_pq between
     every pair of ports, the tiles' conductances between the same two nodes (rows sharing a driver,
-    a column in several row tiles) summed. `cols` (neurons): only their columns; a coupling to a
-    column outside them is written to ground (that column is at virtual ground). `row_row`: write the
-    couplings between driver nodes (they carry the drivers' currents only: energy, no firing time)."""
+    a column in several row tiles) summed. `cols` (neurons): only their columns. `row_row`: write the
+    couplings between driver nodes (they carry the drivers' currents only: energy, no firing time).
+
+    Integrator columns sit at virtual ground, so a coupling between two of them carries almost no
+    current: each column's couplings to the other columns are written as one conductance to ground,
+    their sum. That keeps every column's self-admittance (its leak y/A) exact and drops only the
+    current v_c2 g_cc2 that another column's own small voltage (y/A) pushes in, a 1/A effect the
+    behavioural model neglects too; it makes every column a circuit of its own (no column-column
+    fill-in in ngspice). Passive columns keep every pairwise coupling."""
     from hwmodel.wire_network import physical_maps
     from netlists.ports import couplings
     n_in, n_out = circuit.g_pos[l].shape
@@ -283,14 +289,17 @@ def _crossbar_reduced(out, l: int, row_p, row_m, circuit: Circuit, cols: range |
       f"({_f(circuit.r_wire_row_ohm, 'r_wire_row_ohm')} ohm per pitch along rows, "
       f"{_f(circuit.r_wire_col_ohm, 'r_wire_col_ohm')} along columns) as the exact port equivalent of its "
       f"{len(circuit.ports(l))} tile(s): one resistor per coupled pair of driver and column nodes\n")
+    virtual_ground = circuit.neuron == "integrator"
     for c in np.nonzero(written)[0]:
         for k in np.nonzero(g_rc[:, c])[0]:
             w(f"Ry{l}_r{k}_c{c} {names[k]} {col_nodes[c]} {_f(1.0 / g_rc[k, c], what)}\n")
+        if virtual_ground:
+            if g_cc[c].sum() > 0:
+                w(f"Ry{l}_c{c}_0 {col_nodes[c]} 0 {_f(1.0 / g_cc[c].sum(), what)}\n")
+            continue
         for c2 in np.nonzero(g_cc[c])[0]:
-            if written[c2] and c2 <= c:
-                continue        # each pair once
-            w(f"Ry{l}_c{c}_c{c2} {col_nodes[c]} {col_nodes[c2] if written[c2] else '0'} "
-              f"{_f(1.0 / g_cc[c, c2], what)}\n")
+            if c2 > c:          # each pair once (passive: every column is written)
+                w(f"Ry{l}_c{c}_c{c2} {col_nodes[c]} {col_nodes[c2]} {_f(1.0 / g_cc[c, c2], what)}\n")
     if row_row:
         for k in range(len(names)):
             for k2 in np.nonzero(g_rr[k, k + 1:])[0] + k + 1:
@@ -374,7 +383,7 @@ def tran_line(circuit: Circuit, max_step_s: float | None = None) -> str:
 def columns_independent(circuit: Circuit) -> bool:
     """Whether each neuron's column is a circuit of its own (its rows are ideal sources): without
     wires, and with reduced wires into virtual-ground (integrator) columns, whose couplings to other
-    columns end at those columns' virtual ground (written to ground; 1/gain of the column voltage)."""
+    columns are written to ground (`_crossbar_reduced`)."""
     return not circuit.wires or (circuit.reduced and circuit.neuron == "integrator")
 
 
