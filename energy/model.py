@@ -26,15 +26,19 @@ capacitor and its static power). Components, in joules per inference:
 
 A finite op-amp gain A (summing node at y/A, leak G_tot/A) is exact too, with the passive kernel.
 
-Wires (hw.r_wire_row_ohm / r_wire_col_ohm, hw.wire_model: exact, ideal integrator): the layer is
-the exact network of its tiles (netlists.ports.transfer_and_row_form, the netlists' geometry). With
-the columns at virtual ground the row drivers deliver v_read^2 u^T A u while the driven set is u, so
+Wires (hw.r_wire_row_ohm / r_wire_col_ohm, hw.wire_model: exact, integrator): the layer is the
+exact network of its tiles (netlists.ports.transfer_and_row_form, the netlists' geometry). With the
+columns at virtual ground the row drivers deliver v_read^2 u^T A u while the driven set is u, so
 `conduction` = v_read^2 sum_jk A_jk min(T - t_j, T - t_k) (energy.kernels.quadratic_row_energy),
 all of it heat in the cells and wires; `wire_heat_j` is the wires' share (their own quadratic form
-from the solved node voltages), the capacitor term uses the exact transfer W. Other circuits with
-wires use the chip's effective conductances (hwmodel.neurons.effective_conductances: cell in series
-with its wires, first order). Not modelled: read noise (zero mean), column wire capacitance, the
-input encoder (pixel-to-time) circuit, reset. docs/energy.md.
+from the solved node voltages), the capacitor term uses the exact transfer W. With a finite gain
+the rows' power is v_read^2 u^T A u minus sum_i I_i y_i / A (I_i the exact drive of neuron i, y_i/A
+its summing node): the passive kernel with the exact drive and leak (the behavioural model's:
+hwmodel.wire_model.chip_wires) plus A's couplings between rows; neglected, as there, the currents
+one column's y/A pushes into another, and the wires' heat is the virtual-ground one (a 1/A share).
+Passive circuits with wires use the chip's effective conductances (first order). Not modelled: read
+noise (zero mean), column wire capacitance, the input encoder (pixel-to-time) circuit, reset.
+docs/energy.md.
 """
 from __future__ import annotations
 
@@ -68,16 +72,18 @@ class EnergyCircuit:
     g_neg: list = field(repr=False)
     v_th_v: tuple = ()       # per layer comparator threshold (sizes the derived op-amp swing)
     opamp_gain: float | None = None   # integrator open-loop gain; None: ideal
-    # exact wires (ideal integrator), per layer (netlists.ports.transfer_and_row_form): the signed
-    # transfer w_s (n_in, n_out), the row drivers' power form a_s and its wires' share a_wire_s (n_in, n_in)
+    # exact wires (integrator), per layer (netlists.ports.transfer_and_row_form): the signed transfer
+    # w_s (n_in, n_out), the row drivers' power form a_s and its wires' share a_wire_s (n_in, n_in);
+    # g_self_s (n_out,): each summing node's exact self-admittance (the finite-gain leak x A)
     w_s: list | None = field(default=None, repr=False)
     a_s: list | None = field(default=None, repr=False)
     a_wire_s: list | None = field(default=None, repr=False)
+    g_self_s: list | None = field(default=None, repr=False)
 
     def __post_init__(self):
         check_circuit(self.neuron, self.scheme)
-        if self.a_s is not None and not (self.neuron == "integrator" and self.opamp_gain is None):
-            raise ConfigError("exact wire energy (a_s, w_s) is modelled for the ideal integrator only")
+        if self.a_s is not None and self.neuron != "integrator":
+            raise ConfigError("exact wire energy (a_s, w_s) is modelled for the integrator only")
 
     @property
     def n_layers(self) -> int:
@@ -92,15 +98,20 @@ class EnergyCircuit:
         from hwmodel.neurons import effective_conductances
         chip = chip or design.stored_chip()
         hw = design.hw
-        gp, gn = zip(*(effective_conductances(chip.g_pos[l], chip.g_neg[l], hw)
-                       for l in range(design.n_layers)))
         exact = {}
         if exact_wires(hw):
+            from hwmodel.wire_model import chip_wires
             from netlists.ports import transfer_and_row_form
+            wires = chip_wires(design, chip)         # the behavioural model's (cached in the design)
+            gp, gn = [w.g_pos_s for w in wires], [w.g_neg_s for w in wires]
             forms = [transfer_and_row_form(chip.g_pos[l], chip.g_neg[l], hw.scheme, hw.r_wire_row_ohm,
                                            hw.r_wire_col_ohm, hw.tile_rows, hw.tile_cols)
                      for l in range(design.n_layers)]
             exact = dict(zip(("w_s", "a_s", "a_wire_s"), map(list, zip(*forms))))
+            exact["g_self_s"] = [w.g_self_s for w in wires]
+        else:
+            gp, gn = zip(*(effective_conductances(chip.g_pos[l], chip.g_neg[l], hw)
+                           for l in range(design.n_layers)))
         return cls(neuron=design.neuron, scheme=design.scheme, v_read_v=design.v_read_v,
                    t_end_s=design.t_end_s, c_mem_f=tuple(design.c_mem_f), g_pos=list(gp), g_neg=list(gn),
                    v_th_v=tuple(float(v) + hw.comparator_offset_v for v in design.v_th_v),
@@ -110,7 +121,7 @@ class EnergyCircuit:
 def exact_wires(hw) -> bool:
     """The energy model solves the wire network exactly for this hardware (module docstring)."""
     return ((hw.r_wire_row_ohm > 0 or hw.r_wire_col_ohm > 0) and hw.wire_model == "exact"
-            and hw.neuron == "integrator" and hw.opamp_gain is None)
+            and hw.neuron == "integrator")
 
 
 @dataclass(frozen=True)
@@ -226,10 +237,12 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
                                   "circuit has no thresholds; set energy.v_swing_v or give EnergyCircuit v_th_v")
             swing = cfg.swing_v(circ.v_th_v[g]) if len(circ.v_th_v) > g else cfg.v_swing_v
             c = circ.c_mem_f[g]
-            if circ.a_s is not None:      # exact wires: the drivers' power form, the exact transfer
+            if circ.a_s is not None:      # exact wires: the drivers' power form, the wires' share of it
                 rem = np.ascontiguousarray(remaining_time(t_rows, T))
-                cond_exact[:, g] = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_s[g]))
+                row_row = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_s[g]))
                 wire_heat[:, g] = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_wire_s[g]))
+            if circ.a_s is not None and circ.opamp_gain is None:
+                cond_exact[:, g] = row_row
                 v_end = rem @ circ.w_s[g] * (v / c)
                 v_end = v_end if swing is None else np.clip(v_end, -swing, swing)
                 cap = 0.5 * c * (v_end ** 2).sum(axis=1)
@@ -242,11 +255,16 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
                 # The capacitor ends at y (1 + 1/A): 1/2 C (1 + 1/A)^2 y^2, of which the rows deliver
                 # C (1 + 1/A) y^2 / (2A) through the summing node (counted in their conduction) and the
                 # op-amp output the rest, 1/2 C (1 + 1/A) y^2 (the capacitor term).
+                # Exact wires: the kernel's rows see diag(A) and the exact drive; A's couplings between
+                # rows (off its diagonal) add their own quadratic form.
                 a = float(circ.opamp_gain)
+                g_self = circ.g_self_s[g] if circ.g_self_s is not None else (gp + gn).sum(axis=0)
                 row_e, y_end = _PASSIVE[backend](np.ascontiguousarray(t_rows), np.ascontiguousarray(v * (gp - gn)),
                                                  np.ascontiguousarray(g_row),
-                                                 np.ascontiguousarray((gp + gn).sum(axis=0) / a),
+                                                 np.ascontiguousarray(g_self / a),
                                                  np.full(n_out, c * (1 + 1 / a)), v, T, 1.0 / a)
+                if circ.a_s is not None:
+                    row_e = row_e + row_row - v * v * (rem @ g_row)
                 cond_exact[:, g] = row_e
                 y_cap = y_end if swing is None else np.clip(y_end, -swing, swing)
                 cap = 0.5 * c * (1 + 1 / a) * (y_cap ** 2).sum(axis=1)

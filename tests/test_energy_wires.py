@@ -100,12 +100,13 @@ def _design(**hw):
 WIRES = dict(r_wire_row_ohm=300.0, r_wire_col_ohm=300.0, tile_rows=16, tile_cols=4)
 
 
-@pytest.mark.parametrize("form", ["reduced", "literal"])
-def test_energy_validate_with_wires_matches_ngspice_and_the_wires_matter(form):
+@pytest.mark.parametrize("form,gain", [("reduced", None), ("literal", None), ("reduced", 1e3), ("literal", 1e3)])
+def test_energy_validate_with_wires_matches_ngspice_and_the_wires_matter(form, gain):
     """energy-validate on a tiled design with wires: the model at the circuit's firing times within
-    0.5% of ngspice's source energy (the drivers' 1 ns edges), with literal and reduced netlists; a
-    model that leaves the wires' heat out (the wire-free energy at the same times) is off by more."""
-    design, rng = _design(**WIRES)
+    0.5% of ngspice's source energy (the drivers' 1 ns edges), with literal and reduced netlists, an
+    ideal op-amp or a finite gain; a model that leaves the wires' heat out (the wire-free energy at
+    the same times) is off by more."""
+    design, rng = _design(**WIRES, opamp_gain=gain)
     images = rng.integers(0, 256, (2, 24)).astype(np.uint8)
     result = validate(design, images, progress=False, wires=form)
     assert result["wires"]["energy_model"] == "exact" and result["wires"]["netlist"] == form
