@@ -56,3 +56,14 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("train: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad, RunConfig)
+
+
+@pytest.mark.parametrize("v_hat, ok", [("0", True), ("0.5", True), ("-0.1", False), (".inf", False)])
+def test_membrane_v_hat_from_zero_up(v_hat, ok):
+    """The membrane loss's reference may be 0 (the potential's rest, the paper's lowest v_hat)."""
+    overrides = ["reg.kind=membrane", "reg.strength=1e-6", f"reg.v_hat={v_hat}"]
+    if ok:
+        assert load_config(CONFIGS[0], RunConfig, overrides).reg.v_hat == float(v_hat)
+    else:
+        with pytest.raises(ConfigError, match=r"reg\.v_hat"):
+            load_config(CONFIGS[0], RunConfig, overrides)

@@ -23,6 +23,8 @@ T_END = 4.0
 V_TH = 1.0
 SIZES = (20, 15, 12, 5)
 KINDS = {"m-ssr": None, "f-ssr": None, "membrane": 0.7}   # kind -> v_hat
+# (kind, v_hat) for the gradient checks: also the membrane loss at v_hat = 0 (the potential starts on it)
+CASES = [(k, v) for k, v in KINDS.items()] + [("membrane", 0.0)]
 H = 1e-6
 ATOL = 1e-6
 
@@ -53,9 +55,8 @@ def _total_reg(weights, t_in, kind, v_hat, coefs):
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-@pytest.mark.parametrize("kind", list(KINDS))
-def test_regularizer_weight_gradients_match_finite_differences(kind, backend):
-    v_hat = KINDS[kind]
+@pytest.mark.parametrize("kind,v_hat", CASES)
+def test_regularizer_weight_gradients_match_finite_differences(kind, v_hat, backend):
     weights, t_in = _network(1)
     coefs = (0.7, 1.3)                 # distinct per layer: checks which coefficient goes where
     states = network.forward(weights, t_in, MODEL, backend)
@@ -91,15 +92,15 @@ def _fsrr_maximiser_at_input(t, w, order, nv):
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-@pytest.mark.parametrize("kind", list(KINDS))
-def test_regularizer_input_time_gradient_matches_finite_differences(kind, backend):
+@pytest.mark.parametrize("kind,v_hat", CASES)
+def test_regularizer_input_time_gradient_matches_finite_differences(kind, v_hat, backend):
     """dR/dt_in from the kernel. Inputs spread over [0, 3.9] with mixed-sign weights, so F-SSR's
     maximiser often sits at an input arrival: there the maximum moves with that input
     (dR/dt_j = slope before it), which the envelope term -w_j [t_j < t*] alone misses."""
     rng = np.random.default_rng(1)
     t = rng.uniform(0.0, 3.9, (6, 15))
     w = rng.normal(0.1, 1.0, (15, 12))
-    theta = KINDS[kind] if kind == "membrane" else V_TH
+    theta = v_hat if kind == "membrane" else V_TH
     code = network.REG_CODES[kind]
     k = network.BACKENDS[backend]
 
@@ -140,7 +141,7 @@ def test_regularizer_values_match_time_stepping(backend):
     dt = 1e-4
     for b in range(t.shape[0]):
         grid, u = _unreset_on_grid(t[b], w, dt)
-        for theta in (0.5, 0.9, V_TH):
+        for theta in (0.0, 0.5, 0.9, V_TH):
             area = np.trapezoid(np.maximum(0.0, u - theta), grid, axis=0).sum()
             v = k.regularizer(t[b:b + 1], w, order[b:b + 1], nv[b:b + 1], 0, theta, T_END, 0.0, 1)[0][0]
             assert abs(v - area) < 1e-5 * max(1.0, area)

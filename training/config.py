@@ -79,7 +79,8 @@ class RegConfig:
         require(all(s >= 0 for s in values), "reg.strength", f"must be >= 0 (got {self.strength})")
         if self.kind == "membrane":
             require(self.v_hat is not None, "reg.v_hat", "is required when reg.kind is 'membrane'")
-            require(self.v_hat > 0, "reg.v_hat", f"must be > 0 (got {self.v_hat})")
+            require(math.isfinite(self.v_hat) and self.v_hat >= 0, "reg.v_hat",
+                    f"must be a finite value >= 0 (got {self.v_hat})")
 
     def strengths(self, n_hidden: int) -> tuple[float, ...]:
         """One strength per hidden layer (all zero when kind is 'none')."""
