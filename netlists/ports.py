@@ -6,7 +6,8 @@ is an independent resistive network between its ports: its rows' drivers at its 
 columns' ends at the neurons' summing nodes. hwmodel.wire_network.port_admittance gives its Kron
 reduction Y (S; currents into the network = Y @ v_ports, rows first). A netlist of that tile with
 its wire nodes eliminated is one conductance -Y_pq between every pair of ports with Y_pq < 0; the
-tiles' conductances between the same two nodes add up.
+tiles' conductances between the same two nodes add up (netlists.writer writes an integrator
+column's couplings to other columns as one conductance to ground: both sit at virtual ground).
 
 Physical row r of a layer is input `row_input[r]` driven at sign `row_sign[r]`; physical column c
 feeds neuron `col_neuron[c]` with sign `col_sign[c]` (hwmodel.wire_network.physical_maps).
