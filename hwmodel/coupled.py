@@ -35,7 +35,7 @@ import numpy as np
 from hwmodel import kernels, kernels_ref
 
 CROSS_TOL = 1e-13       # crossing resolution, relative to the window t_end
-_STACK = 256            # interval stack of the bound search (depth <= log2(1 / CROSS_TOL) ~ 43)
+_STACK = 64             # interval stack of the bound search (depth <= log2(window / tol) ~ 43)
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,20 @@ def modes(y_cols_s, c_eff_f, groups) -> Modes:
     return Modes(e, lam, np.array(bounds, dtype=np.int64))
 
 
+@nb.njit(cache=True)
+def _upper(v_lo, v_hi, rise, fall, d_min, d_max, length):
+    """An upper bound of V on [lo, hi] (length hi - lo): the least of the modes' bounds from either end
+    (rise, fall: the sums of the terms' increases and decreases over the interval) and the two slope
+    lines V(lo) + (tau - lo) d_max, V(hi) - (hi - tau) d_min (d_min, d_max bound V' on it)."""
+    out = min(v_lo + rise, v_hi + fall)
+    if d_max <= 0.0:
+        return min(out, v_lo)
+    if d_min >= 0.0:
+        return min(out, v_hi)
+    s = min(max((v_hi - v_lo - length * d_min) / (d_max - d_min), 0.0), length)
+    return min(out, v_lo + s * d_max)
+
+
 # -- plain numpy reference ----------------------------------------------------------------------------
 
 def _psi_ref(lam, tau):
@@ -86,11 +100,13 @@ def _first_crossing_ref(v0, c, lam, theta, h, tol):
     stack = [(0.0, h, v0, np.zeros_like(lam), np.ones_like(lam), v0 + c @ psi_h, psi_h, exp_h)]
     while stack:
         lo, hi, v_lo, p_lo, x_lo, v_hi, p_hi, x_hi = stack.pop()
-        if v_lo + np.maximum(c * (p_hi - p_lo), 0.0).sum() <= theta:
+        dp = c * (p_hi - p_lo)
+        d_min, d_max = np.minimum(c * x_lo, c * x_hi).sum(), np.maximum(c * x_lo, c * x_hi).sum()
+        if _upper(v_lo, v_hi, np.maximum(dp, 0.0).sum(), np.maximum(-dp, 0.0).sum(), d_min, d_max, hi - lo) <= theta:
             continue
-        if v_hi > theta and np.minimum(c * x_lo, c * x_hi).sum() > 0:
+        if v_hi > theta and d_min > 0:
             return _newton_ref(v0, c, lam, theta, lo, hi, tol)
-        if hi - lo <= tol or np.maximum(c * x_lo, c * x_hi).sum() < 0:
+        if hi - lo <= tol or d_max < 0:
             if v_hi > theta:
                 return hi
             continue
@@ -117,7 +133,7 @@ def _newton_ref(v0, c, lam, theta, lo, hi, tol):
         nxt = tau - step
         if not lo < nxt < hi:
             nxt = 0.5 * (lo + hi)
-        if abs(nxt - tau) <= 1e-3 * tol or hi - lo <= 1e-3 * tol:
+        if abs(nxt - tau) <= tol or hi - lo <= tol:
             return nxt
         tau = nxt
     return tau
@@ -228,7 +244,7 @@ def _newton(v0, c, lam, g0, g1, theta, lo, hi, tol, p, x):
         nxt = tau - f / slope if slope > 0 else np.inf
         if not (lo < nxt < hi):
             nxt = 0.5 * (lo + hi)
-        if abs(nxt - tau) <= 1e-3 * tol or hi - lo <= 1e-3 * tol:
+        if abs(nxt - tau) <= tol or hi - lo <= tol:
             return nxt
         tau = nxt
     return tau
@@ -252,15 +268,17 @@ def _first_crossing(v0, c, lam, g0, g1, theta, h, psi_h, exp_h, tol, ps, xs, st_
     while top >= 1:
         lo, hi = st_t[top], st_t[top - 1]
         v_lo, v_hi = st_v[top], st_v[top - 1]
-        up, d_min, d_max = v_lo, 0.0, 0.0
+        rise, fall, d_min, d_max = 0.0, 0.0, 0.0, 0.0
         for k in range(m):
             dp = c[k] * (ps[top - 1, k] - ps[top, k])
             if dp > 0:
-                up += dp
+                rise += dp
+            else:
+                fall -= dp
             a, b = c[k] * xs[top, k], c[k] * xs[top - 1, k]
             d_min += min(a, b)
             d_max += max(a, b)
-        if up <= theta:
+        if _upper(v_lo, v_hi, rise, fall, d_min, d_max, hi - lo) <= theta:
             top -= 1                    # no crossing in [lo, hi]: hi becomes the next lo
             continue
         if v_hi > theta and d_min > 0:
@@ -279,6 +297,18 @@ def _first_crossing(v0, c, lam, g0, g1, theta, h, psi_h, exp_h, tol, ps, xs, st_
         st_t[top] = mid
         top += 1
     return -1.0
+
+
+@nb.njit(cache=True, fastmath={"reassoc", "contract", "nsz", "nnan"})
+def _change_and_rise(e_row, wp, g0, g1):
+    """(sum_q e_row[q] wp[q], sum_q max(e_row[q] wp[q], 0)) over the group's modes: a node's change
+    over the segment and its terms' total rise (vectorised: the sums in any order)."""
+    dv, up = 0.0, 0.0
+    for q in range(g0, g1):
+        d = e_row[q] * wp[q]
+        dv += d
+        up += max(d, 0.0)
+    return dv, up
 
 
 @nb.njit(cache=True)
@@ -301,6 +331,7 @@ def _coupled_one(t, a, s2, a_sum, s2_sum, e, lam, bounds, theta, t_end, noisy, k
     for g in range(len(bounds) - 1):
         m_max = max(m_max, bounds[g + 1] - bounds[g])
     w = np.empty(n)
+    wp = np.empty(n)
     psi = np.empty(n)
     ex = np.empty(n)
     cw = np.empty(m_max)
@@ -345,21 +376,21 @@ def _coupled_one(t, a, s2, a_sum, s2_sum, e, lam, bounds, theta, t_end, noisy, k
         tn = t[order[k_next]] if k_next < nv else t_end
         h = tn - tj
         for g in range(len(bounds) - 1):
-            g0, g1 = bounds[g], bounds[g + 1]
+            # unsigned indices: numba then omits the negative-index fix-up and vectorises the loops
+            g0, g1 = np.uint64(bounds[g]), np.uint64(bounds[g + 1])
             for q in range(g0, g1):
-                acc = 0.0
-                for i in range(g0, g1):
-                    acc += e[i, q] * cur[i]
-                w[q] = acc - lam[q] * z[q]
+                w[q] = -lam[q] * z[q]
                 psi[q], ex[q] = _psi(lam[q], h)
             for i in range(g0, g1):
-                dv, up = 0.0, 0.0
                 for q in range(g0, g1):
-                    d = e[i, q] * w[q] * psi[q]
-                    dv += d
-                    if d > 0:
-                        up += d
-                if not fired[i] and v[i] + up > theta[i]:
+                    w[q] += e[i, q] * cur[i]
+            for q in range(g0, g1):
+                wp[q] = w[q] * psi[q]
+            for i in range(g0, g1):
+                if fired[i]:
+                    continue            # a passive node fires once: its potential is no longer needed
+                dv, up = _change_and_rise(e[i], wp, g0, g1)
+                if v[i] + up > theta[i]:
                     for q in range(g0, g1):
                         cw[q - g0] = e[i, q] * w[q]
                     tau = _first_crossing(v[i], cw, lam, g0, g1, theta[i], h, psi[g0:g1], ex[g0:g1], tol,
@@ -370,7 +401,7 @@ def _coupled_one(t, a, s2, a_sum, s2_sum, e, lam, bounds, theta, t_end, noisy, k
                         n_fired += 1
                 v[i] += dv
             for q in range(g0, g1):
-                z[q] += w[q] * psi[q]
+                z[q] += wp[q]
         if n_fired == n:
             break
         k = k_next
