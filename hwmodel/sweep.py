@@ -114,7 +114,7 @@ def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Pa
     series = ([(f"accuracy_{suffix}", f"{model} wires") for model, suffix in WIRE_MODELS.items()]
               if param in SIDE_BY_SIDE else [("accuracy", "hardware")])
     for k, (key, name) in enumerate(series):
-        have = np.array([r[key] is not None for r in pts], dtype=bool)   # None: not modelled (passive, exact)
+        have = np.array([r[key] is not None for r in pts], dtype=bool)   # None: no value for this model
         y = np.array([r[key] for r in pts if r[key] is not None], dtype=float) * 100
         e = np.array([r[f"{key}_std"] for r in pts if r[key] is not None], dtype=float) * 100
         if have.any():
