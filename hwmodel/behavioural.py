@@ -4,7 +4,8 @@
 comparator that switches at t_c drives the next layer's rows from t_c + comparator_delay_s to the
 end of the window; a switch later than t_end_s is not seen (silent). The ideal integrator runs on
 the training sweep (`training.kernels.forward`, with weights in volts per second and the
-threshold in volts); leaky or noisy columns run on `hwmodel.kernels.column_forward`.
+threshold in volts); leaky or noisy columns run on `hwmodel.kernels.column_forward`, and passive
+columns coupled by exact wires on `hwmodel.coupled.coupled_forward`.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from hwmodel import kernels, kernels_ref
+from hwmodel import coupled, kernels, kernels_ref
 from hwmodel.chip import Chip, draw_chip
 from hwmodel.design import Design
 from hwmodel.neurons import LayerCircuit, layer_circuit
@@ -25,7 +26,8 @@ from training import kernels_ref as train_kernels_ref
 from training import network
 from training.encoding import encode_pixels
 
-_BACKENDS = {"numba": (train_kernels, kernels), "numpy": (train_kernels_ref, kernels_ref)}
+_BACKENDS = {"numba": (train_kernels, kernels, coupled.coupled_forward),
+             "numpy": (train_kernels_ref, kernels_ref, coupled.coupled_forward_ref)}
 
 
 def circuits(design: Design, chip: Chip | None = None) -> list[LayerCircuit]:
@@ -39,7 +41,7 @@ def circuits(design: Design, chip: Chip | None = None) -> list[LayerCircuit]:
 def fire(circ: LayerCircuit, t_in_s: np.ndarray, t_end_s: float, delay_s: float, seed: int,
          sample_offset: int = 0, backend: str = "numba") -> np.ndarray:
     """Output spike times (B, n) in seconds of one layer for input times t_in_s (B, K)."""
-    sweep, column = _BACKENDS[backend]
+    sweep, column, coupled_forward = _BACKENDS[backend]
     t_in_s = np.ascontiguousarray(t_in_s, dtype=np.float64)
     k_in, n = circ.drive_a.shape
     check_shape("input spike times", t_in_s, (None, k_in), f"the layer's crossbar has {k_in} rows", CheckpointError)
@@ -59,6 +61,11 @@ def fire(circ: LayerCircuit, t_in_s: np.ndarray, t_end_s: float, delay_s: float,
             t_out = sweep.forward(t_in_s, np.ascontiguousarray(w), float(theta[0]), t_lim)[0]
         else:
             t_out = sweep.forward(t_in_s, np.ascontiguousarray(w / theta[None, :]), 1.0, t_lim)[0]
+    elif circ.modes is not None:
+        m = circ.modes
+        t_out = coupled_forward(t_in_s, np.ascontiguousarray(circ.drive_a), np.ascontiguousarray(circ.noise_a),
+                                m.e, m.lam_per_s, m.bounds, np.ascontiguousarray(theta), t_lim,
+                                np.uint64(seed % 2 ** 64), sample_offset)
     else:
         t_out = column.column_forward(t_in_s, np.ascontiguousarray(circ.drive_a),
                                       np.ascontiguousarray(circ.noise_a), circ.g_leak_s, circ.c_eff_f,

@@ -81,8 +81,6 @@ def layer_conductances(w: np.ndarray, hw: HardwareConfig, layer: int, n_layers: 
 def map_model(weights, model: ModelConfig, hw: HardwareConfig, source_run: str = "",
               dataset: str = "mnist") -> Design:
     """Map trained weights (model time, threshold model.v_th) onto the hardware `hw`."""
-    from hwmodel.wire_model import check_modelled    # scipy: not loaded for --help
-    check_modelled(hw)      # refuse at map time what no later command could evaluate
     g_pos_nom, g_neg_nom, ks, fss, clipped, caps, ths = [], [], [], [], [], [], []
     for l, w in enumerate(weights):
         gp, gn, k, fs, n_over = layer_conductances(np.asarray(w, dtype=np.float64), hw, l, len(weights))

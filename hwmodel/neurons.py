@@ -14,7 +14,9 @@ and fires (its comparator switches) when y reaches theta = V_th + offset.
 
 Wires (hwmodel/wire_model.py, per tile): the drive and the noise use the effective cell
 conductances of `LayerWires` (exact by default, or first order), G_tot is the neuron's summing-node
-self-admittance g_self. Exact wires with a passive column are not modelled (a ConfigError).
+self-admittance g_self. Passive columns with exact wires are coupled through the row wires: their
+nodes obey C dV/dt = I(t) - Y_g V per column-tile group (`LayerWires.y_cols_s`), solved in modal
+form by hwmodel.coupled (`LayerCircuit.modes`; g_leak then holds diag(Y_g)).
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwmodel.config import HardwareConfig
-from hwmodel.wire_model import LayerWires, check_modelled, effective_conductances, layer_wires, wire_paths
+from hwmodel.coupled import Modes, modes
+from hwmodel.tiles import tile_bounds
+from hwmodel.wire_model import LayerWires, effective_conductances, layer_wires, wire_paths
 
 __all__ = ["LayerCircuit", "layer_circuit", "effective_conductances", "wire_paths"]   # first order: wire_model
 
@@ -38,12 +42,12 @@ class LayerCircuit:
     c_eff_f: np.ndarray      # (n,)
     theta_v: np.ndarray      # (n,) threshold including comparator offset
     ideal: bool              # linear ramps and no noise: the training sweep applies
+    modes: Modes | None = None   # passive nodes coupled by exact wires (hwmodel.coupled), else None
 
 
 def layer_circuit(g_pos, g_neg, offset_v, c_mem_f: float, v_th_v: float, hw: HardwareConfig,
                   wires: LayerWires | None = None) -> LayerCircuit:
     """One layer's circuit from its cells (S); `wires`: their LayerWires if already computed (cache)."""
-    check_modelled(hw)
     wires = wires if wires is not None else layer_wires(g_pos, g_neg, hw)
     gp, gn = wires.g_pos_s, wires.g_neg_s
     drive = hw.v_read_v * (gp - gn)
@@ -59,5 +63,8 @@ def layer_circuit(g_pos, g_neg, offset_v, c_mem_f: float, v_th_v: float, hw: Har
         a = hw.opamp_gain
         g_leak, c_eff = g_tot / a, np.full(n, c_mem_f * (1.0 + 1.0 / a))
     ideal = hw.neuron == "integrator" and hw.opamp_gain is None and hw.read_noise_rel == 0
+    coupled = None
+    if hw.neuron == "passive" and wires.y_cols_s is not None:     # dual-rail: physical column i = neuron i
+        coupled = modes(wires.y_cols_s, c_eff, tile_bounds(n, hw.tile_cols))
     return LayerCircuit(drive, noise, np.ascontiguousarray(g_leak, dtype=np.float64), c_eff,
-                        v_th_v + np.asarray(offset_v, dtype=np.float64), ideal)
+                        v_th_v + np.asarray(offset_v, dtype=np.float64), ideal, coupled)

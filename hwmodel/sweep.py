@@ -74,7 +74,6 @@ def parse_values(param: str, raw) -> list:
 
 def sweep(design: Design, param: str, values, images, labels, trials: int = 1, progress: bool = True) -> list[dict]:
     from hwmodel.behavioural import evaluate    # numba: imported when a sweep runs, not with PARAMS
-    from hwmodel.wire_model import modelled
 
     if param not in PARAMS:
         raise ConfigError(f"--param: must be one of {', '.join(PARAMS)} (got {param!r})")
@@ -90,9 +89,6 @@ def sweep(design: Design, param: str, values, images, labels, trials: int = 1, p
         if param in SIDE_BY_SIDE:
             wired = d.hw.r_wire_row_ohm > 0 or d.hw.r_wire_col_ohm > 0
             for model, suffix in WIRE_MODELS.items():
-                if wired and model != d.hw.wire_model and not modelled(d.hw.with_(wire_model=model)):
-                    row[f"accuracy_{suffix}"] = row[f"accuracy_{suffix}_std"] = None   # e.g. passive, exact
-                    continue
                 other = r if model == d.hw.wire_model or not wired else evaluate(
                     remap(design, **changes, wire_model=model), images, labels, trials=trials, progress=progress)
                 row[f"accuracy_{suffix}"] = other["accuracy"]
@@ -118,7 +114,7 @@ def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Pa
     series = ([(f"accuracy_{suffix}", f"{model} wires") for model, suffix in WIRE_MODELS.items()]
               if param in SIDE_BY_SIDE else [("accuracy", "hardware")])
     for k, (key, name) in enumerate(series):
-        have = np.array([r[key] is not None for r in pts], dtype=bool)   # None: not modelled (passive, exact)
+        have = np.array([r[key] is not None for r in pts], dtype=bool)   # None: no value for this model
         y = np.array([r[key] for r in pts if r[key] is not None], dtype=float) * 100
         e = np.array([r[f"{key}_std"] for r in pts if r[key] is not None], dtype=float) * 100
         if have.any():

@@ -17,6 +17,10 @@ What the neuron circuits need from the wires (`LayerWires`):
 - g_self_s (n_out,): the conductance the summing node sees to the (driven or grounded) rows, the
   sum over the neuron's tile columns of the exact column self-admittance diag(Y_cc); first order
   and wire-free, the sum of the (effective) cell conductances (G_tot).
+- y_cols_s (physical columns, physical columns), exact only: the column ports' admittance Y_cc
+  summed over the row tiles, block-diagonal by tile column range (columns of different tiles share
+  no wire). Passive columns are coupled through it (hwmodel.coupled); off its diagonal it is
+  what a virtual ground ignores.
 
 Exact models are cached per chip in the design folder (`chip_wires`).
 """
@@ -31,11 +35,11 @@ from hwmodel.config import HardwareConfig
 from hwmodel.tiles import layer_tiles
 from hwmodel.wire_network import physical_cells, port_admittance
 from infra import atomic_io
-from infra.errors import CheckpointError, ConfigError
+from infra.errors import CheckpointError
 from infra.fingerprint import arrays_digest, digest
 
 CACHE_DIR = "wires-cache"       # DESIGN/wires-cache/chip{trial}.npz
-_CACHE_VERSION = 1              # bump when the exact model changes: older caches are recomputed
+_CACHE_VERSION = 2              # bump when the exact model changes: older caches are recomputed
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class LayerWires:
     g_pos_s: np.ndarray      # (n_in, n_out)
     g_neg_s: np.ndarray      # (n_in, n_out)
     g_self_s: np.ndarray     # (n_out,)
+    y_cols_s: np.ndarray | None = None     # (physical columns,) * 2, exact wires only
 
 
 def has_wires(hw: HardwareConfig) -> bool:
@@ -115,14 +120,15 @@ def exact_layer(g_pos, g_neg, hw: HardwareConfig) -> LayerWires:
     transfer and its columns' self-admittance."""
     n_r, n_c = physical_cells(g_pos, g_neg, hw.scheme).shape
     transfer = np.empty((n_r, n_c))     # transfer[r, c]: current into column c's end per volt on row r
-    g_self = np.zeros(n_c)
+    y_cols = np.zeros((n_c, n_c))
     for rows, cols, y in tile_admittances(g_pos, g_neg, hw.scheme, hw.r_wire_row_ohm, hw.r_wire_col_ohm,
                                           hw.tile_rows, hw.tile_cols, columns_only=True):
         t_r = rows.stop - rows.start
         transfer[rows, cols] = -y[:t_r]
-        g_self[cols] += np.diag(y[t_r:])
+        y_cols[cols, cols] += y[t_r:]
     gp, gn = _neuron_cells(transfer, hw.scheme)
-    return LayerWires(np.ascontiguousarray(gp), np.ascontiguousarray(gn), _neuron_sum(g_self, hw.scheme))
+    return LayerWires(np.ascontiguousarray(gp), np.ascontiguousarray(gn),
+                      _neuron_sum(np.diag(y_cols).copy(), hw.scheme), y_cols)
 
 
 def layer_wires(g_pos, g_neg, hw: HardwareConfig) -> LayerWires:
@@ -132,19 +138,6 @@ def layer_wires(g_pos, g_neg, hw: HardwareConfig) -> LayerWires:
         return exact_layer(g_pos, g_neg, hw)
     gp, gn = effective_conductances(g_pos, g_neg, hw)
     return LayerWires(gp, gn, (gp + gn).sum(axis=0))
-
-
-def modelled(hw: HardwareConfig) -> bool:
-    """Whether the behavioural model covers this circuit with these wires (`check_modelled`)."""
-    return not (hw.neuron == "passive" and has_wires(hw) and hw.wire_model == "exact")
-
-
-def check_modelled(hw: HardwareConfig) -> None:
-    """ConfigError unless the behavioural model covers this circuit with these wires."""
-    if not modelled(hw):
-        raise ConfigError("hw.wire_model: exact wires are modelled for integrator columns only (passive columns "
-                          "couple through the row wires); set hw.wire_model: first-order, or hw.r_wire_row_ohm "
-                          "and hw.r_wire_col_ohm to 0")
 
 
 def _cache_key(design, chip) -> str:
@@ -169,16 +162,16 @@ def _read_cache(path: Path, key: str, shapes) -> list[LayerWires] | None:
     if stored is None or not np.array_equal(stored, want.astype(np.float64)):
         return None
     out = []
-    for l, (n_in, n_out) in enumerate(shapes):
+    for l, (n_in, n_out, n_c) in enumerate(shapes):
         try:
-            gp, gn, gs = arrays[f"g_pos{l}"], arrays[f"g_neg{l}"], arrays[f"g_self{l}"]
+            gp, gn, gs, yc = (arrays[f"{name}{l}"] for name in ("g_pos", "g_neg", "g_self", "y_cols"))
         except KeyError:
             return None
-        if gp.shape != (n_in, n_out) or gn.shape != (n_in, n_out) or gs.shape != (n_out,):
+        if gp.shape != (n_in, n_out) or gn.shape != (n_in, n_out) or gs.shape != (n_out,) or yc.shape != (n_c, n_c):
             return None
-        if not all(np.all(np.isfinite(a)) for a in (gp, gn, gs)):
+        if not all(np.all(np.isfinite(a)) for a in (gp, gn, gs, yc)):
             return None
-        out.append(LayerWires(gp, gn, gs))
+        out.append(LayerWires(gp, gn, gs, yc))
     return out
 
 
@@ -189,20 +182,21 @@ def chip_wires(design, chip) -> list[LayerWires]:
     and written there atomically (a corrupt, stale or unwritable cache is recomputed, never
     trusted); designs not read from a folder are not cached."""
     hw = design.hw
-    check_modelled(hw)
     exact = has_wires(hw) and hw.wire_model == "exact"
     if not (exact and design.folder and design.content_sha256):
         return [layer_wires(chip.g_pos[l], chip.g_neg[l], hw) for l in range(design.n_layers)]
     path = Path(design.folder) / CACHE_DIR / f"chip{int(chip.trial)}.npz"
     key = _cache_key(design, chip)
-    shapes = [np.shape(g) for g in chip.g_pos]
+    shapes = [(n_in, n_out, n_out if hw.scheme == "dual-rail" else 2 * n_out)
+              for n_in, n_out in (np.shape(g) for g in chip.g_pos)]
     cached = _read_cache(path, key, shapes)
     if cached is not None:
         return cached
     layers = [layer_wires(chip.g_pos[l], chip.g_neg[l], hw) for l in range(design.n_layers)]
     arrays = {}
     for l, w in enumerate(layers):
-        arrays.update({f"g_pos{l}": w.g_pos_s, f"g_neg{l}": w.g_neg_s, f"g_self{l}": w.g_self_s})
+        arrays.update({f"g_pos{l}": w.g_pos_s, f"g_neg{l}": w.g_neg_s, f"g_self{l}": w.g_self_s,
+                       f"y_cols{l}": w.y_cols_s})
     arrays["key"] = _key_array(digest(key, arrays_digest(arrays)))
     try:
         path.parent.mkdir(exist_ok=True)
