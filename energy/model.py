@@ -36,8 +36,13 @@ the rows' power is v_read^2 u^T A u minus sum_i I_i y_i / A (I_i the exact drive
 its summing node): the passive kernel with the exact drive and leak (the behavioural model's:
 hwmodel.wire_model.chip_wires) plus A's couplings between rows; neglected, as there, the currents
 one column's y/A pushes into another, and the wires' heat is the virtual-ground one (a 1/A share).
-Passive circuits with wires use the chip's effective conductances (first order). Not modelled: read
-noise (zero mean), column wire capacitance, the input encoder (pixel-to-time) circuit, reset.
+Passive columns with exact wires are coupled nodes, C dV/dt = I - Y_g V (hwmodel.coupled): the rows
+deliver v_read^2 u^T A u - I^T V, and in the behavioural model's modes z = E^T C V (V = E z,
+dz/dt = E^T I - lam z, 1/2 V^T C V = 1/2 |z|^2) the integral of I^T V is the passive kernel's with
+drive E^T I, unit capacitance and leak lam; the wires' share of the heat is not split out there
+(`wire_heat_j` None: it depends on the column voltages too). With `hw.wire_model: first-order`
+circuits use the chip's effective conductances (first order). Not modelled: read noise (zero
+mean), column wire capacitance, the input encoder (pixel-to-time) circuit, reset.
 docs/energy.md.
 """
 from __future__ import annotations
@@ -74,16 +79,18 @@ class EnergyCircuit:
     opamp_gain: float | None = None   # integrator open-loop gain; None: ideal
     # exact wires (integrator), per layer (netlists.ports.transfer_and_row_form): the signed transfer
     # w_s (n_in, n_out), the row drivers' power form a_s and its wires' share a_wire_s (n_in, n_in);
-    # g_self_s (n_out,): each summing node's exact self-admittance (the finite-gain leak x A)
+    # g_self_s (n_out,): each summing node's exact self-admittance (the finite-gain leak x A);
+    # modes: passive nodes coupled by exact wires, per layer (hwmodel.coupled.Modes)
     w_s: list | None = field(default=None, repr=False)
     a_s: list | None = field(default=None, repr=False)
     a_wire_s: list | None = field(default=None, repr=False)
     g_self_s: list | None = field(default=None, repr=False)
+    modes: list | None = field(default=None, repr=False)
 
     def __post_init__(self):
         check_circuit(self.neuron, self.scheme)
-        if self.a_s is not None and self.neuron != "integrator":
-            raise ConfigError("exact wire energy (a_s, w_s) is modelled for the integrator only")
+        if self.a_s is not None and self.neuron == "passive" and self.modes is None:
+            raise ConfigError("exact wire energy of passive columns needs their coupled modes (modes)")
 
     @property
     def n_layers(self) -> int:
@@ -109,6 +116,10 @@ class EnergyCircuit:
                      for l in range(design.n_layers)]
             exact = dict(zip(("w_s", "a_s", "a_wire_s"), map(list, zip(*forms))))
             exact["g_self_s"] = [w.g_self_s for w in wires]
+            if hw.neuron == "passive":
+                from hwmodel.behavioural import circuits
+                exact["modes"] = [c.modes for c in circuits(design, chip)]
+                exact["a_wire_s"] = None
         else:
             gp, gn = zip(*(effective_conductances(chip.g_pos[l], chip.g_neg[l], hw)
                            for l in range(design.n_layers)))
@@ -120,8 +131,7 @@ class EnergyCircuit:
 
 def exact_wires(hw) -> bool:
     """The energy model solves the wire network exactly for this hardware (module docstring)."""
-    return ((hw.r_wire_row_ohm > 0 or hw.r_wire_col_ohm > 0) and hw.wire_model == "exact"
-            and hw.neuron == "integrator")
+    return (hw.r_wire_row_ohm > 0 or hw.r_wire_col_ohm > 0) and hw.wire_model == "exact"
 
 
 @dataclass(frozen=True)
@@ -202,7 +212,7 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
     cond_exact = np.zeros((n_img, L + 1))
     cond_sc = np.zeros((n_img, L + 1))
     spikes = np.zeros((n_img, L + 1))
-    wire_heat = np.zeros((n_img, L + 1)) if circ.a_s is not None else None
+    wire_heat = np.zeros((n_img, L + 1)) if circ.a_wire_s is not None else None
     c_cmp, c_rows, c_cond, c_cap, c_stat = range(len(COMPONENTS))
     drivers = [t_input_s] + [np.asarray(t, dtype=np.float64) for t in layer_times_s]
     if len(drivers) != L + 1:
@@ -231,16 +241,17 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
         e[:, g, c_rows] = spikes[:, g] * rows * e_row
         g_row = np.diag(circ.a_s[g]).copy() if circ.a_s is not None else (gp + gn).sum(axis=1)
         cond_sc[:, g] = conduction_spike_count(t_rows, g_row, v, T)
+        if circ.a_s is not None:      # exact wires: the drivers' power form (columns at 0 V), the wires' share
+            rem = np.ascontiguousarray(remaining_time(t_rows, T))
+            row_row = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_s[g]))
+            if wire_heat is not None:
+                wire_heat[:, g] = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_wire_s[g]))
         if circ.neuron == "integrator":
             if cfg.v_swing_v is None and not np.isinf(cfg.swing_over_threshold) and len(circ.v_th_v) <= g:
                 raise ConfigError("energy.v_swing_v: null derives the swing from each layer's threshold, but the "
                                   "circuit has no thresholds; set energy.v_swing_v or give EnergyCircuit v_th_v")
             swing = cfg.swing_v(circ.v_th_v[g]) if len(circ.v_th_v) > g else cfg.v_swing_v
             c = circ.c_mem_f[g]
-            if circ.a_s is not None:      # exact wires: the drivers' power form, the wires' share of it
-                rem = np.ascontiguousarray(remaining_time(t_rows, T))
-                row_row = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_s[g]))
-                wire_heat[:, g] = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_wire_s[g]))
             if circ.a_s is not None and circ.opamp_gain is None:
                 cond_exact[:, g] = row_row
                 v_end = rem @ circ.w_s[g] * (v / c)
@@ -268,6 +279,14 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
                 cond_exact[:, g] = row_e
                 y_cap = y_end if swing is None else np.clip(y_end, -swing, swing)
                 cap = 0.5 * c * (1 + 1 / a) * (y_cap ** 2).sum(axis=1)
+        elif circ.a_s is not None:
+            # coupled passive nodes, in their modes (module docstring): drive E^T I, unit C, leak lam
+            m = circ.modes[g]
+            row_e, z_end = _PASSIVE[backend](np.ascontiguousarray(t_rows), np.ascontiguousarray((v * (gp - gn)) @ m.e),
+                                             np.ascontiguousarray(g_row), np.ascontiguousarray(m.lam_per_s),
+                                             np.ones(n_out), v, T)
+            cap = 0.5 * (z_end ** 2).sum(axis=1)
+            cond_exact[:, g] = row_e + row_row - v * v * (rem @ g_row) - cap
         else:
             d = np.ascontiguousarray(v * (gp - gn))
             c_f = np.full(n_out, circ.c_mem_f[g])
