@@ -114,14 +114,13 @@ def write_sweep(rows: list[dict], out: str | Path, param: str) -> tuple[Path, Pa
     series = ([(f"accuracy_{suffix}", f"{model} wires") for model, suffix in WIRE_MODELS.items()]
               if param in SIDE_BY_SIDE else [("accuracy", "hardware")])
     for k, (key, name) in enumerate(series):
-        have = np.array([r[key] is not None for r in pts], dtype=bool)   # None: no value for this model
-        y = np.array([r[key] for r in pts if r[key] is not None], dtype=float) * 100
-        e = np.array([r[f"{key}_std"] for r in pts if r[key] is not None], dtype=float) * 100
-        if have.any():
-            ax.errorbar(x[have], y, yerr=e, marker="o", capsize=3, color=f"C{2 * k}",
+        y = np.array([r[key] for r in pts], dtype=float) * 100
+        e = np.array([r[f"{key}_std"] for r in pts], dtype=float) * 100
+        if len(pts):
+            ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=f"C{2 * k}",
                         label=f"{name} (mean, std over chips)")
         for r in rows:
-            if r["value"] is None and r[key] is not None:
+            if r["value"] is None:
                 ax.axhline(r[key] * 100, color=f"C{2 * k + 1}", ls=":",
                            label=f"{name}, one tile" if param == "tile" else "analog (no quantisation)")
     if len(pts) and param in SIDE_BY_SIDE and x.min() > 0 and x.max() > 10 * x.min():

@@ -104,7 +104,7 @@ def cmd_hw_sweep(args) -> int:
                      progress=not args.quiet)
         csv_path, png_path = write_sweep(rows, args.out, args.param)
     for r in rows:
-        both = "".join(f"  ({name} " + ("not modelled" if r[key] is None else f"{r[key] * 100:.2f}%") + ")"
+        both = "".join(f"  ({name} {r[key] * 100:.2f}%)"
                        for name, key in (("exact", "accuracy_exact"), ("first-order", "accuracy_first_order"))
                        if key in r)
         print(f"  {args.param} = {r['value']}: accuracy {r['accuracy'] * 100:.2f}% +- {r['accuracy_std'] * 100:.2f}"
