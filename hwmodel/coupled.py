@@ -143,7 +143,7 @@ def coupled_forward_ref(t_in, a, s, e, lam, bounds, theta, t_end, seed, sample_o
     """Firing times (B, n) of one layer of coupled passive nodes; inf = no crossing before t_end.
     The arguments of `hwmodel.kernels.column_forward` with the layer's Modes (e, lam, bounds) in
     place of (g_leak, c_eff); theta > 0."""
-    b_size, k_in = t_in.shape
+    b_size = t_in.shape[0]
     n = a.shape[1]
     t_out = np.full((b_size, n), np.inf)
     a_sum = a.sum(axis=0)
@@ -154,42 +154,12 @@ def coupled_forward_ref(t_in, a, s, e, lam, bounds, theta, t_end, seed, sample_o
     base = kernels_ref._mix(np.uint64(seed))
     for b in range(b_size):
         t = t_in[b]
-        order = np.argsort(t, kind="mergesort")
-        nv = int(np.sum(t < t_end))
-        k_tail = nv
-        if nv == k_in and nv > 1:
-            k_tail = int(np.searchsorted(t[order], t[order[-1]], side="left"))
         with np.errstate(over="ignore"):
             key = kernels_ref._mix(base + np.uint64(sample_offset + b))
         v = np.zeros(n)
         z = np.zeros(n)
-        cur = np.zeros(n)
-        a_seen = np.zeros(n)
-        s2_seen = np.zeros(n)
         fired = np.zeros(n, bool)
-        k = 0
-        while k < nv:
-            j0 = order[k]
-            tj = t[j0]
-            if k == k_tail and k < nv - 1:
-                cur = cur + (a_sum - a_seen)
-                s2_grp = np.maximum(s2_sum - s2_seen, 0.0)
-                k_next = nv
-            else:
-                k_next = k
-                s2_grp = np.zeros(n)
-                while k_next < nv and t[order[k_next]] == tj:
-                    j = order[k_next]
-                    cur = cur + a[j]
-                    a_seen = a_seen + a[j]
-                    s2_grp = s2_grp + s[j] * s[j]
-                    s2_seen = s2_seen + s[j] * s[j]
-                    k_next += 1
-            if noisy:
-                with np.errstate(over="ignore"):
-                    kg = kernels_ref._mix(key + np.uint64(j0))
-                cur = cur + np.sqrt(s2_grp) * kernels_ref._normals(kg, n, kernels_ref._TABLE)
-            tn = t[order[k_next]] if k_next < nv else t_end
+        for tj, tn, cur in kernels_ref.segments(t, a, s, a_sum, s2_sum, noisy, key, t_end):
             h = tn - tj
             for g0, g1 in groups:
                 eg, lg = e[g0:g1, g0:g1], lam[g0:g1]
@@ -207,7 +177,6 @@ def coupled_forward_ref(t_in, a, s, e, lam, bounds, theta, t_end, seed, sample_o
                 z[g0:g1] += w * psi
             if fired.all():
                 break
-            k = k_next
     return t_out
 
 
@@ -340,39 +309,12 @@ def _coupled_one(t, a, s2, a_sum, s2_sum, e, lam, bounds, theta, t_end, noisy, k
     st_t = np.empty(_STACK + 1)
     st_v = np.empty(_STACK + 1)
     n_fired = 0
-    k_tail = nv
-    if nv == k_in and nv > 1:
-        t_last = t[order[nv - 1]]
-        k_tail = nv - 1
-        while k_tail > 0 and t[order[k_tail - 1]] == t_last:
-            k_tail -= 1
+    k_tail = kernels.final_group_start(t, order, nv)
     k = 0
     while k < nv:
-        j0 = order[k]
-        tj = t[j0]
-        if k == k_tail and k < nv - 1:
-            for i in range(n):
-                cur[i] += a_sum[i] - a_seen[i]
-                s2_grp[i] = max(s2_sum[i] - s2_seen[i], 0.0)
-            k_next = nv
-        else:
-            k_next = k
-            if noisy:
-                s2_grp[:] = 0.0
-            while k_next < nv and t[order[k_next]] == tj:
-                j = order[k_next]
-                for i in range(n):
-                    cur[i] += a[j, i]
-                    a_seen[i] += a[j, i]
-                if noisy:
-                    for i in range(n):
-                        s2_grp[i] += s2[j, i]
-                        s2_seen[i] += s2[j, i]
-                k_next += 1
-        if noisy:
-            kg = kernels._mix(key + np.uint64(j0))
-            for i in range(n):
-                cur[i] += np.sqrt(s2_grp[i]) * kernels._normal(kg + np.uint64(i), table)
+        tj = t[order[k]]
+        k_next = kernels.add_group(t, order, k, nv, k_tail, a, s2, a_sum, s2_sum, noisy, key, table,
+                                   cur, a_seen, s2_seen, s2_grp)
         tn = t[order[k_next]] if k_next < nv else t_end
         h = tn - tj
         for g in range(len(bounds) - 1):

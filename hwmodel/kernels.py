@@ -80,6 +80,54 @@ def _normal(key, table):
     return table[idx] + frac * (table[idx + 1] - table[idx])
 
 
+@nb.njit(cache=_CACHE, inline="always")
+def final_group_start(t, order, nv):
+    """Where (in `order`) the final tie group starts when every input arrives within the window
+    (nv == len(t) > 1), else nv. Its current is added as the total less what has arrived."""
+    k_tail = nv
+    if nv == t.shape[0] and nv > 1:
+        t_last = t[order[nv - 1]]
+        k_tail = nv - 1
+        while k_tail > 0 and t[order[k_tail - 1]] == t_last:
+            k_tail -= 1
+    return k_tail
+
+
+@nb.njit(cache=_CACHE, inline="always")
+def add_group(t, order, k, nv, k_tail, a, s2, a_sum, s2_sum, noisy, key, table, cur, a_seen, s2_seen, s2_grp):
+    """Add the input group starting at order[k] (its tie group; from k_tail on, all the rest) to the
+    present current `cur` (n,), with the group's read noise: one normal per neuron with the group's
+    total variance, keyed by the group's first input. Returns the index after the group. The one
+    event loop of the column kernels (`_column_one`, hwmodel.coupled)."""
+    n = a.shape[1]
+    j0 = order[k]
+    tj = t[j0]
+    if k == k_tail and k < nv - 1:
+        for i in range(n):
+            cur[i] += a_sum[i] - a_seen[i]
+            s2_grp[i] = max(s2_sum[i] - s2_seen[i], 0.0)
+        k_next = nv
+    else:
+        k_next = k
+        if noisy:
+            s2_grp[:] = 0.0
+        while k_next < nv and t[order[k_next]] == tj:
+            j = order[k_next]
+            for i in range(n):
+                cur[i] += a[j, i]
+                a_seen[i] += a[j, i]
+            if noisy:
+                for i in range(n):
+                    s2_grp[i] += s2[j, i]
+                    s2_seen[i] += s2[j, i]
+            k_next += 1
+    if noisy:
+        kg = _mix(key + np.uint64(j0))
+        for i in range(n):
+            cur[i] += np.sqrt(s2_grp[i]) * _normal(kg + np.uint64(i), table)
+    return k_next
+
+
 @nb.njit(cache=_CACHE)
 def _column_one(t, a, s2, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, noisy, key, t_out, order, table):
     n = a.shape[1]
@@ -99,40 +147,12 @@ def _column_one(t, a, s2, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, noi
     fired = np.zeros(n, np.bool_)
     t_out[:] = np.inf
     n_fired = 0
-    k_tail = nv             # first input of the final tie group, when every input arrives
-    if nv == k_in and nv > 1:
-        t_last = t[order[nv - 1]]
-        k_tail = nv - 1
-        while k_tail > 0 and t[order[k_tail - 1]] == t_last:
-            k_tail -= 1
+    k_tail = final_group_start(t, order, nv)
     k = 0
     while k < nv:
-        j0 = order[k]
-        tj = t[j0]
-        if k == k_tail and k < nv - 1:
-            for i in range(n):
-                cur[i] += a_sum[i] - a_seen[i]
-                s2_grp[i] = max(s2_sum[i] - s2_seen[i], 0.0)
-            k_next = nv
-        else:
-            k_next = k
-            if noisy:
-                s2_grp[:] = 0.0
-            while k_next < nv and t[order[k_next]] == tj:
-                j = order[k_next]
-                for i in range(n):
-                    cur[i] += a[j, i]
-                    a_seen[i] += a[j, i]
-                if noisy:
-                    for i in range(n):
-                        s2_grp[i] += s2[j, i]
-                        s2_seen[i] += s2[j, i]
-                k_next += 1
-        if noisy:
-            # The group's read noise: one normal per neuron with the group's total variance.
-            kg = _mix(key + np.uint64(j0))
-            for i in range(n):
-                cur[i] += np.sqrt(s2_grp[i]) * _normal(kg + np.uint64(i), table)
+        tj = t[order[k]]
+        k_next = add_group(t, order, k, nv, k_tail, a, s2, a_sum, s2_sum, noisy, key, table,
+                           cur, a_seen, s2_seen, s2_grp)
         tn = t[order[k_next]] if k_next < nv else t_end
         dt = tn - tj
         hit = False

@@ -40,7 +40,7 @@ _TABLE = _table()
 
 
 def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset):
-    b_size, k_in = t_in.shape
+    b_size = t_in.shape[0]
     n = a.shape[1]
     t_out = np.full((b_size, n), np.inf)
     a_sum = a.sum(axis=0)
@@ -51,42 +51,11 @@ def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset)
     base = _mix(np.uint64(seed))
     for b in range(b_size):
         t = t_in[b]
-        order = np.argsort(t, kind="mergesort")
-        nv = int(np.sum(t < t_end))
-        k_tail = nv
-        if nv == k_in and nv > 1:
-            k_tail = int(np.searchsorted(t[order], t[order[-1]], side="left"))
         with np.errstate(over="ignore"):
             key = _mix(base + np.uint64(sample_offset + b))
         y = np.zeros(n)
-        cur = np.zeros(n)
-        a_seen = np.zeros(n)
-        s2_seen = np.zeros(n)
         fired = np.zeros(n, bool)
-        k = 0
-        while k < nv:
-            j0 = order[k]
-            tj = t[j0]
-            if k == k_tail and k < nv - 1:
-                cur = cur + (a_sum - a_seen)
-                s2_grp = np.maximum(s2_sum - s2_seen, 0.0)
-                k_next = nv
-            else:
-                k_next = k
-                s2_grp = np.zeros(n)
-                while k_next < nv and t[order[k_next]] == tj:
-                    j = order[k_next]
-                    cur = cur + a[j]
-                    a_seen = a_seen + a[j]
-                    v = s[j] * s[j]
-                    s2_grp = s2_grp + v
-                    s2_seen = s2_seen + v
-                    k_next += 1
-            if noisy:
-                with np.errstate(over="ignore"):
-                    kg = _mix(key + np.uint64(j0))
-                cur = cur + np.sqrt(s2_grp) * _normals(kg, n, _TABLE)
-            tn = t[order[k_next]] if k_next < nv else t_end
+        for tj, tn, cur in segments(t, a, s, a_sum, s2_sum, noisy, key, t_end):
             dt = tn - tj
             lam = g / c_eff
             if leaky and dt * lam.max() < 1e-3:
@@ -110,5 +79,44 @@ def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset)
                 if fired.all():
                     break
             y = y_new
-            k = k_next
     return t_out
+
+
+def segments(t, a, s, a_sum, s2_sum, noisy, key, t_end):
+    """(t_j, t_next, present current (n,)) for every input group of one sample, in time order: its tie
+    group, or from the final tie group on (every input arrives) the total less what has arrived,
+    with the group's read noise (one normal per neuron with the group's variance, keyed by its first
+    input); t_next is the next group's time or t_end. The one event loop of the numpy column
+    references (`column_forward`, hwmodel.coupled) and the numba kernels' `add_group`."""
+    n = a.shape[1]
+    order = np.argsort(t, kind="mergesort")
+    nv = int(np.sum(t < t_end))
+    k_tail = nv
+    if nv == len(t) and nv > 1:
+        k_tail = int(np.searchsorted(t[order], t[order[-1]], side="left"))
+    cur, a_seen, s2_seen = np.zeros(n), np.zeros(n), np.zeros(n)
+    k = 0
+    while k < nv:
+        j0 = order[k]
+        tj = t[j0]
+        if k == k_tail and k < nv - 1:
+            cur = cur + (a_sum - a_seen)
+            s2_grp = np.maximum(s2_sum - s2_seen, 0.0)
+            k_next = nv
+        else:
+            k_next = k
+            s2_grp = np.zeros(n)
+            while k_next < nv and t[order[k_next]] == tj:
+                j = order[k_next]
+                cur = cur + a[j]
+                a_seen = a_seen + a[j]
+                v = s[j] * s[j]
+                s2_grp = s2_grp + v
+                s2_seen = s2_seen + v
+                k_next += 1
+        if noisy:
+            with np.errstate(over="ignore"):
+                kg = _mix(key + np.uint64(j0))
+            cur = cur + np.sqrt(s2_grp) * _normals(kg, n, _TABLE)
+        yield tj, (t[order[k_next]] if k_next < nv else t_end), cur
+        k = k_next
