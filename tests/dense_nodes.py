@@ -9,6 +9,20 @@ def netlist_resistors(text: str) -> list[tuple]:
             (line.split() for line in text.splitlines() if line.startswith("R"))]
 
 
+def dense_laplacian(resistors, names) -> np.ndarray:
+    """The conductance Laplacian (S) of `resistors` [(a, b, conductance)] over the nodes `names`
+    (every node of the resistors), in that order."""
+    index = {n: k for k, n in enumerate(names)}
+    lap = np.zeros((len(names), len(names)))
+    for a, b, g in resistors:
+        ia, ib = index[a], index[b]
+        lap[ia, ia] += g
+        lap[ib, ib] += g
+        lap[ia, ib] -= g
+        lap[ib, ia] -= g
+    return lap
+
+
 def node_voltages(resistors, volts: dict):
     """v(node) for every node of `resistors` [(a, b, conductance)]: the nodes in `volts` held at
     those voltages, every other node solved by Kirchhoff's current law."""

@@ -1,7 +1,6 @@
 """Passive columns coupled by exact wires (hwmodel.coupled, issue 17): against time stepping of the
 full node equations of the literal tiled network, against the independent columns when nothing
 couples them, a crossing that falls back inside one segment, ngspice, and the command line."""
-import dataclasses
 import io
 import json
 import subprocess
@@ -22,7 +21,7 @@ from netlists.circuit import make_circuit
 from netlists.simulate import simulate_network
 from netlists.writer import _crossbar_cells
 
-from dense_nodes import netlist_resistors
+from dense_nodes import dense_laplacian, netlist_resistors
 
 REPO = Path(__file__).resolve().parents[1]
 T_END = 4e-6
@@ -62,14 +61,7 @@ def _dense_reference(gp, gn, r_ohm, tiles, t_rows, theta):
     cols = [f"c0_{i}" for i in range(n_out)]
     drivers = rows_p + rows_m
     wires = sorted({n for a, b, _ in res for n in (a, b)} - set(cols) - set(drivers))
-    index = {n: k for k, n in enumerate(cols + wires + drivers)}
-    lap = np.zeros((len(index), len(index)))
-    for a, b, g in res:
-        ia, ib = index[a], index[b]
-        lap[ia, ia] += g
-        lap[ib, ib] += g
-        lap[ia, ib] -= g
-        lap[ib, ia] -= g
+    lap = dense_laplacian(res, cols + wires + drivers)
     c, w = slice(0, n_out), slice(n_out, n_out + len(wires))
     d = slice(n_out + len(wires), None)
     lu = scipy.linalg.lu_factor(lap[w, w])

@@ -11,7 +11,7 @@ from hwmodel.wire_network import transfer_matrix
 from netlists.circuit import make_circuit
 from netlists.writer import _crossbar_cells
 
-from dense_nodes import currents_out, netlist_resistors, node_voltages
+from dense_nodes import currents_out, dense_laplacian, netlist_resistors, node_voltages
 
 
 def _cells(rng, n_in, n_out):
@@ -127,14 +127,7 @@ def test_port_admittance_is_the_dense_kron_reduction_of_the_writers_resistors(sc
     cols = [n for i in range(n_out) for n in ((plus[i], minus[i]) if minus else (plus[i],))]
     res = [(a, b, g) for _, a, b, g in netlist_resistors(text)]
     names = rows + cols + sorted({n for a, b, _ in res for n in (a, b)} - set(rows) - set(cols))
-    index = {n: k for k, n in enumerate(names)}
-    lap = np.zeros((len(names), len(names)))
-    for a, b, g in res:
-        ia, ib = index[a], index[b]
-        lap[ia, ia] += g
-        lap[ib, ib] += g
-        lap[ia, ib] -= g
-        lap[ib, ia] -= g
+    lap = dense_laplacian(res, names)
     p = len(rows) + len(cols)
     dense = lap[:p, :p] - lap[:p, p:] @ np.linalg.solve(lap[p:, p:], lap[p:, :p])
     y = port_admittance(physical_cells(g_pos, g_neg, scheme), r_row, r_col)
