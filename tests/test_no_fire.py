@@ -11,7 +11,7 @@ from energy.config import EnergyConfig
 from energy.model import design_energy
 from hwmodel.behavioural import evaluate as hw_evaluate
 from hwmodel.config import HardwareConfig
-from hwmodel.design import load_design, save_design
+from hwmodel.design import load_design
 from hwmodel.mapping import map_model
 from idx_files import real_test_subset
 from training.checkpoint import model_meta, save_model
