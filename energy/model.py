@@ -91,6 +91,9 @@ class EnergyCircuit:
         check_circuit(self.neuron, self.scheme)
         if self.a_s is not None and self.neuron == "passive" and self.modes is None:
             raise ConfigError("exact wire energy of passive columns needs their coupled modes (modes)")
+        if self.a_s is not None and self.opamp_gain is not None and self.g_self_s is None:
+            raise ConfigError("exact wire energy with a finite op-amp gain needs the summing nodes' "
+                              "self-admittances (g_self_s)")
 
     @property
     def n_layers(self) -> int:
@@ -114,11 +117,11 @@ class EnergyCircuit:
             forms = [transfer_and_row_form(chip.g_pos[l], chip.g_neg[l], hw.scheme, hw.r_wire_row_ohm,
                                            hw.r_wire_col_ohm, hw.tile_rows, hw.tile_cols)
                      for l in range(design.n_layers)]
-            exact = dict(zip(("w_s", "a_s", "a_wire_s"), map(list, zip(*forms))))
-            exact["g_self_s"] = [w.g_self_s for w in wires]
+            exact = {"w_s": [p - n for p, n in zip(gp, gn)], "a_s": [f[1] for f in forms],
+                     "a_wire_s": [f[2] for f in forms], "g_self_s": [w.g_self_s for w in wires]}
             if hw.neuron == "passive":
                 from hwmodel.behavioural import circuits
-                exact["modes"] = [c.modes for c in circuits(design, chip)]
+                exact["modes"] = [c.modes for c in circuits(design, chip, wires)]
                 exact["a_wire_s"] = None
         else:
             gp, gn = zip(*(effective_conductances(chip.g_pos[l], chip.g_neg[l], hw)
@@ -244,6 +247,7 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
         if circ.a_s is not None:      # exact wires: the drivers' power form (columns at 0 V), the wires' share
             rem = np.ascontiguousarray(remaining_time(t_rows, T))
             row_row = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_s[g]))
+            row_coupling = row_row - v * v * (rem @ g_row)     # A's off-diagonal: what the kernels' rows miss
             if wire_heat is not None:
                 wire_heat[:, g] = v * v * _QUADRATIC[backend](rem, np.ascontiguousarray(circ.a_wire_s[g]))
         if circ.neuron == "integrator":
@@ -274,9 +278,7 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
                                                  np.ascontiguousarray(g_row),
                                                  np.ascontiguousarray(g_self / a),
                                                  np.full(n_out, c * (1 + 1 / a)), v, T, 1.0 / a)
-                if circ.a_s is not None:
-                    row_e = row_e + row_row - v * v * (rem @ g_row)
-                cond_exact[:, g] = row_e
+                cond_exact[:, g] = row_e if circ.a_s is None else row_e + row_coupling
                 y_cap = y_end if swing is None else np.clip(y_end, -swing, swing)
                 cap = 0.5 * c * (1 + 1 / a) * (y_cap ** 2).sum(axis=1)
         elif circ.a_s is not None:
@@ -286,7 +288,7 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
                                              np.ascontiguousarray(g_row), np.ascontiguousarray(m.lam_per_s),
                                              np.ones(n_out), v, T)
             cap = 0.5 * (z_end ** 2).sum(axis=1)
-            cond_exact[:, g] = row_e + row_row - v * v * (rem @ g_row) - cap
+            cond_exact[:, g] = row_e + row_coupling - cap
         else:
             d = np.ascontiguousarray(v * (gp - gn))
             c_f = np.full(n_out, circ.c_mem_f[g])

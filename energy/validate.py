@@ -13,8 +13,9 @@ transient (trapezoid rule). That is the energy drawn from the sources the circui
 
 With wire resistance the netlist holds the wires (`wires`: reduced, each tile's exact port
 equivalent, or literal, a resistor per segment), so the row drivers' energy includes the heat in
-the wires, which the model counts exactly for the integrator (energy.model, `wire_heat_j`;
-with a finite gain, up to a 1/A share).
+the wires, which the model counts exactly (energy.model): integrators with their share shown
+(`wire_heat_j`; with a finite gain, up to a 1/A share), passive columns in total (their share
+depends on the column voltages and is not split out).
 
 The netlists do not model wire capacitance, comparators (not in the layer netlists; their
 B-source latches draw no real supply current anyway), op-amp bias or driver internals, so the

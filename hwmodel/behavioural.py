@@ -30,10 +30,11 @@ _BACKENDS = {"numba": (train_kernels, kernels, coupled.coupled_forward),
              "numpy": (train_kernels_ref, kernels_ref, coupled.coupled_forward_ref)}
 
 
-def circuits(design: Design, chip: Chip | None = None) -> list[LayerCircuit]:
-    """Every layer's circuit for one chip (default: the stored one), its wires from `chip_wires`."""
+def circuits(design: Design, chip: Chip | None = None, wires: list | None = None) -> list[LayerCircuit]:
+    """Every layer's circuit for one chip (default: the stored one), its wires from `chip_wires`
+    unless the caller has them (`wires`, that chip's)."""
     chip = chip or design.stored_chip()
-    wires = chip_wires(design, chip)
+    wires = wires if wires is not None else chip_wires(design, chip)
     return [layer_circuit(chip.g_pos[l], chip.g_neg[l], chip.offset_v[l], design.c_mem_f[l],
                           design.v_th_v[l], design.hw, wires[l]) for l in range(design.n_layers)]
 

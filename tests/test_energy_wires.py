@@ -103,7 +103,7 @@ WIRES = dict(r_wire_row_ohm=300.0, r_wire_col_ohm=300.0, tile_rows=16, tile_cols
 @pytest.mark.parametrize("form,gain", [("reduced", None), ("literal", None), ("reduced", 1e3), ("literal", 1e3)])
 def test_energy_validate_with_wires_matches_ngspice_and_the_wires_matter(form, gain):
     """energy-validate on a tiled design with wires: the model at the circuit's firing times within
-    0.5% of ngspice's source energy (the drivers' 1 ns edges), with literal and reduced netlists, an
+    0.1% of ngspice's source energy (the drivers' 1 ns edges), with literal and reduced netlists, an
     ideal op-amp or a finite gain; a model that leaves the wires' heat out (the wire-free energy at
     the same times) is off by more."""
     design, rng = _design(**WIRES, opamp_gain=gain)
@@ -112,9 +112,9 @@ def test_energy_validate_with_wires_matches_ngspice_and_the_wires_matter(form, g
     assert result["wires"]["energy_model"] == "exact" and result["wires"]["netlist"] == form
     for p in result["images"]:
         assert p["measured_j"] > 0
-        assert abs(p["rel_error_at_circuit_times"]) < 5e-3, p
+        assert abs(p["rel_error_at_circuit_times"]) < 1e-3, p        # measured 1e-4 to 2.8e-4
         assert p["model_wire_heat_j"] > 0.05 * p["model_conduction_j"]
-        assert p["model_wire_heat_j"] / p["measured_j"] > 2e-2          # 4x the tolerance
+        assert p["model_wire_heat_j"] / p["measured_j"] > 2e-2          # 20x the tolerance
 
 
 def test_model_wire_heat_equals_the_heat_in_the_literal_netlists_wire_resistors():
@@ -161,7 +161,7 @@ PASSIVE = dict(neuron="passive", scale_by="capacitance", v_th_v=0.05)
 
 def test_passive_energy_with_exact_wires_matches_ngspice_where_first_order_does_not():
     """Passive columns coupled through their wires (energy.model in the behavioural model's modes):
-    energy-validate within 0.5% of ngspice's source energy at the circuit's firing times, with
+    energy-validate within 0.05% of ngspice's source energy at the circuit's firing times, with
     literal and reduced netlists; the first-order wire energy of the same design is off by more."""
     wires = dict(WIRES, r_wire_row_ohm=30.0, r_wire_col_ohm=30.0)
     errors = {}
@@ -173,7 +173,7 @@ def test_passive_energy_with_exact_wires_matches_ngspice_where_first_order_does_
             assert result["wires"]["energy_model"] == model
             errors[model, form] = max(abs(p["rel_error_at_circuit_times"]) for p in result["images"])
             assert all(p["model_wire_heat_j"] is None for p in result["images"])   # not split out (passive)
-    assert errors["exact", "reduced"] < 5e-3 and errors["exact", "literal"] < 5e-3, errors
+    assert errors["exact", "reduced"] < 5e-4 and errors["exact", "literal"] < 5e-4, errors   # measured 1.9e-4
     assert errors["first-order", "reduced"] > 2 * errors["exact", "reduced"], errors
 
 

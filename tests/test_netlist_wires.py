@@ -104,11 +104,14 @@ def test_without_wires_tiles_change_no_netlist():
 
 @pytest.mark.parametrize("scheme,neuron,size,tiles,gain", [
     ("dual-rail", "integrator", (16, 8), (8, 4), None),
+    ("differential", "integrator", (12, 6), (None, None), None),
+    ("dual-rail", "passive", (12, 6), (8, None), None),
+    ("dual-rail", "integrator", (8, 40), (None, None), None),    # the runner splits reduced columns into runs
     ("dual-rail", "integrator", (16, 8), (8, 4), 1e4),      # the default preset's gain: columns at y/A
     ("differential", "integrator", (12, 6), (None, None), 1e3),
-    ("dual-rail", "passive", (12, 6), (8, None), None),
-    ("dual-rail", "integrator", (8, 40), (None, None), 1e4),     # the runner splits reduced columns into runs
-], ids=["integrator-tiled", "integrator-gain-1e4", "differential-gain-1e3", "passive-tiled", "split-columns"])
+    ("dual-rail", "integrator", (8, 40), (None, None), 1e4),
+], ids=["integrator-tiled", "differential", "passive-tiled", "split-columns", "integrator-gain-1e4",
+        "differential-gain-1e3", "split-columns-gain-1e4"])
 def test_literal_and_reduced_netlists_give_the_same_times_and_source_energy_in_ngspice(scheme, neuron, size, tiles,
                                                                                        gain):
     """The issue's targets on small arrays (64 x 32: the slow test below): firing times within 0.01%

@@ -220,14 +220,15 @@ def test_passive_designs_with_exact_wires_map_and_sweep_both_wire_models(run_dir
     from hwmodel.design import save_design
     from ttfs.cli import main
     run = load_model(run_dir)
-    hw = HardwareConfig(neuron="passive", scale_by="capacitance", v_th_v=0.05, r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
+    hw = HardwareConfig(neuron="passive", scale_by="capacitance", v_th_v=0.005, r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
     save_design(map_model(run.weights, run.model, hw, str(run_dir)), tmp_path / "d")
     out = tmp_path / "sweep"
-    assert main(["hw-sweep", str(tmp_path / "d"), "--param", "wire", "--values", "0", "2", "--limit", "20",
+    assert main(["hw-sweep", str(tmp_path / "d"), "--param", "wire", "--values", "0", "2", "100", "--limit", "20",
                  "--out", str(out), "--quiet"]) == 0
-    rows = list(csv.DictReader((out / "sweep-wire.csv").open()))
-    for r in rows:
-        assert 0 <= float(r["accuracy_exact"]) <= 1 and 0 <= float(r["accuracy_first_order"]) <= 1
+    rows = {float(r["value"]): r for r in csv.DictReader((out / "sweep-wire.csv").open())}
+    assert rows[0.0]["accuracy_exact"] == rows[0.0]["accuracy_first_order"]     # no wires: one model
+    assert all(0 <= float(r[k]) <= 1 for r in rows.values() for k in ("accuracy_exact", "accuracy_first_order"))
+    assert rows[100.0]["accuracy_exact"] != rows[100.0]["accuracy_first_order"]   # both models ran (seeded)
 
 
 def test_exact_wires_are_solved_once_per_chip_and_keyed_on_its_conductances(wired_design, monkeypatch):

@@ -92,8 +92,8 @@ def sweep_points(kind: str, strengths, v_hats=None, baseline: bool = True, seeds
     if kind == "membrane":
         if not v_hats:
             raise ConfigError("--v-hat: required for --reg membrane, e.g. --v-hat 0.5,0.8,0.9")
-        if any(not v >= 0 for v in v_hats):
-            raise ConfigError(f"--v-hat: values must be >= 0 (got {list(v_hats)})")
+        if any(not (math.isfinite(v) and v >= 0) for v in v_hats):
+            raise ConfigError(f"--v-hat: values must be finite and >= 0 (got {list(v_hats)})")
     elif v_hats:
         raise ConfigError(f"--v-hat: only used with --reg membrane (got --reg {kind})")
     per_seed = [None] if seeds is None else check_seeds(seeds)
