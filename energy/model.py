@@ -110,15 +110,15 @@ class EnergyCircuit:
         hw = design.hw
         exact = {}
         if exact_wires(hw):
-            from hwmodel.wire_model import chip_wires
-            from netlists.ports import transfer_and_row_form
+            from hwmodel.wire_model import chip_cached, chip_wires
             wires = chip_wires(design, chip)         # the behavioural model's (cached in the design)
             gp, gn = [w.g_pos_s for w in wires], [w.g_neg_s for w in wires]
-            forms = [transfer_and_row_form(chip.g_pos[l], chip.g_neg[l], hw.scheme, hw.r_wire_row_ohm,
-                                           hw.r_wire_col_ohm, hw.tile_rows, hw.tile_cols)
-                     for l in range(design.n_layers)]
-            exact = {"w_s": [p - n for p, n in zip(gp, gn)], "a_s": [f[1] for f in forms],
-                     "a_wire_s": [f[2] for f in forms], "g_self_s": [w.g_self_s for w in wires]}
+            n_in = [np.shape(g)[0] for g in chip.g_pos]
+            forms = chip_cached(design, chip, "energy-chip", lambda: _row_power_forms(chip, hw),
+                                {f"{k}{l}": (n, n) for l, n in enumerate(n_in) for k in ("a", "a_wire")})
+            exact = {"w_s": [p - n for p, n in zip(gp, gn)], "a_s": [forms[f"a{l}"] for l in range(len(n_in))],
+                     "a_wire_s": [forms[f"a_wire{l}"] for l in range(len(n_in))],
+                     "g_self_s": [w.g_self_s for w in wires]}
             if hw.neuron == "passive":
                 from hwmodel.behavioural import circuits
                 exact["modes"] = [c.modes for c in circuits(design, chip, wires)]
@@ -130,6 +130,17 @@ class EnergyCircuit:
                    t_end_s=design.t_end_s, c_mem_f=tuple(design.c_mem_f), g_pos=list(gp), g_neg=list(gn),
                    v_th_v=tuple(float(v) + hw.comparator_offset_v for v in design.v_th_v),
                    opamp_gain=hw.opamp_gain, **exact)
+
+
+def _row_power_forms(chip, hw) -> dict:
+    """Every layer's row-power form a{l} and its wires' share a_wire{l} (n_in, n_in), in S
+    (netlists.ports.transfer_and_row_form; cached per chip by `EnergyCircuit.from_design`)."""
+    from netlists.ports import transfer_and_row_form
+    out = {}
+    for l in range(len(chip.g_pos)):
+        _, out[f"a{l}"], out[f"a_wire{l}"] = transfer_and_row_form(
+            chip.g_pos[l], chip.g_neg[l], hw.scheme, hw.r_wire_row_ohm, hw.r_wire_col_ohm, hw.tile_rows, hw.tile_cols)
+    return out
 
 
 def exact_wires(hw) -> bool:

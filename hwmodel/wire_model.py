@@ -38,7 +38,7 @@ from infra import atomic_io
 from infra.errors import CheckpointError
 from infra.fingerprint import arrays_digest, digest
 
-CACHE_DIR = "wires-cache"       # DESIGN/wires-cache/chip{trial}.npz
+CACHE_DIR = "wires-cache"       # DESIGN/wires-cache/{chip,energy-chip}{trial}.npz (`chip_cached`)
 _CACHE_VERSION = 2              # bump when the exact model changes: older caches are recomputed
 
 
@@ -140,10 +140,10 @@ def layer_wires(g_pos, g_neg, hw: HardwareConfig) -> LayerWires:
     return LayerWires(gp, gn, (gp + gn).sum(axis=0))
 
 
-def _cache_key(design, chip) -> str:
-    """This design, this chip index and these conductances (a chip changed in memory is not served
-    the stored chip's wires)."""
-    return digest("wires-cache", _CACHE_VERSION, design.content_sha256, int(chip.trial),
+def _cache_key(design, chip, name: str) -> str:
+    """This design, this chip index, these conductances (a chip changed in memory is not served the
+    stored chip's arrays) and what is cached (`name`)."""
+    return digest("wires-cache", _CACHE_VERSION, name, design.content_sha256, int(chip.trial),
                   *chip.g_pos, *chip.g_neg)
 
 
@@ -151,8 +151,8 @@ def _key_array(key: str) -> np.ndarray:
     return np.frombuffer(key.encode(), dtype=np.uint8)
 
 
-def _read_cache(path: Path, key: str, shapes) -> list[LayerWires] | None:
-    """The cached layers if `path` holds them for `key` with these shapes and finite values, else None."""
+def _read_cache(path: Path, key: str, shapes: dict) -> dict | None:
+    """The arrays `shapes` names if `path` holds them for `key` with those shapes and finite values."""
     try:
         arrays = atomic_io.read_npz(path, CheckpointError)
     except (OSError, CheckpointError):
@@ -161,46 +161,55 @@ def _read_cache(path: Path, key: str, shapes) -> list[LayerWires] | None:
     want = _key_array(digest(key, arrays_digest(arrays)))     # this design and chip, and these values
     if stored is None or not np.array_equal(stored, want.astype(np.float64)):
         return None
-    out = []
-    for l, (n_in, n_out, n_c) in enumerate(shapes):
-        try:
-            gp, gn, gs, yc = (arrays[f"{name}{l}"] for name in ("g_pos", "g_neg", "g_self", "y_cols"))
-        except KeyError:
-            return None
-        if gp.shape != (n_in, n_out) or gn.shape != (n_in, n_out) or gs.shape != (n_out,) or yc.shape != (n_c, n_c):
-            return None
-        if not all(np.all(np.isfinite(a)) for a in (gp, gn, gs, yc)):
-            return None
-        out.append(LayerWires(gp, gn, gs, yc))
-    return out
+    if set(arrays) != set(shapes):
+        return None
+    if not all(arrays[k].shape == tuple(shape) and np.all(np.isfinite(arrays[k])) for k, shape in shapes.items()):
+        return None
+    return arrays
 
 
-def chip_wires(design, chip) -> list[LayerWires]:
-    """Every layer's wires for one chip of the design. The exact model with wires is read from
-    DESIGN/wires-cache/chip{trial}.npz when that file was written for this design's content
-    (Design.content_sha256) and chip and its arrays match the digest stored with them, else computed
-    and written there atomically (a corrupt, stale or unwritable cache is recomputed, never
-    trusted); designs not read from a folder are not cached."""
-    hw = design.hw
-    exact = has_wires(hw) and hw.wire_model == "exact"
-    if not (exact and design.folder and design.content_sha256):
-        return [layer_wires(chip.g_pos[l], chip.g_neg[l], hw) for l in range(design.n_layers)]
-    path = Path(design.folder) / CACHE_DIR / f"chip{int(chip.trial)}.npz"
-    key = _cache_key(design, chip)
-    shapes = [(n_in, n_out, n_out if hw.scheme == "dual-rail" else 2 * n_out)
-              for n_in, n_out in (np.shape(g) for g in chip.g_pos)]
+def chip_cached(design, chip, name: str, compute, shapes: dict) -> dict:
+    """Named arrays of one chip of a design, {name: array} with the given `shapes`: read from
+    DESIGN/wires-cache/{name}{trial}.npz when that file was written for this design's content
+    (Design.content_sha256), this chip and `name`, and its arrays match the digest stored with them;
+    else compute() and written there atomically (a corrupt, stale or unwritable cache is recomputed,
+    never trusted). Designs not read from a folder: compute(). The one cache of solved wire
+    networks (the behavioural model's `chip_wires`, energy.model's row-power forms)."""
+    if not (design.folder and design.content_sha256):
+        return compute()
+    path = Path(design.folder) / CACHE_DIR / f"{name}{int(chip.trial)}.npz"
+    key = _cache_key(design, chip, name)
     cached = _read_cache(path, key, shapes)
     if cached is not None:
         return cached
-    layers = [layer_wires(chip.g_pos[l], chip.g_neg[l], hw) for l in range(design.n_layers)]
-    arrays = {}
-    for l, w in enumerate(layers):
-        arrays.update({f"g_pos{l}": w.g_pos_s, f"g_neg{l}": w.g_neg_s, f"g_self{l}": w.g_self_s,
-                       f"y_cols{l}": w.y_cols_s})
-    arrays["key"] = _key_array(digest(key, arrays_digest(arrays)))
+    arrays = compute()
     try:
         path.parent.mkdir(exist_ok=True)
-        atomic_io.write_npz(path, **arrays)
+        atomic_io.write_npz(path, key=_key_array(digest(key, arrays_digest(arrays))), **arrays)
     except OSError:
         pass                        # a read-only design folder: the model is recomputed next time
-    return layers
+    return arrays
+
+
+def chip_wires(design, chip) -> list[LayerWires]:
+    """Every layer's wires for one chip of the design; the exact model with wires is cached in
+    DESIGN/wires-cache/chip{trial}.npz (`chip_cached`)."""
+    hw = design.hw
+    if not (has_wires(hw) and hw.wire_model == "exact"):
+        return [layer_wires(chip.g_pos[l], chip.g_neg[l], hw) for l in range(design.n_layers)]
+    fields = ("g_pos", "g_neg", "g_self", "y_cols")
+    shapes = {}
+    for l, (n_in, n_out) in enumerate(np.shape(g) for g in chip.g_pos):
+        n_c = n_out if hw.scheme == "dual-rail" else 2 * n_out
+        shapes.update({f"g_pos{l}": (n_in, n_out), f"g_neg{l}": (n_in, n_out), f"g_self{l}": (n_out,),
+                       f"y_cols{l}": (n_c, n_c)})
+
+    def compute():
+        arrays = {}
+        for l in range(design.n_layers):
+            w = layer_wires(chip.g_pos[l], chip.g_neg[l], hw)
+            arrays.update({f"{f}{l}": getattr(w, f"{f}_s") for f in fields})
+        return arrays
+
+    arrays = chip_cached(design, chip, "chip", compute, shapes)
+    return [LayerWires(*(arrays[f"{f}{l}"] for f in fields)) for l in range(design.n_layers)]

@@ -174,6 +174,26 @@ def test_exact_wires_are_cached_per_chip_and_a_stale_or_corrupt_cache_is_recompu
     assert np.array_equal(chip_wires(design, design.stored_chip())[1].g_neg_s, fresh[1].g_neg_s)
 
 
+def test_the_energy_models_row_power_forms_share_the_per_chip_cache(wired_design, monkeypatch):
+    """energy.model solves a design's row-power forms once per chip (DESIGN/wires-cache/energy-chip0.npz,
+    hwmodel.wire_model.chip_cached) and serves the same arrays after; a corrupt file is recomputed."""
+    import energy.model as em
+    design = load_design(wired_design)
+    calls = []
+    solve = em._row_power_forms
+    monkeypatch.setattr(em, "_row_power_forms", lambda chip, hw: calls.append(1) or solve(chip, hw))
+    first = em.EnergyCircuit.from_design(design)
+    path = wired_design / CACHE_DIR / "energy-chip0.npz"
+    assert len(calls) == 1 and path.is_file()
+    again = em.EnergyCircuit.from_design(load_design(wired_design))
+    assert len(calls) == 1
+    for a, b in zip(first.a_s + first.a_wire_s, again.a_s + again.a_wire_s):
+        assert np.array_equal(a, b)
+    path.write_bytes(b"not a zip")
+    third = em.EnergyCircuit.from_design(load_design(wired_design))
+    assert len(calls) == 2 and np.array_equal(third.a_s[0], first.a_s[0])
+
+
 def test_exact_wires_change_the_firing_times_and_first_order_is_the_named_alternative(wired_design):
     design = load_design(wired_design)
     t = np.random.default_rng(0).uniform(0, 1e-6, (20, 784))
