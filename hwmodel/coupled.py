@@ -146,9 +146,7 @@ def coupled_forward_ref(t_in, a, s, e, lam, bounds, theta, t_end, seed, sample_o
     b_size = t_in.shape[0]
     n = a.shape[1]
     t_out = np.full((b_size, n), np.inf)
-    a_sum = a.sum(axis=0)
-    s2_sum = (s * s).sum(axis=0)
-    noisy = bool(np.any(s > 0.0))
+    a_sum, s2_sum, noisy = kernels_ref.input_sums(a, s)
     tol = CROSS_TOL * t_end
     groups = [(int(bounds[g]), int(bounds[g + 1])) for g in range(len(bounds) - 1)]
     base = kernels_ref._mix(np.uint64(seed))
@@ -357,10 +355,7 @@ def coupled_forward(t_in, a, s, e, lam, bounds, theta, t_end, seed, sample_offse
     n = a.shape[1]
     t_out = np.empty((b_size, n))
     order = np.empty((b_size, k_in), np.int64)
-    a_sum = a.sum(axis=0)
-    s2 = s * s
-    s2_sum = s2.sum(axis=0)
-    noisy = bool(np.any(s > 0.0))
+    a_sum, s2, s2_sum, noisy = kernels.input_sums(a, s)
     base = kernels._mix(np.uint64(seed))
     tol = CROSS_TOL * t_end
     for b in nb.prange(b_size):

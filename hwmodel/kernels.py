@@ -81,6 +81,14 @@ def _normal(key, table):
 
 
 @nb.njit(cache=_CACHE, inline="always")
+def input_sums(a, s):
+    """(a summed over inputs, s^2, s^2 summed over inputs, whether any read noise): what `add_group`
+    needs of a layer's drive a and read-noise std s (K, n)."""
+    s2 = s * s
+    return a.sum(axis=0), s2, s2.sum(axis=0), bool(np.any(s > 0.0))
+
+
+@nb.njit(cache=_CACHE, inline="always")
 def final_group_start(t, order, nv):
     """Where (in `order`) the final tie group starts when every input arrives within the window
     (nv == len(t) > 1), else nv. Its current is added as the total less what has arrived."""
@@ -201,10 +209,7 @@ def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset)
     n = a.shape[1]
     t_out = np.empty((b_size, n))
     order = np.empty((b_size, k_in), np.int64)
-    a_sum = a.sum(axis=0)
-    s2 = s * s
-    s2_sum = s2.sum(axis=0)
-    noisy = bool(np.any(s > 0.0))
+    a_sum, s2, s2_sum, noisy = input_sums(a, s)
     leaky = bool(np.any(g_leak > 0.0))
     g = np.maximum(g_leak, _G_TINY) if leaky else g_leak
     base = _mix(np.uint64(seed))

@@ -43,9 +43,7 @@ def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset)
     b_size = t_in.shape[0]
     n = a.shape[1]
     t_out = np.full((b_size, n), np.inf)
-    a_sum = a.sum(axis=0)
-    s2_sum = (s * s).sum(axis=0)
-    noisy = bool(np.any(s > 0.0))
+    a_sum, s2_sum, noisy = input_sums(a, s)
     leaky = bool(np.any(g_leak > 0.0))
     g = np.maximum(g_leak, _G_TINY) if leaky else g_leak
     base = _mix(np.uint64(seed))
@@ -80,6 +78,11 @@ def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset)
                     break
             y = y_new
     return t_out
+
+
+def input_sums(a, s):
+    """(a summed over inputs, s^2 summed over inputs, whether any read noise): what `segments` needs."""
+    return a.sum(axis=0), (s * s).sum(axis=0), bool(np.any(s > 0.0))
 
 
 def segments(t, a, s, a_sum, s2_sum, noisy, key, t_end):
