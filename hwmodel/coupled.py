@@ -281,11 +281,7 @@ def _change_and_rise(e_row, wp, g0, g1):
 @nb.njit(cache=True)
 def _coupled_one(t, a, s2, a_sum, s2_sum, e, lam, bounds, theta, t_end, noisy, key, t_out, order, table, tol):
     n = a.shape[1]
-    k_in = t.shape[0]
-    order[:] = np.argsort(t, kind="mergesort")
-    nv = 0
-    while nv < k_in and t[order[nv]] < t_end:
-        nv += 1
+    nv = kernels.sort_inputs(t, order, t_end)
     v = np.zeros(n)
     z = np.zeros(n)
     cur = np.zeros(n)

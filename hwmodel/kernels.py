@@ -89,6 +89,16 @@ def input_sums(a, s):
 
 
 @nb.njit(cache=_CACHE, inline="always")
+def sort_inputs(t, order, t_end):
+    """Fill `order` with the inputs in time order (stable); return how many arrive before t_end."""
+    order[:] = np.argsort(t, kind="mergesort")
+    nv = 0
+    while nv < t.shape[0] and t[order[nv]] < t_end:
+        nv += 1
+    return nv
+
+
+@nb.njit(cache=_CACHE, inline="always")
 def final_group_start(t, order, nv):
     """Where (in `order`) the final tie group starts when every input arrives within the window
     (nv == len(t) > 1), else nv. Its current is added as the total less what has arrived."""
@@ -141,11 +151,7 @@ def _column_one(t, a, s2, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, noi
     n = a.shape[1]
     lam = g_leak / c_eff
     lam_max = lam.max()
-    k_in = t.shape[0]
-    order[:] = np.argsort(t, kind="mergesort")
-    nv = 0
-    while nv < k_in and t[order[nv]] < t_end:
-        nv += 1
+    nv = sort_inputs(t, order, t_end)
     y = np.zeros(n)
     y_new = np.zeros(n)
     cur = np.zeros(n)       # present current, noise included
