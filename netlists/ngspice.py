@@ -206,6 +206,7 @@ class Session:
         self.isolated = isolated
         self._proc = self._send = self._recv = None
         self._engine = None
+        self._cpu_stopped_s = 0.0      # CPU time of the servers this session has stopped
 
     def _start(self) -> None:
         import subprocess
@@ -239,6 +240,7 @@ class Session:
 
     def _stop(self) -> None:
         if self._proc is not None:
+            self._cpu_stopped_s += self._server_cpu_s()
             self._proc.kill()
             self._proc.wait()
         for conn in (self._send, self._recv):
@@ -278,7 +280,11 @@ class Session:
         return RunResult(vectors=vectors, log=log, seconds=time.perf_counter() - start)
 
     def cpu_seconds(self) -> float:
-        """CPU time used so far by the ngspice server (0 when not isolated: counted in-process)."""
+        """CPU time used so far by this session's ngspice servers, the present one and those stopped
+        (a timeout or crash restarts the server; 0 when not isolated: counted in-process)."""
+        return self._cpu_stopped_s + self._server_cpu_s()
+
+    def _server_cpu_s(self) -> float:
         if self._proc is None:
             return 0.0
         try:

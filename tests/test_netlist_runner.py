@@ -99,9 +99,13 @@ def test_failed_image_is_retried_then_recorded_and_the_run_goes_on(design_path, 
 def test_timeout_halts_ngspice_and_is_recorded(design_path):
     _, circuit = runner.load(str(design_path))
     t = np.random.default_rng(0).integers(0, 8, 784) * 1e-7     # 8 shared drivers: a quick circuit
+    assert runner.simulate_image(circuit, t)["status"] == "ok"     # the server has done some work
+    before = ngspice_mod.session().cpu_seconds()
     sim = runner.simulate_image(circuit, t, timeout_s=1e-4)
     assert sim["status"] == "failed" and len(sim["errors"]) == 2
     assert all("did not finish" in e for e in sim["errors"])
+    # the killed servers' CPU stays counted: the session's total never falls, an image's is >= 0
+    assert ngspice_mod.session().cpu_seconds() >= before and sim["cpu_seconds"] >= 0
     assert runner.simulate_image(circuit, t)["status"] == "ok"     # ngspice was restarted
 
 
