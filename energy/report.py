@@ -28,7 +28,7 @@ from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
 from infra.errors import CheckpointError, ConfigError
 
-FORMAT = "ttfs-energy-report/3"   # 3: exact wire energy for finite gain and passive columns; older caches are recomputed
+FORMAT = "ttfs-energy-report/3"   # 3: exact wire energy for finite gain and passive; older caches are recomputed
 DELAY_DEFINITION = ("time of the first output spike (the decision), or the window end t_end_s when no "
                     "output neuron fires")
 # Markdown units: name -> (suffix shown in the header, scale the JSON value is divided by)
