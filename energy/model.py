@@ -104,14 +104,15 @@ class EnergyCircuit:
         return ("input",) + tuple(f"layer{l}" for l in range(self.n_layers))
 
     @classmethod
-    def from_design(cls, design, chip=None) -> "EnergyCircuit":
+    def from_design(cls, design, chip=None, wires: list | None = None) -> "EnergyCircuit":
+        """The chip's circuit (default: the stored one); `wires`: its `chip_wires` if the caller has them."""
         from hwmodel.neurons import effective_conductances
         chip = chip or design.stored_chip()
         hw = design.hw
         exact = {}
         if exact_wires(hw):
             from hwmodel.wire_model import chip_cached, chip_wires
-            wires = chip_wires(design, chip)         # the behavioural model's (cached in the design)
+            wires = wires if wires is not None else chip_wires(design, chip)   # the behavioural model's
             gp, gn = [w.g_pos_s for w in wires], [w.g_neg_s for w in wires]
             n_in = [np.shape(g)[0] for g in chip.g_pos]
             forms = chip_cached(design, chip, "energy-chip", lambda: _row_power_forms(chip, hw),
@@ -334,11 +335,13 @@ def design_energy(design, cfg: EnergyConfig, images, batch_size: int = 1000, pro
 
     Firing times come from the exact behavioural model of the stored chip."""
     from hwmodel.behavioural import circuits, input_times_s, layer_times
+    from hwmodel.wire_model import chip_wires
     from training.network import predict
     check_design(design, cfg)
-    circ = EnergyCircuit.from_design(design)
     chip = design.stored_chip()
-    circs = circuits(design, chip)
+    wires = chip_wires(design, chip)                # solved once for the energy and the firing times
+    circ = EnergyCircuit.from_design(design, chip, wires)
+    circs = circuits(design, chip, wires)
     parts, preds = [], []
     n = len(images)
     with tqdm(total=n, unit="img", desc=desc, disable=not progress, leave=False) as bar:

@@ -130,15 +130,18 @@ def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: flo
              progress: bool = True, wires: str = "reduced") -> dict:
     """Per image: measured source energy, the model at the behavioural firing times, and the model
     at the firing times ngspice measured; `mean_abs_rel_error` is of the former model."""
-    from hwmodel.behavioural import input_times_s, layer_times
+    from hwmodel.behavioural import circuits, input_times_s, layer_times
+    from hwmodel.wire_model import chip_wires
     from tqdm import tqdm
     cfg = dataclasses.replace(cfg or EnergyConfig(), v_swing_v=None, swing_over_threshold=math.inf,
                               conduction_form="exact")
     circuit = netlist_circuit(design, wires)
-    circ = EnergyCircuit.from_design(design)
+    chip = design.stored_chip()
+    solved = chip_wires(design, chip)                # solved once for the energy and the firing times
+    circ = EnergyCircuit.from_design(design, chip, solved)
     cmp_idx = [COMPONENTS.index("conduction"), COMPONENTS.index("capacitor")]
     t_in = input_times_s(design, images)
-    beh = layer_times(design, t_in)
+    beh = layer_times(design, t_in, chip, circs=circuits(design, chip, solved))
     model_all = energy_per_image(circ, cfg, t_in, beh)
     settings = {"max_step_frac": max_step_frac, "options": ""}
     per_image = []
