@@ -1,0 +1,160 @@
+"""The leaky neuron's elementary functions, stable for every leak lambda >= 0 (lambda = 0 is the ideal model).
+
+A neuron with leak lambda that receives a unit step current from time 0 has potential
+`phi(lam, x) = (1 - exp(-lam x)) / lam` after a time x (-> x as lam -> 0); its integral over
+[0, x] is `psi(lam, x) = (x - phi) / lam` (-> x^2 / 2). The firing times, gradients and
+regularisers of training.leaky build on these and on their lambda-derivatives. Each is written
+as x^n times a function of z = lam x whose closed form cancels badly for small z; below
+`_SERIES_Z` the Taylor series is used instead (16 terms, truncation below 1e-17 there).
+
+Two forms of each: numba scalars (`phi`, ...) for the kernels and numpy arrays (`phi_np`, ...)
+for the plain-numpy twins; tests hold them together and against the limits.
+"""
+import math
+
+import numba as nb
+import numpy as np
+
+_SERIES_Z = 0.5
+_N_TERMS = 16
+
+
+@nb.njit(cache=True, inline="always")
+def _f1(z):
+    """(1 - exp(-z)) / z."""
+    return 1.0 if z == 0.0 else -math.expm1(-z) / z
+
+
+@nb.njit(cache=True)
+def _f2(z):
+    """(1 - exp(-z) - z exp(-z)) / z^2 = sum_{n>=2} (-1)^n (n-1)/n! z^(n-2)."""
+    if z >= _SERIES_Z:
+        return (-math.expm1(-z) - z * math.exp(-z)) / (z * z)
+    s, term = 0.0, 0.5            # term = (-z)^(n-2) / n!
+    for n in range(2, 2 + _N_TERMS):
+        s += (n - 1) * term
+        term *= -z / (n + 1)
+    return s
+
+
+@nb.njit(cache=True)
+def _g(z):
+    """(z - 1 + exp(-z)) / z^2 = sum_{n>=2} (-z)^(n-2) / n!."""
+    if z >= _SERIES_Z:
+        return (z + math.expm1(-z)) / (z * z)
+    s, term = 0.0, 0.5
+    for n in range(2, 2 + _N_TERMS):
+        s += term
+        term *= -z / (n + 1)
+    return s
+
+
+@nb.njit(cache=True)
+def _h(z):
+    """(g(z) - f2(z)) / z = sum_{n>=3} (-1)^n (2-n)/n! z^(n-3)  (h(0) = 1/6)."""
+    if z >= _SERIES_Z:
+        return (_g(z) - _f2(z)) / z
+    s, term = 0.0, -1.0 / 6.0     # term = (-z)^(n-3) (-1)^n / n!  starting at n = 3
+    for n in range(3, 3 + _N_TERMS):
+        s += (2 - n) * term
+        term *= -z / (n + 1)
+    return s
+
+
+@nb.njit(cache=True)
+def phi(lam, x):
+    """(1 - exp(-lam x)) / lam: the potential a unit step current leaves after time x."""
+    return x * _f1(lam * x)
+
+
+@nb.njit(cache=True)
+def dphi_dlam(lam, x):
+    """d phi / d lam = -x^2 f2(lam x)  (-> -x^2 / 2)."""
+    return -x * x * _f2(lam * x)
+
+
+@nb.njit(cache=True)
+def psi(lam, x):
+    """integral_0^x phi(lam, s) ds = (x - phi) / lam  (-> x^2 / 2)."""
+    return x * x * _g(lam * x)
+
+
+@nb.njit(cache=True)
+def dpsi_dlam(lam, x):
+    """d psi / d lam = -x^3 h(lam x)  (-> -x^3 / 6)."""
+    return -x * x * x * _h(lam * x)
+
+
+@nb.njit(cache=True)
+def time_to_reach(lam, a):
+    """The time x with phi(lam, x) = a (a >= 0): -log1p(-lam a) / lam, inf when lam a >= 1 (the
+    leaky potential never gets there)."""
+    y = lam * a
+    if y >= 1.0:
+        return math.inf
+    if y == 0.0:
+        return a
+    return -math.log1p(-y) / lam
+
+
+# numpy twins (elementwise, broadcasting)
+
+def _series_np(z, coef):
+    """sum_k coef[k] (-z)^k."""
+    out = np.zeros_like(z)
+    for c in coef[::-1]:
+        out = out * (-z) + c
+    return out
+
+
+_F2 = [(n - 1) / math.factorial(n) for n in range(2, 2 + _N_TERMS)]
+_G = [1.0 / math.factorial(n) for n in range(2, 2 + _N_TERMS)]
+_H = [-(2 - n) / math.factorial(n) for n in range(3, 3 + _N_TERMS)]   # sign: (-1)^n = -(-1)^(n-3)
+
+
+def _z(lam, x):
+    lam, x = np.broadcast_arrays(np.asarray(lam, dtype=np.float64), np.asarray(x, dtype=np.float64))
+    return lam, x, lam * x
+
+
+def phi_np(lam, x):
+    lam, x, z = _z(lam, x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(z == 0.0, 1.0, -np.expm1(-z) / z)
+    return x * f1
+
+
+def _f2_np(z):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        closed = (-np.expm1(-z) - z * np.exp(-z)) / (z * z)
+    return np.where(z >= _SERIES_Z, closed, _series_np(z, _F2))
+
+
+def _g_np(z):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closed = (z + np.expm1(-z)) / (z * z)
+    return np.where(z >= _SERIES_Z, closed, _series_np(z, _G))
+
+
+def dphi_dlam_np(lam, x):
+    lam, x, z = _z(lam, x)
+    return -x * x * _f2_np(z)
+
+
+def psi_np(lam, x):
+    lam, x, z = _z(lam, x)
+    return x * x * _g_np(z)
+
+
+def dpsi_dlam_np(lam, x):
+    lam, x, z = _z(lam, x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closed = (_g_np(z) - _f2_np(z)) / z
+    return -x * x * x * np.where(z >= _SERIES_Z, closed, _series_np(z, _H))
+
+
+def time_to_reach_np(lam, a):
+    lam, a, y = _z(lam, a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(y == 0.0, a, -np.log1p(-np.minimum(y, 1.0)) / lam)
+    return np.where(y >= 1.0, np.inf, t)
