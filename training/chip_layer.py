@@ -1,0 +1,45 @@
+"""What training sees of a chip: per layer the weights it computes with, its leak, thresholds and delay.
+
+Training for a chip (`ttfs train --hw`) runs every batch on the network as one drawn chip computes
+it; the chip's model (conductance levels, clipping, variation, noise, the passive column's leak)
+lives in hwmodel (hwmodel.aware), which is above training, so training only knows this interface:
+
+- `ChipView.draw(weights, step)`: the layers of the chip drawn for optimiser step `step` (seeded by
+  it: the same step draws the same chip, so a resumed run trains the same way);
+- `ChipView.nominal(weights)`: the layers without random draws (the chip a run is evaluated on);
+- `ChipView.pull_back(weights, layers, grad_w, grad_lam)`: dLoss/dweights from the gradients with
+  respect to each layer's effective weights and leak (exact where the map is differentiable,
+  straight-through where it is not; docs/model.md says which).
+
+An ideal run has no view, and training takes the same path bit for bit as before views existed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ChipLayer:
+    """One layer as a chip computes it, in model units."""
+
+    w: np.ndarray                  # (K, n) effective weights
+    lam: np.ndarray | None = None  # (n,) leak of each neuron (dv/dt = I - lam v); None: no leak
+    v_th: np.ndarray | None = None  # (n,) threshold of each neuron; None: the model's v_th
+    delay: float = 0.0             # model time from a crossing to the spike the next layer sees
+
+    @property
+    def ideal(self) -> bool:
+        """True when the layer is today's ideal neuron with other weights (the fast kernels apply)."""
+        return self.lam is None and self.v_th is None
+
+
+class ChipView(Protocol):
+    def draw(self, weights: list[np.ndarray], step: int) -> list[ChipLayer]: ...
+
+    def nominal(self, weights: list[np.ndarray]) -> list[ChipLayer]: ...
+
+    def pull_back(self, weights: list[np.ndarray], layers: list[ChipLayer], grad_w: list[np.ndarray],
+                  grad_lam: list[np.ndarray | None]) -> list[np.ndarray]: ...
