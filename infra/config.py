@@ -282,11 +282,19 @@ def load_config(path: str | Path | None, cls, overrides=(), section: str = ""):
     """Read `path`, a file or a preset of kind `section` ("train" for "") (None: defaults only),
     apply overrides, build `cls`. An error of a file's config names where its key's value came
     from: `--set KEY: ...` for a key an override set, else `FILE: KEY: ...`."""
+    return load_config_and_section(path, cls, None, overrides, section)[0]
+
+
+def load_config_and_section(path: str | Path | None, cls, key: str | None, overrides=(), section: str = ""):
+    """(`cls` built as `load_config` does from the file less its top-level `key`, the value of
+    `key` in the file or None): for a file that also carries another stage's section (a training
+    config's `hw:`), which the caller validates with that stage's config class."""
     kind = section or "train"
     data = read_yaml(path, kind if kind in PRESET_KINDS else None) if path is not None else {}
+    detached = data.pop(key, None) if key is not None else None
     apply_overrides(data, overrides)
     try:
-        return build(cls, data, section)
+        return build(cls, data, section), detached
     except ConfigError as exc:
         if path is None:
             raise

@@ -9,12 +9,13 @@ from training.config import ModelConfig
 from training.encoding import encode_pixels
 
 
-def spike_times(weights, model: ModelConfig, images, batch_size: int = 500, backend: str = "numba"):
-    """(input times (N, n_in), [layer l times (N, n_l)]) for byte images, in batches."""
+def spike_times(weights, model: ModelConfig, images, batch_size: int = 500, backend: str = "numba", chip=None):
+    """(input times (N, n_in), [layer l times (N, n_l)]) for byte images, in batches; `chip`: the
+    layers as a chip computes them (training.chip_layer), which replace `weights`."""
     t_input = encode_pixels(images, model.t_in)
     layers = [[] for _ in weights]
     for start in range(0, len(t_input), batch_size):
-        states = network.forward(weights, t_input[start:start + batch_size], model, backend)
+        states = network.forward(weights, t_input[start:start + batch_size], model, backend, chip)
         for l, s in enumerate(states):
             layers[l].append(s.t_out)
     return t_input, [np.concatenate(x) for x in layers]
@@ -39,6 +40,6 @@ def summarize(layer_times, labels) -> dict:
     }
 
 
-def evaluate(weights, model: ModelConfig, images, labels, backend: str = "numba") -> dict:
-    _, layer_times = spike_times(weights, model, images, backend=backend)
+def evaluate(weights, model: ModelConfig, images, labels, backend: str = "numba", chip=None) -> dict:
+    _, layer_times = spike_times(weights, model, images, backend=backend, chip=chip)
     return summarize(layer_times, labels)

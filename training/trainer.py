@@ -5,6 +5,8 @@ RUN/metrics.jsonl one line per epoch
 RUN/state.npz     weights + optimiser state (+ weight average) after the last finished epoch (for --resume)
 RUN/model.npz, RUN/model.yaml   the checkpoint other tools read (training.checkpoint): the weights
                   the run evaluates, i.e. the moving average over steps when train.ema_decay is set
+RUN/hw.yaml       the hardware config the run trains for (`ttfs train --hw`; absent for an ideal run),
+                  also recorded in model.yaml under `hw`
 A run starts from the config's random initialisation, or from another run's weights
 (train.init_from: fine-tuning, e.g. adding a regulariser to a trained network).
 An epoch is committed by one atomic replace of state.npz, which holds everything of the epoch (also
@@ -32,6 +34,7 @@ from infra.folder_lock import folder_lock, is_temporary
 from infra.killpoints import maybe_exit
 from infra.threads import ThreadCountChooser
 from training import checkpoint, network
+from training.chip_layer import ChipView
 from training.config import RunConfig
 from training.augment import augment_images
 from training.data import N_CLASSES, load_split
@@ -54,9 +57,10 @@ def config_to_dict(cfg) -> dict:
 
 
 def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int, progress: bool = True,
-                average: WeightAverage | None = None) -> dict:
+                average: WeightAverage | None = None, view: ChipView | None = None) -> dict:
     """One pass over the training set in the order drawn from (seed, epoch); updates weights (and
-    their running average) in place. Train metrics are those of the weights being stepped."""
+    their running average) in place. Train metrics are those of the weights being stepped (on the
+    chip drawn for each step, when training for a chip: `view`)."""
     model, tc = cfg.model, cfg.train
     strengths = cfg.reg.strengths(model.n_hidden_layers)
     perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(labels))
@@ -67,16 +71,21 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
     bar = tqdm(range(0, len(perm), tc.batch_size), desc=f"epoch {epoch + 1}/{tc.epochs}",
                disable=not progress, unit="batch", leave=False)
     threads = ThreadCountChooser()
-    for start in bar:
+    steps_per_epoch = -(-len(perm) // tc.batch_size)
+    for batch, start in enumerate(bar):
         idx = perm[start:start + tc.batch_size]
         b = len(idx)
         threads.begin()
-        states = network.forward(weights, t_input[idx], model, tc.backend)
+        chip = None if view is None else view.draw(weights, epoch * steps_per_epoch + batch)
+        states = network.forward(weights, t_input[idx], model, tc.backend, chip)
         loss, delta = network.output_loss(states[-1].t_out, labels[idx], model, cfg.loss)
-        penalty = (network.fire_penalty(weights, states, model, fire_coef / b, cfg.loss.fire_penalty_on)
+        penalty = (network.fire_penalty(weights, states, model, fire_coef / b, cfg.loss.fire_penalty_on, tc.backend)
                    if fire_coef > 0 else None)
-        grads, reg = network.gradients(weights, states, delta / b, model, tc.backend,
-                                       cfg.reg.kind, [s / b for s in strengths], cfg.reg.v_hat, penalty)
+        back = network.backprop(weights, states, delta / b, model, tc.backend,
+                                cfg.reg.kind, [s / b for s in strengths], cfg.reg.v_hat, penalty)
+        grads, reg = back.gw, back.reg
+        if view is not None:
+            grads = view.pull_back(weights, chip, grads, back.glam)
         opt.step(weights, grads)
         threads.end(b)
         if average is not None:
@@ -100,7 +109,8 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
 
 
 STATE = checkpoint.STATE
-RUN_FILES = ("config.yaml", STATE, "model.npz", "model.yaml", "metrics.jsonl")
+HW_FILE = "hw.yaml"
+RUN_FILES = ("config.yaml", STATE, "model.npz", "model.yaml", "metrics.jsonl", HW_FILE)
 
 
 def _metrics_text(history: list) -> str:
@@ -108,7 +118,7 @@ def _metrics_text(history: list) -> str:
 
 
 def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, history: list,
-                average: WeightAverage | None, model_weights) -> None:
+                average: WeightAverage | None, model_weights, hw: dict | None = None) -> None:
     """Commit epoch `epoch` (0-based): state.npz, replaced in one step, holds all of it (training
     state, the model's weights and model.yaml, every metrics record); model.npz, model.yaml and
     metrics.jsonl are then written from the same values (and rebuilt from state.npz by `_recover`
@@ -122,6 +132,7 @@ def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, histo
         "output_spikes_per_neuron": record["output_spikes_per_neuron"],
         "reg": config_to_dict(cfg.reg),
         "seed": cfg.seed,
+        **({} if hw is None else {"hw": hw}),
     }
     meta = checkpoint.model_meta(cfg.model, cfg.data.dataset, extra)
     atomic_io.write_yaml(run / "config.yaml", config_to_dict(cfg))
@@ -207,7 +218,7 @@ def _check_out_folder(run: Path, cfg: RunConfig, resume: bool) -> None:
         if not resume:
             raise CheckpointError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
         return
-    if names != ["config.yaml"]:
+    if [n for n in names if n != HW_FILE] != ["config.yaml"]:
         raise CheckpointError(f"{run}: holds {', '.join(names)} but no {STATE}: another run's files, which cannot "
                               "be resumed and are not overwritten; choose another --out (or remove them)")
     diff = config_differences(run, cfg)      # a run stopped in its first epoch: only its config
@@ -279,19 +290,56 @@ def check_output_layer(cfg: RunConfig) -> None:
                           f"{N_CLASSES} classes; set the last entry of model.layers to {N_CLASSES}")
 
 
-def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Train into run folder `out`; returns the last epoch's metrics. Reports each epoch (logging, INFO)."""
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True,
+          view: ChipView | None = None, hw: dict | None = None) -> dict:
+    """Train into run folder `out`; returns the last epoch's metrics. Reports each epoch (logging, INFO).
+
+    view, hw: train for a chip (training.chip_layer): every step runs on the chip `view` draws,
+    every epoch is evaluated on its nominal chip, and `hw` (the hardware config as a mapping) is
+    saved as RUN/hw.yaml; a resumed run must train for the same one."""
     run = Path(out)
     check_output_layer(cfg)
+    if (view is None) != (hw is None):
+        raise ValueError("train: give both view and hw (training for a chip) or neither")
     train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
     test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)
     weights = initial_weights(cfg)
     with folder_lock(run, "ttfs train"):
         _check_out_folder(run, cfg, resume)
-        return _train_locked(cfg, run, resume, progress, train_set, test_set, weights)
+        _check_hw(run, hw)
+        return _train_locked(cfg, run, resume, progress, train_set, test_set, weights, view, hw)
 
 
-def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train_set, test_set, weights) -> dict:
+def saved_hw(run: str | Path) -> dict | None:
+    """The hardware config a run trains for (RUN/hw.yaml), or None for an ideal run."""
+    path = Path(run) / HW_FILE
+    if not path.is_file():
+        return None
+    data = atomic_io.read_yaml(path, CheckpointError, "train into another --out")
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a mapping of hardware keys, got {type(data).__name__}; "
+                              "train into another --out")
+    return data
+
+
+def _check_hw(run: Path, hw: dict | None) -> None:
+    """A resumed run trains for the chip it started with (or for none, as it started); a run
+    without committed epochs (re)writes its hw.yaml (or drops a stale one) before the first."""
+    if (run / STATE).is_file():
+        saved = saved_hw(run)
+        if saved != hw:
+            have = "no chip (an ideal run)" if saved is None else f"the chip in {run / HW_FILE}"
+            want = "no chip" if hw is None else "another chip"
+            raise CheckpointError(f"{run}: cannot resume, it trains for {have} and this command for {want}; "
+                                  f"resume with the same --hw (or none) or use a new --out")
+    elif hw is not None:
+        atomic_io.write_yaml(run / HW_FILE, hw)
+    elif (run / HW_FILE).is_file():
+        (run / HW_FILE).unlink()
+
+
+def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train_set, test_set, weights,
+                  view: ChipView | None = None, hw: dict | None = None) -> dict:
     t_train = None if cfg.train.shift_px or cfg.train.flip else encode_pixels(train_set.images, cfg.model.t_in)
     opt = Adam([w.shape for w in weights], cfg.train.lr, lr_scales=cfg.train.lr_layer_scale)
     average = None if cfg.train.ema_decay is None else WeightAverage([w.shape for w in weights], cfg.train.ema_decay)
@@ -316,11 +364,13 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
         if t_epoch is None:
             moved = augment_images(train_set.images, cfg.train.shift_px, cfg.train.flip, cfg.seed, epoch)
             t_epoch = encode_pixels(moved, cfg.model.t_in)
-        record.update(train_epoch(weights, opt, cfg, t_epoch, train_set.labels, epoch, progress, average))
+        record.update(train_epoch(weights, opt, cfg, t_epoch, train_set.labels, epoch, progress, average, view))
         model_weights = weights if average is None else average.weights()
-        test = evaluate(model_weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend)
+        test = evaluate(model_weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend,
+                        None if view is None else view.nominal(model_weights))
         if average is not None:
-            raw = evaluate(weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend)
+            raw = evaluate(weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend,
+                           None if view is None else view.nominal(weights))
             record["test_accuracy_last_weights"] = raw["accuracy"]
         record.update({"test_accuracy": test["accuracy"], "spikes_per_neuron": test["spikes_per_neuron"],
                        "spikes_per_neuron_mean": test["spikes_per_neuron_mean"],
@@ -328,7 +378,7 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
                        "silent_neurons": test["silent_neurons"],
                        "seconds": time.perf_counter() - t0})
         history.append(record)
-        _save_epoch(run, cfg, weights, opt, epoch, history, average, model_weights)
+        _save_epoch(run, cfg, weights, opt, epoch, history, average, model_weights, hw)
         log.info(f"epoch {epoch + 1}/{cfg.train.epochs}: loss {record['train_loss']:.4f}  train acc "
                  f"{record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  spikes/neuron "
                  f"{record['spikes_per_neuron_mean']:.3f} {[round(s, 3) for s in record['spikes_per_neuron']]}  "

@@ -6,30 +6,72 @@ from pathlib import Path
 
 import numpy as np
 
+from hwmodel.config import HardwareConfig
 from infra import atomic_io
+from infra.errors import ConfigError
 from training.checkpoint import load_model
 from training.config import RunConfig
 from training.data import check_fits, load_split, select
-from infra.config import load_config
+from infra.config import apply_overrides, build, load_config_and_section
 from ttfs import args as flags
 
-SECTIONS = {"": RunConfig}      # --set train.epochs=3, model.layers=[...], seed=1
+SECTIONS = {"": RunConfig, "hw": HardwareConfig}   # --set train.epochs=3, model.layers=[...], seed=1, hw.bits=4
+HW_SECTION = "hw"                                  # a training config's chip to train for (ttfs train)
 
 
-def load_run_config(path, overrides=(), data_dir=None) -> RunConfig:
-    """RunConfig from YAML with the `--set` items of train and sweep (keys of the run config)."""
+def load_run_and_hw(path, overrides=(), data_dir=None):
+    """(RunConfig from YAML with the `--set` items of the run config, the config's `hw:` section as
+    written (the chip to train for), or None)."""
     overrides = list(overrides or ())
     if data_dir:
         overrides.append(f"data.data_dir={data_dir}")
-    return load_config(path, RunConfig, overrides)
+    return load_config_and_section(path, RunConfig, HW_SECTION, overrides)
+
+
+def chip_to_train_for(args, section, out) -> HardwareConfig | None:
+    """The chip `ttfs train` trains for: --hw (a file or preset), else the config's `hw:` section
+    (a mapping of hardware keys, or a file or preset name), else, resuming, the run's hw.yaml;
+    None for an ideal run. `--set hw.KEY=VALUE` changes any of them."""
+    from ttfs.cmd_hw import load_hw
+    from training.trainer import saved_hw
+
+    overrides = flags.overrides(args)["hw"]
+    if args.hw is not None:
+        return load_hw(args.hw, overrides)
+    if isinstance(section, str):
+        return load_hw(section, overrides)
+    if isinstance(section, dict):
+        try:
+            return build(HardwareConfig, apply_overrides(dict(section), overrides), "hw")
+        except ConfigError as exc:
+            raise ConfigError(f"{args.config}: {exc}") from None
+    if section is not None:
+        raise ConfigError(f"{args.config}: hw: must be a mapping of hardware keys or a hardware config file "
+                          f"or preset name (got {type(section).__name__})")
+    saved = saved_hw(out) if args.resume else None
+    if saved is not None:
+        return HardwareConfig.from_dict(apply_overrides(dict(saved), overrides))
+    if overrides:
+        raise ConfigError(f"--set hw.{overrides[0]}: this run trains for no chip; give --hw HW.yaml "
+                          "(or a hw: section in the config) to train for one")
+    return None
 
 
 def cmd_train(args) -> int:
     from training.trainer import train       # imported here: numba is not needed for --help
 
     atomic_io.prepare_out_dir(args.out)
-    cfg = load_run_config(args.config, flags.overrides(args)[""], args.data_dir)
-    record = train(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    cfg, section = load_run_and_hw(args.config, flags.overrides(args)[""], args.data_dir)
+    hw = chip_to_train_for(args, section, args.out)
+    view = None
+    if hw is not None:
+        from hwmodel.aware import ChipTraining
+
+        view = ChipTraining(hw, cfg.model)
+        print(f"training for the chip: {hw.neuron} neurons, {hw.scheme}, "
+              f"{'analog' if hw.bits is None else f'{hw.bits}-bit'} cells (saved as {args.out}/hw.yaml)")
+    record = train(cfg, args.out, resume=args.resume, progress=not args.quiet, view=view,
+                   hw=None if hw is None else hw.to_dict())
     print(f"run folder: {args.out}  (model.npz, model.yaml, metrics.jsonl)")
     if record:
         print(f"test accuracy {record['test_accuracy']:.4f}, spikes per neuron {record['spikes_per_neuron_mean']:.3f}")
@@ -39,21 +81,31 @@ def cmd_train(args) -> int:
 def _run_split(args):
     from training.evaluate import spike_times   # imported here: numba is not needed for --help
 
+    from training.trainer import saved_hw
+
     run = load_model(args.run)
     check_fits(str(args.run / "model.npz"), run.weights, run.dataset)
     data = select(load_split(run.dataset, args.split, args.data_dir), limit=args.limit)
-    return run, data, spike_times(run.weights, run.model, data.images)
+    hw = None if args.ideal else saved_hw(args.run)
+    chip = None
+    if hw is not None:
+        from hwmodel.aware import ChipTraining
+
+        chip = ChipTraining(HardwareConfig.from_dict(hw), run.model).nominal(run.weights)
+    return run, data, spike_times(run.weights, run.model, data.images, chip=chip), hw is not None
 
 
 def cmd_eval(args) -> int:
     from training.evaluate import summarize
 
-    run, data, (_, layers) = _run_split(args)
-    result = {"run": str(args.run), "split": args.split, **summarize(layers, data.labels)}
+    run, data, (_, layers), on_chip = _run_split(args)
+    result = {"run": str(args.run), "split": args.split, "on_chip": on_chip, **summarize(layers, data.labels)}
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.run}: {result['n']} {run.dataset} {args.split} images")
+        where = (f"the nominal chip it trains for ({args.run}/hw.yaml; --ideal: the ideal neurons)" if on_chip
+                 else "ideal neurons")
+        print(f"{args.run}: {result['n']} {run.dataset} {args.split} images, on {where}")
         print(f"  accuracy                {result['accuracy'] * 100:.2f}%")
         for l, s in enumerate(result["spikes_per_neuron"]):
             print(f"  spikes/neuron layer{l}    {s:.4f}")
@@ -67,7 +119,7 @@ def cmd_eval(args) -> int:
 
 def cmd_spikes(args) -> int:
     atomic_io.prepare_out_file(args.out)
-    run, data, (t_input, layers) = _run_split(args)
+    run, data, (t_input, layers), _ = _run_split(args)
     atomic_io.write_npz(args.out, input=t_input, label=data.labels, v_th=np.array(run.model.v_th),
                         t_end=np.array(run.model.t_end), **{f"layer{l}": t for l, t in enumerate(layers)})
     print(f"wrote {args.out}: input {t_input.shape}, " +
@@ -79,6 +131,8 @@ def _add_data_args(p, limit_help: str) -> None:
     p.add_argument("run", type=Path, help="run folder written by 'ttfs train'")
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--limit", type=flags.count, default=None, help=limit_help)
+    p.add_argument("--ideal", action="store_true",
+                   help="a run trained for a chip (RUN/hw.yaml): use the ideal neurons instead of its nominal chip")
 
 
 def register(sub, formatter) -> None:
@@ -90,6 +144,9 @@ def register(sub, formatter) -> None:
     p.add_argument("--config", required=True, help="training config: a YAML file or a preset name (ttfs presets)")
     p.add_argument("--out", required=True, type=Path, help="run folder to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--hw", default=None,
+                   help="train for this chip: a hardware config file or preset name (ttfs presets); every step "
+                        "runs on a drawn instance of it (docs/model.md, training for the chip)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="accuracy and spikes per neuron of a run", formatter_class=formatter,

@@ -1,0 +1,140 @@
+"""Training through a chip view (training.chip_layer): the network's forward and backprop on chip
+layers (effective weights, leak, per-neuron thresholds, delay), against their definitions and
+central finite differences, and an identity view leaving training bit for bit unchanged.
+
+The view here is a small analytic one written for the test (scaled weights, a leak that grows
+with sum_j |w_ij| as a passive column's does, offset thresholds, a delay), so the chain rule of
+`ChipView.pull_back` is known exactly; hwmodel's real view has its own tests.
+"""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from training import network
+from training.chip_layer import ChipLayer
+from training.config import LossConfig, ModelConfig, RegConfig, RunConfig, TrainConfig
+from training.optim import Adam
+from training.trainer import train_epoch
+
+from finite_diff import weight_differences
+
+SIZES = (16, 9, 7, 5)
+MODEL = ModelConfig(layers=(784, 1), v_th=1.0, t_end=4.0)     # only v_th and t_end are read
+LOSS = LossConfig(tau_soft=0.5, gamma_t=1e-2, t_ref=2.0)
+
+
+class AnalyticView:
+    """w_eff = scale w, lam_i = lam0 + lam_w sum_j |w_ij|, thresholds v_th (1 + offsets), a delay."""
+
+    def __init__(self, scale=1.0, lam0=0.0, lam_w=0.0, offsets=None, delay=0.0, leaky=True):
+        self.scale, self.lam0, self.lam_w, self.offsets, self.delay, self.leaky = \
+            scale, lam0, lam_w, offsets, delay, leaky
+
+    def nominal(self, weights):
+        out = []
+        for l, w in enumerate(weights):
+            lam = self.lam0 + self.lam_w * np.abs(w).sum(axis=0) if self.leaky else None
+            v_th = None if self.offsets is None else MODEL.v_th * (1.0 + self.offsets[l])
+            out.append(ChipLayer(self.scale * w, lam, v_th, self.delay))
+        return out
+
+    def draw(self, weights, step):
+        return self.nominal(weights)
+
+    def pull_back(self, weights, layers, grad_w, grad_lam):
+        return [self.scale * g + (0.0 if gl is None else self.lam_w * np.sign(w) * gl[None, :])
+                for w, g, gl in zip(weights, grad_w, grad_lam)]
+
+
+def _network(seed=0):
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(2.0 / a, 1.2 / np.sqrt(a), (a, n)) for a, n in zip(SIZES[:-1], SIZES[1:])]
+    t_in = rng.uniform(0.0, 1.0, (6, SIZES[0]))
+    t_in[:, :3] = 1.0                      # a tie group at t_in, as MNIST's black pixels
+    labels = rng.integers(0, SIZES[-1], 6)
+    return weights, t_in, labels
+
+
+def _loss(weights, view, t_in, labels, backend, reg=("none", 0.0, None), penalty=0.0):
+    """The batch's total loss (mean output loss + regulariser + firing penalty) and its gradient."""
+    chip = view.nominal(weights)
+    states = network.forward(weights, t_in, MODEL, backend, chip)
+    loss, delta = network.output_loss(states[-1].t_out, labels, MODEL, LOSS)
+    b = len(labels)
+    pen = network.fire_penalty(weights, states, MODEL, penalty / b, "silent", backend) if penalty else None
+    kind, strength, v_hat = reg
+    back = network.backprop(weights, states, delta / b, MODEL, backend, kind,
+                            [strength / b] * (len(weights) - 1), v_hat, pen)
+    total = loss.mean() + back.reg.mean() + (0.0 if pen is None else pen.values.sum())
+    return total, view.pull_back(weights, chip, back.gw, back.glam), states
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("reg", [("none", 0.0, None), ("m-ssr", 0.05, None), ("f-ssr", 0.05, None),
+                                 ("membrane", 0.05, 0.5)])
+def test_chip_gradient_against_finite_differences(backend, reg):
+    """Every weight's derivative of the whole loss (output loss, regulariser, firing penalty) through
+    a leaky chip layer with weight-dependent leak, offset thresholds and a delay. Kinks (a neuron
+    starting or stopping to fire, an input crossing the window end) lie farther than h from these
+    random points, so central differences agree to 2e-6 (loss values of order 1)."""
+    weights, t_in, labels = _network(1)
+    rng = np.random.default_rng(2)
+    offsets = [rng.normal(0.0, 0.05, n) for n in SIZES[1:]]
+    view = AnalyticView(scale=1.3, lam0=0.2, lam_w=0.15, offsets=offsets, delay=0.05)
+    _, grads, states = _loss(weights, view, t_in, labels, backend, reg, penalty=0.3)
+    assert any(np.isfinite(s.t_out).any() and (~np.isfinite(s.t_out)).any() for s in states[:-1])
+    f = lambda ws: _loss(ws, view, t_in, labels, backend, reg, penalty=0.3)[0]
+    for layer in range(len(weights)):
+        flat = np.arange(weights[layer].size)[:: max(1, weights[layer].size // 25)]
+        fd = weight_differences(f, weights, layer, flat, 1e-6)
+        np.testing.assert_allclose(grads[layer].ravel()[flat], fd, atol=2e-6, rtol=1e-5)
+
+
+def test_delay_shifts_spikes_and_shortens_the_window():
+    """A layer with delay d: crossings are those of the same neuron in a window ending at t_end - d,
+    and the next layer sees them d later."""
+    weights, t_in, _ = _network(3)
+    d = 0.3
+    got = network.forward(weights, t_in, MODEL, "numba", AnalyticView(delay=d, leaky=False).nominal(weights))
+    t = t_in
+    short = dataclasses.replace(MODEL, t_end=MODEL.t_end - d)
+    for l, w in enumerate(weights):
+        want = network.forward([w], t, short, "numba")[0].t_out + d
+        np.testing.assert_array_equal(got[l].t_out, want)
+        np.testing.assert_array_equal(got[l].t_in, t)
+        t = want
+
+
+def test_leaky_chip_layer_with_zero_leak_is_the_ideal_neuron():
+    """lam = 0 and the model's thresholds given as arrays: the leaky kernels run and give the ideal
+    model's firing times and gradients."""
+    weights, t_in, labels = _network(4)
+    ideal_loss, ideal_grads, ideal_states = _loss(weights, AnalyticView(leaky=False), t_in, labels, "numba")
+    zero = AnalyticView(lam0=0.0, lam_w=0.0, offsets=[np.zeros(n) for n in SIZES[1:]])
+    loss, grads, states = _loss(weights, zero, t_in, labels, "numba")
+    assert all(s.leaky for s in states)
+    for a, b in zip(states, ideal_states):
+        np.testing.assert_allclose(a.t_out, b.t_out, rtol=1e-12)
+    for a, b in zip(grads, ideal_grads):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert loss == pytest.approx(ideal_loss, rel=1e-12)
+
+
+def test_identity_view_trains_bit_for_bit_as_no_view():
+    """A view whose layers are the weights themselves (no leak, no thresholds, no delay): one epoch
+    with it gives exactly the weights of one epoch without it."""
+    rng = np.random.default_rng(5)
+    cfg = RunConfig(model=ModelConfig(layers=(784, 12, 10)), loss=dataclasses.replace(LOSS, fire_penalty=1e-2),
+                    train=TrainConfig(epochs=1, batch_size=16), reg=RegConfig(kind="m-ssr", strength=1e-3))
+    weights = network.init_weights(cfg.model.layers, 2.0, 1.4, 0)
+    t = rng.uniform(0.0, 1.0, (64, 784))
+    labels = rng.integers(0, 10, 64)
+    runs = []
+    for view in (None, AnalyticView(leaky=False)):
+        ws = [w.copy() for w in weights]
+        opt = Adam([w.shape for w in ws], cfg.train.lr)
+        train_epoch(ws, opt, cfg, t, labels, 0, progress=False, view=view)
+        runs.append(ws)
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
