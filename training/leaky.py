@@ -135,42 +135,124 @@ def _group_end(t, o, k, k_cap):
 
 
 @nb.njit(cache=_CACHE)
-def _grad_block(t_in, w, lam, order, kf, a, t_f, i0, i1, gw, glam):
+def _add_row(g_row, g_lam, row, c_phi, c_lam, s_row, track):
+    """g_row += c_phi, g_lam += c_lam row (and s_row += row if track) over a block of neurons
+    (contiguous: vectorises)."""
+    if track:
+        for q in range(row.shape[0]):
+            g_row[q] += c_phi[q]
+            g_lam[q] += c_lam[q] * row[q]
+            s_row[q] += row[q]
+    else:
+        for q in range(row.shape[0]):
+            g_row[q] += c_phi[q]
+            g_lam[q] += c_lam[q] * row[q]
+
+
+@nb.njit(cache=_CACHE)
+def _shared_run(t, o, kf_b):
+    """Start of the final run of tied inputs when some neuron's causal set holds every input (MNIST's
+    black pixels all spike at t_in and most first-layer neurons fire after them), else K."""
+    k_in = o.shape[0]
+    if k_in < 2 or kf_b.max() < k_in:
+        return k_in
+    t_last = t[o[k_in - 1]]
+    kg = k_in - 1
+    while kg > 0 and t[o[kg - 1]] == t_last:
+        kg -= 1
+    return kg
+
+
+@nb.njit(cache=_CACHE)
+def _grad_block(t_in, w, colsum, lam, order, kf, a, t_f, kg, i0, i1, gw, glam):
     """gw[:, i0:i1] += sum_b -a_i phi(lam_i, t_f_i - t_j) and glam[i0:i1] += sum_b -a_i sum_j w_ji
     dphi_dlam(lam_i, t_f_i - t_j) over each neuron's causal set, summed in sample order (any split
     of the neurons gives the same numbers). Each run of tied inputs inside every live causal set
-    takes one evaluation per neuron."""
-    b_size = t_in.shape[0]
-    c_phi = np.empty(i1 - i0)
-    c_lam = np.empty(i1 - i0)
+    takes one evaluation per neuron; a row updates the block's neurons still in a causal set
+    through an index list when they are few, else all of them with zero coefficients for the
+    others (the same sum either way).
+
+    The neurons F whose causal set is every input share the final run kg..K (`_shared_run`):
+    its rows all get r_i = -a_i phi(lam_i, t_f_i - t_last), added to every row once at the end
+    (r_all) and taken off the rows before the run, and its lam term uses the run's weight sum
+    colsum - (rows before it), so a sample does not touch the run's rows at all.
+    """
+    b_size, k_in = t_in.shape
+    m = i1 - i0
+    c_phi = np.zeros(m)     # per neuron: the coefficient of the current run, 0 outside its causal set
+    c_lam = np.zeros(m)
+    s_acc = np.zeros(m)     # F's weight sums over the rows before the shared run
+    r_all = np.zeros(m)
+    r_f = np.empty(m)
+    lam_f = np.empty(m)
     for b in range(b_size):
         idx = _by_kf_descending(kf[b], i0, i1)
-        live = idx.shape[0]
-        if live == 0:
+        n_idx = idx.shape[0]
+        if n_idx == 0:
             continue
         t = t_in[b]
         o = order[b]
+        g0 = kg[b]
+        n_f = 0
+        if g0 < k_in:
+            while n_f < n_idx and kf[b, idx[n_f]] == k_in:
+                n_f += 1
+            t_last = t[o[k_in - 1]]
+            for p in range(n_f):
+                i = idx[p]
+                ph, dph = lm.phi_and_dphi_dlam(lam[i], t_f[b, i] - t_last)
+                r_f[p] = -a[b, i] * ph
+                lam_f[p] = -a[b, i] * dph
+                r_all[i - i0] += r_f[p]
+        k_end = g0 if n_f else 0
+        if n_f < n_idx:
+            k_end = max(k_end, kf[b, idx[n_f]])
+        first = 0           # live neurons: idx[first:live]
+        live = n_idx
         k = 0
-        k_max = kf[b, idx[0]]
-        while k < k_max:
+        while k < k_end:
+            if n_f and first == 0 and k == g0:
+                for p in range(n_f):
+                    c_phi[idx[p] - i0] = 0.0
+                    c_lam[idx[p] - i0] = 0.0
+                first = n_f
             while kf[b, idx[live - 1]] <= k:
                 live -= 1
+                c_phi[idx[live] - i0] = 0.0
+                c_lam[idx[live] - i0] = 0.0
             k2 = _group_end(t, o, k, kf[b, idx[live - 1]])
             tg = t[o[k]]
-            for p in range(live):
+            for p in range(first, live):
                 i = idx[p]
-                x = t_f[b, i] - tg
-                c_phi[p] = -a[b, i] * lm.phi(lam[i], x)
-                c_lam[p] = -a[b, i] * lm.dphi_dlam(lam[i], x)
+                ph, dph = lm.phi_and_dphi_dlam(lam[i], t_f[b, i] - tg)
+                c_phi[i - i0] = -a[b, i] * ph
+                c_lam[i - i0] = -a[b, i] * dph
+            track = first == 0 and n_f > 0
+            if track:
+                for p in range(n_f):
+                    c_phi[idx[p] - i0] -= r_f[p]
+            dense = 4 * (live - first) > m
             for kk in range(k, k2):
                 j = o[kk]
-                row = w[j]
-                g_row = gw[j]
-                for p in range(live):
-                    i = idx[p]
-                    g_row[i] += c_phi[p]
-                    glam[i] += c_lam[p] * row[i]
+                if dense:
+                    _add_row(gw[j, i0:i1], glam[i0:i1], w[j, i0:i1], c_phi, c_lam, s_acc, track)
+                else:
+                    for p in range(first, live):
+                        i = idx[p]
+                        gw[j, i] += c_phi[i - i0]
+                        glam[i] += c_lam[i - i0] * w[j, i]
+                        if p < n_f:
+                            s_acc[i - i0] += w[j, i]
             k = k2
+        for p in range(n_f):
+            i = idx[p]
+            glam[i] += lam_f[p] * (colsum[i] - s_acc[i - i0])
+        c_phi[:] = 0.0
+        c_lam[:] = 0.0
+        s_acc[:] = 0.0
+    for j in range(k_in):
+        for q in range(m):
+            gw[j, i0 + q] += r_all[q]
 
 
 @nb.njit(cache=_CACHE)
@@ -206,11 +288,16 @@ def _gt_one(t, w, lam, o, kf_b, a_b, tf_b, gt_b):
 def _backward_sweep(t_in, w, lam, order, kf, a, t_f, need_gt, n_blocks):
     b_size, k_in = t_in.shape
     n = w.shape[1]
+    kg = np.empty(b_size, np.int64)
+    for b in nb.prange(b_size):
+        kg[b] = _shared_run(t_in[b], order[b], kf[b])
+    colsum = w.sum(axis=0)
     gw = np.zeros((k_in, n))
     glam = np.zeros(n)
     n_blocks = max(1, min(n_blocks, n))
     for c in nb.prange(n_blocks):
-        _grad_block(t_in, w, lam, order, kf, a, t_f, c * n // n_blocks, (c + 1) * n // n_blocks, gw, glam)
+        _grad_block(t_in, w, colsum, lam, order, kf, a, t_f, kg, c * n // n_blocks, (c + 1) * n // n_blocks,
+                    gw, glam)
     gt = np.zeros((b_size, k_in))
     if need_gt:
         for b in nb.prange(b_size):
