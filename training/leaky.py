@@ -35,20 +35,22 @@ def check_layer(t_in, w, lam, v_th=None, **per_output):
     """(t_in, w, lam, v_th) as contiguous float64 after checking shapes (and lam >= 0, v_th > 0):
     t_in (B, K), w (K, n), lam (n,), v_th (n,) (None: not checked), and each array of
     `per_output` (name -> array) of shape (B, n). Raises DataError naming the array that is wrong."""
-    t_in, w, lam = _f64(t_in), _f64(w), _f64(lam)
     check_shape("input spike times", t_in, (None, None))
-    check_shape("weights", w, (t_in.shape[1], None), f"one row per input ({t_in.shape[1]})")
-    b_size, n = t_in.shape[0], w.shape[1]
+    b_size, k_in = np.shape(t_in)
+    check_shape("weights", w, (k_in, None), f"one row per input ({k_in})")
+    n = np.shape(w)[1]
     check_shape("leak lam", lam, (n,), f"one leak per neuron ({n})")
+    if v_th is not None:
+        check_shape("thresholds v_th", v_th, (n,), f"one threshold per neuron ({n})")
+    for name, x in per_output.items():
+        check_shape(name, x, (b_size, n), "one entry per sample and neuron")
+    t_in, w, lam = _f64(t_in), _f64(w), _f64(lam)
     if not np.all(np.isfinite(lam) & (lam >= 0.0)):
         raise DataError("leak lam must be finite and >= 0 for every neuron")
     if v_th is not None:
         v_th = _f64(v_th)
-        check_shape("thresholds v_th", v_th, (n,), f"one threshold per neuron ({n})")
         if not np.all(np.isfinite(v_th) & (v_th > 0.0)):
             raise DataError("thresholds v_th must be finite and > 0 for every neuron")
-    for name, x in per_output.items():
-        check_shape(name, x, (b_size, n), "one entry per sample and neuron")
     return t_in, w, lam, v_th
 
 
