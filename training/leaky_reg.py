@@ -59,12 +59,15 @@ def _piece(lam, v, c, u_hi, theta, length):
 
 
 @nb.njit(cache=_CACHE)
-def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_best, t_best, s_best):
-    """The forward sweep of one sample: returns (value, n_iv, iv_neuron, iv_a, iv_b).
+def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_best, t_best, s_best,
+               iv_neuron, iv_a, iv_b):
+    """The forward sweep of one sample: returns (value, n_iv).
 
-    kind 0: the intervals of {u_i > theta_i} (iv_*, the first n_iv entries, each neuron's in time
-    order), adjacent pieces merged. kind 1: u_best, k_best (inputs arrived at the maximiser, the
-    first segment end with the largest u, u(0) = 0 otherwise), t_best and s_best = u'(t*-).
+    kind 0: the intervals of {u_i > theta_i} in iv_* (the first n_iv entries, each neuron's in time
+    order), adjacent pieces merged; n_iv = -1 if they do not fit (the caller retries with more room:
+    the buffers are not regrown in the loop, which would cost a reference count per neuron).
+    kind 1: u_best, k_best (inputs arrived at the maximiser, the first segment end with the largest
+    u, u(0) = 0 otherwise), t_best and s_best = u'(t*-).
     `s` ends as the sum of every arrived input's weights.
     """
     n = w.shape[1]
@@ -72,10 +75,7 @@ def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_be
     v = np.zeros(n)
     s[:] = 0.0
     total = 0.0
-    cap = 2 * n + 16
-    iv_neuron = np.empty(cap, np.int64)
-    iv_a = np.empty(cap)
-    iv_b = np.empty(cap)
+    cap = iv_a.shape[0]
     n_iv = 0
     open_a = np.full(n, np.nan)     # start of the interval still open at the current time
     open_b = np.full(n, np.nan)
@@ -105,7 +105,8 @@ def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_be
             if kind == 0:
                 xp, xq = _piece(li, v[i], c, u_hi, theta[i], length)
                 if xq > xp:
-                    total += (v[i] - theta[i]) * (xq - xp) + c * (lm.psi(li, xq) - lm.psi(li, xp))
+                    ps = lm.psi(li, xq) if xp == 0.0 else lm.psi(li, xq) - lm.psi(li, xp)
+                    total += (v[i] - theta[i]) * (xq - xp) + c * ps
                     p = tk if xp == 0.0 else tk + xp
                     q = tn if xq == length else tk + xq
                     if open_b[i] == p:
@@ -113,10 +114,7 @@ def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_be
                     else:
                         if not math.isnan(open_b[i]):
                             if n_iv == cap:
-                                cap *= 2
-                                iv_neuron = _grown(iv_neuron, cap)
-                                iv_a = _grown(iv_a, cap)
-                                iv_b = _grown(iv_b, cap)
+                                return total, -1
                             iv_neuron[n_iv] = i
                             iv_a[n_iv] = open_a[i]
                             iv_b[n_iv] = open_b[i]
@@ -134,10 +132,7 @@ def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_be
         for i in range(n):
             if not math.isnan(open_b[i]):
                 if n_iv == cap:
-                    cap *= 2
-                    iv_neuron = _grown(iv_neuron, cap)
-                    iv_a = _grown(iv_a, cap)
-                    iv_b = _grown(iv_b, cap)
+                    return total, -1
                 iv_neuron[n_iv] = i
                 iv_a[n_iv] = open_a[i]
                 iv_b[n_iv] = open_b[i]
@@ -148,14 +143,7 @@ def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_be
                 total += u_best[i] - theta[i]
             else:
                 k_best[i] = 0
-    return total, n_iv, iv_neuron, iv_a, iv_b
-
-
-@nb.njit(cache=_CACHE)
-def _grown(a, cap):
-    out = np.empty(cap, a.dtype)
-    out[:a.shape[0]] = a
-    return out
+    return total, n_iv
 
 
 @nb.njit(cache=_CACHE)
@@ -178,9 +166,28 @@ def _by_neuron(n, n_iv, iv_neuron, iv_a, iv_b):
 
 
 @nb.njit(cache=_CACHE)
-def _area_rows(lam, tk, start, ptr, a, b, coef, f, e, d):
+def _interval_sums(lam, start, a, b):
+    """psi, phi and dpsi_dlam of each interval's length (the rows of the inputs before it use them)."""
+    n_iv = a.shape[0]
+    out = np.empty((3, n_iv))
+    for i in range(lam.shape[0]):
+        for r in range(start[i], start[i + 1]):
+            x = b[r] - a[r]
+            out[0, r] = lm.psi(lam[i], x)
+            out[1, r] = lm.phi(lam[i], x)
+            out[2, r] = lm.dpsi_dlam(lam[i], x)
+    return out
+
+
+@nb.njit(cache=_CACHE)
+def _area_rows(lam, tk, start, ptr, a, b, iv_sums, coef, f, e, d):
     """At time tk, per neuron: f = coef dR/dw (one row), e = coef * the time gradient's factor,
-    d = coef * the lam gradient's factor, from the intervals of {u > theta} that end after tk."""
+    d = coef * the lam gradient's factor, from the intervals of {u > theta} that end after tk.
+
+    An interval [a, b] that starts later, at y = a - tk, needs no function of b - tk: with
+    phi(y + x) = phi(y) + exp(-lam y) phi(x) its integrals are (b - a) phi(y) + exp(-lam y) psi(b - a)
+    and exp(-lam y) phi(b - a) (and their lam-derivative), from the interval's own sums.
+    """
     for i in range(lam.shape[0]):
         li = lam[i]
         while ptr[i] < start[i + 1] and b[ptr[i]] <= tk:
@@ -189,15 +196,19 @@ def _area_rows(lam, tk, start, ptr, a, b, coef, f, e, d):
         ei = 0.0
         di = 0.0
         for r in range(ptr[i], start[i + 1]):
-            xb = b[r] - tk
-            fi += lm.psi(li, xb)
-            ei += lm.phi(li, xb)
-            di += lm.dpsi_dlam(li, xb)
             if a[r] > tk:
-                xa = a[r] - tk
-                fi -= lm.psi(li, xa)
-                ei -= lm.phi(li, xa)
-                di -= lm.dpsi_dlam(li, xa)
+                y = a[r] - tk
+                width = b[r] - a[r]
+                ph = lm.phi(li, y)
+                ex = math.exp(-li * y)
+                fi += width * ph + ex * iv_sums[0, r]
+                ei += ex * iv_sums[1, r]
+                di += width * lm.dphi_dlam(li, y) + ex * (iv_sums[2, r] - y * iv_sums[0, r])
+            else:
+                xb = b[r] - tk
+                fi += lm.psi(li, xb)
+                ei += lm.phi(li, xb)
+                di += lm.dpsi_dlam(li, xb)
         f[i] = coef * fi
         e[i] = coef * ei
         d[i] = coef * di
@@ -228,18 +239,28 @@ def _reg_one(t, w, colsum, lam, order, nv, kind, theta, t_end, coef, gw, gt, gla
     k_best = np.empty(n, np.int64)
     t_best = np.empty(n)
     s_best = np.empty(n)
-    total, n_iv, iv_neuron, iv_a, iv_b = _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end,
-                                                    s, u_best, k_best, t_best, s_best)
+    cap = 2 * n + 16
+    while True:
+        iv_neuron = np.empty(cap, np.int64)
+        iv_a = np.empty(cap)
+        iv_b = np.empty(cap)
+        total, n_iv = _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_best,
+                                 t_best, s_best, iv_neuron, iv_a, iv_b)
+        if n_iv >= 0:
+            break
+        cap *= 4
     if coef == 0.0:
         return total
     kt = _tail_start(t, order, nv)
     if kind == 0:
         start, a, b = _by_neuron(n, n_iv, iv_neuron, iv_a, iv_b)
+        iv_sums = _interval_sums(lam, start, a, b)
         ptr = start[:n].copy()
         k_end = kt
     else:
         start = ptr = np.zeros(1, np.int64)
         a = b = np.zeros(1)
+        iv_sums = np.zeros((3, 1))
         k_end = 0
         for i in range(n):
             k_end = max(k_end, k_best[i])
@@ -252,7 +273,7 @@ def _reg_one(t, w, colsum, lam, order, nv, kind, theta, t_end, coef, gw, gt, gla
         tk = t[order[k]]
         g = _group_end(t, order, k, kt)
         if kind == 0:
-            _area_rows(lam, tk, start, ptr, a, b, coef, f, e, d)
+            _area_rows(lam, tk, start, ptr, a, b, iv_sums, coef, f, e, d)
         else:
             _peak_rows(lam, tk, k, k_best, t_best, coef, f, e, d)
         for m in range(k, g):
@@ -275,7 +296,7 @@ def _reg_one(t, w, colsum, lam, order, nv, kind, theta, t_end, coef, gw, gt, gla
                     s[i] -= row[i]
         tk = t[order[kt]]
         if kind == 0:
-            _area_rows(lam, tk, start, ptr, a, b, coef, f, e, d)
+            _area_rows(lam, tk, start, ptr, a, b, iv_sums, coef, f, e, d)
         else:
             _peak_rows(lam, tk, kt, k_best, t_best, coef, f, e, d)
         for i in range(n):
