@@ -177,3 +177,17 @@ def test_exact_wires_are_a_refreshed_ratio_used_straight_through():
     before = view.nominal(moved)[0].w
     view.refresh_wires(moved)
     assert not np.allclose(view.nominal(moved)[0].w, before, rtol=1e-9)
+
+
+def test_the_passive_leak_is_the_threshold_fraction_of_v_read_times_the_column_weight():
+    """lam_i = (V_th / V_read) (sum_j |w_ij| + 2 K k g_min) / v_th (docs/hwmodel.md, "Passive"),
+    whatever the time scale and conductance window (they only set C)."""
+    w = _weights(11)
+    for tau, g_max in ((1e-7, 1e-6), (1e-5, 1e-4)):
+        hw = IDEAL.with_(neuron="passive", scale_by="capacitance", v_th_v=0.01, time_scale_s=tau,
+                         g_min_s=g_max / 100, g_max_s=g_max)
+        layers = ChipTraining(hw, MODEL).nominal(w)
+        for l, (x, layer) in enumerate(zip(w, layers)):
+            k = np.abs(x).max() / (hw.g_max_s - hw.g_min_s)
+            want = (0.01 / 0.2) * (np.abs(x).sum(axis=0) + 2 * x.shape[0] * k * hw.g_min_s) / MODEL.v_th
+            assert np.allclose(layer.lam, want, rtol=1e-12)
