@@ -78,6 +78,22 @@ def layer_conductances(w: np.ndarray, hw: HardwareConfig, layer: int, n_layers: 
     return g_pos, g_neg, k, fs, n_over
 
 
+def layer_scale(k: float, model: ModelConfig, hw: HardwareConfig, layer: int) -> tuple[float, float]:
+    """(C_l, V_th_l) of a layer with k model weight per siemens: C_l V_th_l = v_th tau_s V_read / k,
+    one of them fixed by `hw.scale_by`; a passive threshold it can never reach is a ConfigError."""
+    scale = model.v_th * hw.time_scale_s * hw.v_read_v / k   # = C_l * V_th_l
+    if hw.scale_by == "threshold":
+        c_mem_f, v_th_v = hw.c_mem_f, scale / hw.c_mem_f
+    else:
+        c_mem_f, v_th_v = scale / hw.v_th_v, hw.v_th_v
+    if hw.neuron == "passive" and v_th_v + hw.comparator_offset_v >= hw.v_read_v:
+        raise ConfigError(
+            f"hw.v_th_v: layer {layer}'s threshold {v_th_v:.4g} V (+ offset {hw.comparator_offset_v} V) is not "
+            f"below hw.v_read_v = {hw.v_read_v} V, so a passive column can never reach it; raise "
+            f"hw.c_mem_f, or use hw.scale_by: capacitance with hw.v_th_v well below hw.v_read_v")
+    return c_mem_f, v_th_v
+
+
 def map_model(weights, model: ModelConfig, hw: HardwareConfig, source_run: str = "",
               dataset: str = "mnist") -> Design:
     """Map trained weights (model time, threshold model.v_th) onto the hardware `hw`."""
@@ -89,18 +105,9 @@ def map_model(weights, model: ModelConfig, hw: HardwareConfig, source_run: str =
         ks.append(k)
         fss.append(fs)
         clipped.append(n_over)
-        scale = model.v_th * hw.time_scale_s * hw.v_read_v / k   # = C_l * V_th_l
-        if hw.scale_by == "threshold":
-            caps.append(hw.c_mem_f)
-            ths.append(scale / hw.c_mem_f)
-        else:
-            caps.append(scale / hw.v_th_v)
-            ths.append(hw.v_th_v)
-        if hw.neuron == "passive" and ths[-1] + hw.comparator_offset_v >= hw.v_read_v:
-            raise ConfigError(
-                f"hw.v_th_v: layer {l}'s threshold {ths[-1]:.4g} V (+ offset {hw.comparator_offset_v} V) is not "
-                f"below hw.v_read_v = {hw.v_read_v} V, so a passive column can never reach it; raise "
-                f"hw.c_mem_f, or use hw.scale_by: capacitance with hw.v_th_v well below hw.v_read_v")
+        c_mem_f, v_th_v = layer_scale(k, model, hw, l)
+        caps.append(c_mem_f)
+        ths.append(v_th_v)
     chip = draw_chip(g_pos_nom, g_neg_nom, hw, trial=0)
     return Design(
         source_run=str(source_run), dataset=dataset, layers=tuple(model.layers),

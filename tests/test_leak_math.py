@@ -66,3 +66,14 @@ def test_time_to_reach_inverts_phi():
             assert lm.time_to_reach_np(lam, a) == pytest.approx(x, rel=1e-14, abs=1e-300)
     assert lm.time_to_reach(2.0, 0.5) == math.inf       # the potential tends to 1/lam = 0.5: never reached
     assert lm.time_to_reach_np(2.0, 0.7) == math.inf
+
+
+def test_phi_and_dphi_dlam_is_phi_and_dphi_dlam():
+    """The combined form (one expm1, or Horner series) against the two functions, on both sides of
+    its own switch (z = 0.1) and of theirs (z = 0.5)."""
+    lams = LAMS + [0.0999, 0.1001, 0.05]
+    for lam in lams:
+        for x in XS + [1.0 / 0.0999 * 0.1, 2.0]:
+            p, d = lm.phi_and_dphi_dlam(lam, x)
+            assert p == pytest.approx(lm.phi(lam, x), rel=1e-15, abs=1e-300)
+            assert d == pytest.approx(lm.dphi_dlam(lam, x), rel=1e-14, abs=1e-300)

@@ -99,7 +99,7 @@ def test_an_unknown_name_is_one_line_listing_the_presets_of_its_kind(run_dir, ou
     assert main(["map", str(run_dir), "--hw", "defualt", "--out", str(outside / "d")]) == 2
     line = one_line(capsys.readouterr().err)
     assert line.startswith("ttfs map: error: defualt: config file not found")
-    assert "hw presets: default, ideal" in line and "mnist-784-400-10" not in line
+    assert "hw presets: default, ideal, passive" in line and "mnist-784-400-10" not in line
     assert not (outside / "d").exists()
     with pytest.raises(ConfigError, match=r"nope: config file not found, nor a train preset \(train presets: "
                                           r".*mnist-784-400-10"):
@@ -124,4 +124,18 @@ def test_ttfs_presets_lists_every_preset(capsys):
     assert str(PRESETS_DIR) in lines[-1]
     assert main(["presets", "--kind", "hw"]) == 0
     rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()[1:] if line.strip()][:-1]
-    assert rows == [["default", "hw"], ["ideal", "hw"]]
+    assert rows == [["default", "hw"], ["ideal", "hw"], ["passive", "hw"]]
+
+
+def test_the_passive_preset_is_op_amp_free_with_a_few_pf_per_neuron():
+    """configs/hw/passive.yaml on a network with the trained MNIST 784-400-10's full scales (99th
+    percentile of |w|: 0.539, 0.387): capacitances of a few pF, a threshold far below V_read."""
+    from hwmodel.mapping import map_model
+    hw = load_config("passive", HardwareConfig, section="hw")
+    assert hw.neuron == "passive" and hw.opamp_gain is None and hw.scale_by == "capacitance"
+    rng = np.random.default_rng(0)
+    w = [rng.uniform(-1, 1, (784, 40)), rng.uniform(-1, 1, (40, 10))]
+    w = [x * fs / np.percentile(np.abs(x), 99) for x, fs in zip(w, (0.539, 0.387))]
+    design = map_model(w, ModelConfig(layers=(784, 40, 10)), hw.with_(r_wire_row_ohm=0.0, r_wire_col_ohm=0.0))
+    assert np.allclose(design.c_mem_f, (1.84e-12, 2.56e-12), rtol=0.01)
+    assert all(v == 0.01 and v < hw.v_read_v / 10 for v in design.v_th_v)
