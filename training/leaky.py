@@ -166,18 +166,47 @@ def _shared_run(t, o, kf_b):
 
 
 @nb.njit(cache=_CACHE)
-def _step(lam_i, gap, series, p_, d_, e_, x_):
+def _step(lam_i, gap, p_, d_, e_, x_, pg, dg, eg):
     """(phi, dphi_dlam, exp(-lam x), x) at x + gap from their values at x (x = t_f - t, moving to an
-    earlier input): phi(x + y) = phi(x) + E(x) phi(y), dphi(x + y) = dphi(x) + E(x) (dphi(y) -
-    x phi(y)), E(x + y) = E(x) E(y). Only additions of terms of one sign and products by E <= 1:
-    stable for every lam. `series`: lam gap < leak_math.PAIR_SERIES_Z (no exp, vectorises)."""
-    if series:
-        pg, dg = lm.phi_and_dphi_dlam_small(lam_i, gap)
-        eg = 1.0 - lam_i * pg
-    else:
-        pg, dg = lm.phi_and_dphi_dlam(lam_i, gap)
-        eg = math.exp(-lam_i * gap)
+    earlier input), given (pg, dg, eg) = (phi, dphi_dlam, exp(-lam gap)): phi(x + y) = phi(x) +
+    E(x) phi(y), dphi(x + y) = dphi(x) + E(x) (dphi(y) - x phi(y)), E(x + y) = E(x) E(y). Only
+    sums of terms of one sign and products by E <= 1: stable for every lam."""
     return p_ + e_ * pg, d_ + e_ * (dg - x_ * pg), e_ * eg, x_ + gap
+
+
+@nb.njit(cache=_CACHE)
+def _step_short(lam_i, gap, p_, d_, e_, x_):
+    """`_step` for lam gap < leak_math.PAIR_SERIES_Z: no exp, no branch (a loop of it vectorises)."""
+    pg, dg = lm.phi_and_dphi_dlam_small(lam_i, gap)
+    return _step(lam_i, gap, p_, d_, e_, x_, pg, dg, 1.0 - lam_i * pg)
+
+
+@nb.njit(cache=_CACHE)
+def _step_long(lam_i, gap, p_, d_, e_, x_):
+    pg, dg = lm.phi_and_dphi_dlam(lam_i, gap)
+    return _step(lam_i, gap, p_, d_, e_, x_, pg, dg, math.exp(-lam_i * gap))
+
+
+@nb.njit(cache=_CACHE)
+def _step_all(lam_b, gap, short, p_, d_, e_, x_):
+    """`_step` for every neuron of a block (the branch on `short` outside the loops)."""
+    if short:
+        for q in range(lam_b.shape[0]):
+            p_[q], d_[q], e_[q], x_[q] = _step_short(lam_b[q], gap, p_[q], d_[q], e_[q], x_[q])
+    else:
+        for q in range(lam_b.shape[0]):
+            p_[q], d_[q], e_[q], x_[q] = _step_long(lam_b[q], gap, p_[q], d_[q], e_[q], x_[q])
+
+
+@nb.njit(cache=_CACHE)
+def _step_some(lam, gap, short, idx, n_idx, i0, p_, d_, e_, x_):
+    """`_step` for the neurons idx[:n_idx] (arrays indexed by i - i0)."""
+    for p in range(n_idx):
+        q = idx[p] - i0
+        if short:
+            p_[q], d_[q], e_[q], x_[q] = _step_short(lam[idx[p]], gap, p_[q], d_[q], e_[q], x_[q])
+        else:
+            p_[q], d_[q], e_[q], x_[q] = _step_long(lam[idx[p]], gap, p_[q], d_[q], e_[q], x_[q])
 
 
 @nb.njit(cache=_CACHE)
@@ -233,14 +262,11 @@ def _grad_block(t_in, w, colsum, lam, lam_max, order, kf, a, t_f, kg, i0, i1, gw
             gap = t_cur - tg
             t_cur = tg
             if live and gap > 0.0:
-                series = lam_max * gap < lm.PAIR_SERIES_Z
+                short = lam_max * gap < lm.PAIR_SERIES_Z
                 if 4 * live > m:
-                    for q in range(m):
-                        p_[q], d_[q], e_[q], x_[q] = _step(lam_b[q], gap, series, p_[q], d_[q], e_[q], x_[q])
+                    _step_all(lam_b, gap, short, p_, d_, e_, x_)
                 else:
-                    for p in range(live):
-                        q = idx[p] - i0
-                        p_[q], d_[q], e_[q], x_[q] = _step(lam_b[q], gap, series, p_[q], d_[q], e_[q], x_[q])
+                    _step_some(lam, gap, short, idx, live, i0, p_, d_, e_, x_)
             while live < n_idx and kf[b, idx[live]] >= k2:
                 i = idx[live]
                 q = i - i0
@@ -336,16 +362,15 @@ def _gt_one(t, w, lam, lam_max, o, kf_b, a_b, tf_b, gt_b):
         t_cur = tg
         dense = 4 * live > n
         if live and gap > 0.0:
-            series = lam_max * gap < lm.PAIR_SERIES_Z
+            short = lam_max * gap < lm.PAIR_SERIES_Z
             if dense:
+                _step_all(lam, gap, short, p_, d_, e_, x_)
                 for i in range(n):
-                    p_[i], d_[i], e_[i], x_[i] = _step(lam[i], gap, series, p_[i], d_[i], e_[i], x_[i])
                     c_exp[i] = a_live[i] * e_[i]
             else:
+                _step_some(lam, gap, short, idx, live, 0, p_, d_, e_, x_)
                 for p in range(live):
-                    i = idx[p]
-                    p_[i], d_[i], e_[i], x_[i] = _step(lam[i], gap, series, p_[i], d_[i], e_[i], x_[i])
-                    c_exp[i] = a_b[i] * e_[i]
+                    c_exp[idx[p]] = a_live[idx[p]] * e_[idx[p]]
         while live < n_idx and kf_b[idx[live]] >= k2:
             i = idx[live]
             x_[i] = tf_b[i] - tg
