@@ -55,52 +55,108 @@ def check_layer(t_in, w, lam, v_th=None, **per_output):
 
 
 @nb.njit(cache=_CACHE)
-def _forward_one(t, w, colsum, lam, v_th, t_end, t_out, kf, slope, order):
+def _segment_all(s, v, v_next, lam, v_th, fired, dt, short):
+    """v_next = v + (S - lam v) phi(lam, dt) for every neuron, returns how many not yet fired end
+    above threshold. Branch-free, so it vectorises when `short` (lam dt < PAIR_SERIES_Z: the series)."""
+    n_hit = 0
+    if short:
+        for i in range(s.shape[0]):
+            ph = lm.phi_and_dphi_dlam_small(lam[i], dt)[0]
+            x = v[i] + (s[i] - lam[i] * v[i]) * ph
+            v_next[i] = x
+            n_hit += (x > v_th[i]) & (fired[i] == 0)
+    else:
+        for i in range(s.shape[0]):
+            x = v[i] + (s[i] - lam[i] * v[i]) * lm.phi(lam[i], dt)
+            v_next[i] = x
+            n_hit += (x > v_th[i]) & (fired[i] == 0)
+    return n_hit
+
+
+@nb.njit(cache=_CACHE)
+def _fire(i, tj, dt, s, v, lam, v_th, kf_i, t_out, kf, slope):
+    """Neuron i crosses v_th in the segment from tj (length dt) where it starts at v[i]."""
+    d = s[i] - lam[i] * v[i]
+    t_out[i] = tj + min(lm.time_to_reach(lam[i], (v_th[i] - v[i]) / d), dt)
+    kf[i] = kf_i
+    slope[i] = s[i] - lam[i] * v_th[i]
+
+
+@nb.njit(cache=_CACHE)
+def _forward_one(t, w, colsum, lam, lam_max, v_th, t_end, t_out, kf, slope, order):
     n = w.shape[1]
     nv = _sort_inputs(t, t_end, order)
     s = np.zeros(n)
     v = np.zeros(n)
+    v_next = np.zeros(n)
+    fired = np.zeros(n, np.uint8)
     t_out[:] = np.inf
     kf[:] = 0
-    live = np.arange(n)     # neurons not fired yet, in index order: only they are updated
+    # While many have not fired, every segment moves all neurons in a loop that vectorises; once
+    # fewer than a quarter remain, only those (`live`, in index order), and fired ones stop.
+    live = np.arange(n)
     n_live = n
+    sparse = False
     k_tail = _tail_start(t, order, nv)
     for k in range(nv):
         j = order[k]
         tj = t[j]
         tail = k == k_tail and k < nv - 1
         tn = t_end if (tail or k + 1 == nv) else t[order[k + 1]]
-        if tail:    # the final tie group: its weights are colsum - S
-            for p in range(n_live):
-                s[live[p]] = colsum[live[p]]
+        kf_k = nv if tail else k + 1
+        dt = tn - tj
+        if not sparse:
+            if tail:    # the final tie group: its weights are colsum - S
+                s[:] = colsum
+            else:
+                row = w[j]
+                for i in range(n):
+                    s[i] += row[i]
+            if dt > 0.0:    # zero-length segments (tied inputs) move nothing
+                if _segment_all(s, v, v_next, lam, v_th, fired, dt, lam_max * dt < lm.PAIR_SERIES_Z):
+                    for i in range(n):
+                        if fired[i] == 0 and v_next[i] > v_th[i]:
+                            _fire(i, tj, dt, s, v, lam, v_th, kf_k, t_out, kf, slope)
+                            fired[i] = 1
+                            n_live -= 1
+                    if n_live == 0:
+                        return nv
+                v, v_next = v_next, v
+                if 4 * n_live < n:
+                    sparse = True
+                    p = 0
+                    for i in range(n):
+                        if fired[i] == 0:
+                            live[p] = i
+                            p += 1
         else:
-            row = w[j]
-            for p in range(n_live):
-                s[live[p]] += row[live[p]]
-        if tn > tj:     # zero-length segments (tied inputs) move nothing
-            dt = tn - tj
-            kept = 0
-            for p in range(n_live):
-                i = live[p]
-                li = lam[i]
-                d = s[i] - li * v[i]
-                vn = v[i] + d * lm.phi(li, dt)
-                if vn > v_th[i]:
-                    t_out[i] = tj + min(lm.time_to_reach(li, (v_th[i] - v[i]) / d), dt)
-                    kf[i] = nv if tail else k + 1
-                    slope[i] = s[i] - li * v_th[i]
-                else:
-                    v[i] = vn
-                    live[kept] = i
-                    kept += 1
-            n_live = kept
-            if n_live == 0:
-                return nv
+            if tail:
+                for p in range(n_live):
+                    s[live[p]] = colsum[live[p]]
+            else:
+                row = w[j]
+                for p in range(n_live):
+                    s[live[p]] += row[live[p]]
+            if dt > 0.0:
+                kept = 0
+                for p in range(n_live):
+                    i = live[p]
+                    vn = v[i] + (s[i] - lam[i] * v[i]) * lm.phi(lam[i], dt)
+                    if vn > v_th[i]:
+                        _fire(i, tj, dt, s, v, lam, v_th, kf_k, t_out, kf, slope)
+                        fired[i] = 1
+                    else:
+                        v[i] = vn
+                        live[kept] = i
+                        kept += 1
+                n_live = kept
+                if n_live == 0:
+                    return nv
         if tail:
             break
-    for p in range(n_live):
-        i = live[p]
-        slope[i] = s[i] - lam[i] * v[i]
+    for i in range(n):
+        if fired[i] == 0:
+            slope[i] = s[i] - lam[i] * v[i]
     return nv
 
 
@@ -114,8 +170,10 @@ def _forward(t_in, w, lam, v_th, t_end):
     order = np.empty((b_size, k_in), np.int64)
     n_valid = np.empty(b_size, np.int64)
     colsum = w.sum(axis=0)
+    lam_max = lam.max() if n else 0.0
     for b in nb.prange(b_size):
-        n_valid[b] = _forward_one(t_in[b], w, colsum, lam, v_th, t_end, t_out[b], kf[b], slope[b], order[b])
+        n_valid[b] = _forward_one(t_in[b], w, colsum, lam, lam_max, v_th, t_end, t_out[b], kf[b], slope[b],
+                                  order[b])
     return t_out, order, n_valid, kf, slope
 
 
