@@ -11,8 +11,9 @@ updated segment by segment, which is stable for every lam (no exp(+lam t)).
 Gradients of a firing time t_f by implicit differentiation of v(t_f) = v_th over the causal set,
 with slope = S - lam v_th:
 dt_f/dw_ji = -phi(lam, t_f - t_j) / slope, dt_f/dt_j = w_ji exp(-lam (t_f - t_j)) / slope,
-dt_f/dlam = -sum_j w_ji dphi_dlam(lam, t_f - t_j) / slope. Tied inputs share one evaluation of
-the elementary functions (`leak_math`), so the cost is one set per neuron and distinct input time.
+dt_f/dlam = -sum_j w_ji dphi_dlam(lam, t_f - t_j) / slope. The cost is about one evaluation of
+the elementary functions (`leak_math`) per neuron and distinct input time, each way; docs/model.md
+(The leaky neuron, Speed) says how the loops are arranged so that most of them vectorise.
 """
 import math
 
