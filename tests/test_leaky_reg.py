@@ -93,11 +93,18 @@ def test_numba_equals_numpy_twin(kind, name):
     """Random layers with ties, never-spiking inputs, negative weights, silent and firing neurons and
     lam in {0, 0.05, 0.7, 3}: the kernel and the twin (a different route to the gradients) to 1e-10."""
     rng = np.random.default_rng(5)
-    for t in (_mnist_like(rng, 7, 50), _hidden_like(rng, 7, 30)):
-        k_in = t.shape[1]
+    for make, k_in in ((_mnist_like, 50), (_hidden_like, 30)):
+        t = make(rng, 7, k_in)
         w = rng.normal(1.0 / k_in, 2.5 / np.sqrt(k_in), (k_in, 24))
         lam = rng.choice(LAMS, 24)
         theta = _theta(name, 24, rng)
+        if make is _mnist_like:
+            # the kernel takes each sample's final tie group as one segment with matrix-product
+            # gradients; the twin has no such shortcut: some rows must use it
+            order, nv = _order(t)
+            *_, tail_a, tail_b, in_tail = leaky_reg._regularizer_sweep(t, w, lam, order, nv, kind, theta,
+                                                                       T_END, 0.37, 1)
+            assert in_tail.sum(axis=1).max() >= 20 and np.abs(tail_a).max() > 0 and np.abs(tail_b).max() > 0
         v0 = _reg(leaky_reg, t, w, lam, kind, theta, coef=0.0)
         assert np.all(v0[1] == 0) and np.all(v0[2] == 0) and np.all(v0[3] == 0)
         for coef, chunks in ((0.0, 1), (0.37, 1), (0.37, 3)):
