@@ -40,11 +40,13 @@ def cell_factors(shape, hw: HardwareConfig, trial: Instance, layer: int):
     shape = (2,) + tuple(shape)
     mult = on = off = None
     if hw.prog_sigma > 0:
-        mult = np.exp(hw.prog_sigma * _rng(hw, trial, layer, _PROG).standard_normal(shape))
+        mult = _rng(hw, trial, layer, _PROG).standard_normal(shape)
+        mult *= hw.prog_sigma
+        np.exp(mult, out=mult)          # in place: exp(sigma N(0, 1)), one (2,) + shape array
     if hw.stuck_on_fraction > 0 or hw.stuck_off_fraction > 0:
         u = _rng(hw, trial, layer, _STUCK).random(shape)
         on = u < hw.stuck_on_fraction
-        off = (u >= hw.stuck_on_fraction) & (u < hw.stuck_on_fraction + hw.stuck_off_fraction)
+        off = (u < hw.stuck_on_fraction + hw.stuck_off_fraction) & ~on
     return mult, on, off
 
 

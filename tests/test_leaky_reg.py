@@ -8,6 +8,7 @@ continuous random points, so entries agree to atol 1e-6 on values of order 1-100
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from scipy.optimize import brentq
 
 from infra.errors import DataError
 from training import kernels, kernels_ref, leaky_reg, leaky_reg_ref
@@ -92,11 +93,18 @@ def test_numba_equals_numpy_twin(kind, name):
     """Random layers with ties, never-spiking inputs, negative weights, silent and firing neurons and
     lam in {0, 0.05, 0.7, 3}: the kernel and the twin (a different route to the gradients) to 1e-10."""
     rng = np.random.default_rng(5)
-    for t in (_mnist_like(rng, 7, 50), _hidden_like(rng, 7, 30)):
-        k_in = t.shape[1]
+    for make, k_in in ((_mnist_like, 50), (_hidden_like, 30)):
+        t = make(rng, 7, k_in)
         w = rng.normal(1.0 / k_in, 2.5 / np.sqrt(k_in), (k_in, 24))
         lam = rng.choice(LAMS, 24)
         theta = _theta(name, 24, rng)
+        if make is _mnist_like:
+            # the kernel takes each sample's final tie group as one segment with matrix-product
+            # gradients; the twin has no such shortcut: some rows must use it
+            order, nv = _order(t)
+            *_, tail_a, tail_b, in_tail = leaky_reg._regularizer_sweep(t, w, lam, order, nv, kind, theta,
+                                                                       T_END, 0.37, 1)
+            assert in_tail.sum(axis=1).max() >= 20 and np.abs(tail_a).max() > 0 and np.abs(tail_b).max() > 0
         v0 = _reg(leaky_reg, t, w, lam, kind, theta, coef=0.0)
         assert np.all(v0[1] == 0) and np.all(v0[2] == 0) and np.all(v0[3] == 0)
         for coef, chunks in ((0.0, 1), (0.37, 1), (0.37, 3)):
@@ -119,6 +127,22 @@ def _u_direct(t_b, w_i, lam_i, x):
     return ramps @ w_i
 
 
+def _area_quad(t_b, w_i, lam_i, theta_i):
+    """integral_0^t_end relu(u - theta) by quad between the input times, each piece split where u
+    crosses theta (brentq), so that quad only sees smooth integrands."""
+    u = lambda x: float(_u_direct(t_b, w_i, lam_i, x)) - theta_i
+    cuts = np.unique(np.r_[0.0, t_b[t_b < T_END], T_END])
+    area = 0.0
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        pts = [lo, hi]
+        if u(lo) * u(hi) < 0:
+            pts.insert(1, brentq(u, lo, hi, xtol=1e-15, rtol=1e-15))
+        for a, b in zip(pts[:-1], pts[1:]):
+            if u(0.5 * (a + b)) > 0:
+                area += quad(u, a, b, epsabs=1e-14, epsrel=1e-13)[0]
+    return area
+
+
 def _peaks(t, w, lam):
     """(max u, whether it is at an input arrival) per sample and neuron, u at every segment end."""
     peak = np.zeros((t.shape[0], w.shape[1]))
@@ -133,7 +157,7 @@ def _peaks(t, w, lam):
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_values_match_quadrature_and_brute_force_maximum(backend):
-    """M-SSR / membrane = sum_i of quad of relu(u_i - theta_i) between the input times; F-SSR =
+    """M-SSR / membrane = sum_i of quad of relu(u_i - theta_i) (`_area_quad`); F-SSR =
     sum_i relu(max u_i - theta_i) with the maximum over a grid of 4e4 points plus every input time."""
     rng = np.random.default_rng(3)
     t = _hidden_like(rng, 3, 12)
@@ -144,13 +168,8 @@ def test_values_match_quadrature_and_brute_force_maximum(backend):
     for theta in (np.full(8, 0.0), np.full(8, 0.5), rng.uniform(0.2, 1.0, 8)):
         values = _reg(mod, t, w, lam, 0, theta, 0.0)[0]
         for b in range(t.shape[0]):
-            cuts = np.unique(np.r_[0.0, t[b][t[b] < T_END], T_END])
-            area = 0.0
-            for i in range(8):
-                f = lambda x: max(0.0, float(_u_direct(t[b], w[:, i], lam[i], x)) - theta[i])
-                area += sum(quad(f, lo, hi, epsabs=1e-13, epsrel=1e-12, limit=200)[0]
-                            for lo, hi in zip(cuts[:-1], cuts[1:]))
-            assert values[b] == pytest.approx(area, rel=1e-9, abs=1e-11)
+            area = sum(_area_quad(t[b], w[:, i], lam[i], theta[i]) for i in range(8))
+            assert values[b] == pytest.approx(area, rel=1e-11, abs=1e-13)
             assert area > 0
     theta = np.full(8, V_TH)
     values = _reg(mod, t, w, lam, 1, theta, 0.0)[0]
@@ -222,3 +241,38 @@ def test_wrong_shapes_of_lam_or_theta_are_clear_errors(backend):
             mod.regularizer(t, w, args["lam"], order, nv, 0, args["theta"], T_END, 1.0, 1)
     with pytest.raises(DataError, match="weights w has shape"):
         mod.regularizer(t, w[:5], good["lam"], order, nv, 0, good["theta"], T_END, 1.0, 1)
+
+
+def test_potential_crossing_theta_many_times():
+    """A zigzag potential (alternating input signs) crosses theta ~20 times per neuron: more
+    intervals of {u > theta} than the kernel's first buffer holds (2n + 16), so the sweep is redone
+    with more room. Values against quadrature, gradients against the twin and finite differences."""
+    k_in, n = 40, 2
+    t = np.linspace(0.1, 3.8, k_in)[None, :]
+    signs = np.where(np.arange(k_in) % 2 == 0, 1.0, -1.0)
+    signs[0] = 0.5                                  # slope alternates +-3 after the first input
+    w = np.column_stack([6.0 * signs, 5.0 * signs])
+    lam = np.array([0.05, 0.7])
+    theta = np.array([0.14, 0.1])
+    ends = np.r_[t[0], T_END]
+    crossings = 0
+    for i in range(n):
+        u = _u_direct(t[0], w[:, i], lam[i], ends)
+        crossings += ((u[:-1] > theta[i]) != (u[1:] > theta[i])).sum()
+    assert crossings > 2 * (2 * n + 16)            # each interval has two crossings
+    order, nv = _order(t)
+    scratch = [np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n), np.empty(n)]
+    first_try = [np.empty(2 * n + 16, np.int64), np.empty(2 * n + 16), np.empty(2 * n + 16)]
+    assert leaky_reg._sweep_one(t[0], w, w.sum(axis=0), lam, order[0], nv[0], 0, theta, T_END,
+                                *scratch, *first_try)[1] == -1     # the first buffer is too small
+    value, gw, gt, glam = _reg(leaky_reg, t, w, lam, 0, theta, 1.0)
+    ref = _reg(leaky_reg_ref, t, w, lam, 0, theta, 1.0)
+    for a, b in zip((value, gw, gt, glam), ref):
+        _close(a, b, 1e-10)
+    area = sum(_area_quad(t[0], w[:, i], lam[i], theta[i]) for i in range(n))
+    assert value[0] == pytest.approx(area, rel=1e-11)
+    total = lambda ww=w, ll=lam: _reg(leaky_reg, t, ww, ll, 0, theta, 0.0)[0].sum()
+    for idx in [(0, 0), (7, 1), (20, 0), (33, 1)]:
+        assert gw[idx] == pytest.approx(_fd(lambda ww: total(ww=ww), w, idx), abs=ATOL, rel=1e-6)
+    for i in range(n):
+        assert glam[i] == pytest.approx(_fd(lambda ll: total(ll=ll), lam, i), abs=ATOL, rel=1e-6)

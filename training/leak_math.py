@@ -97,29 +97,34 @@ def time_to_reach(lam, a):
     return -math.log1p(-y) / lam
 
 
-_PAIR_SERIES_Z = 0.1     # below it 10 terms reach 1e-17; above, the expm1 forms lose at most 4 eps / z
+PAIR_SERIES_Z = 0.1     # below it 10 terms reach 1e-17; above, the expm1 forms lose at most 4 eps / z
 _PAIR_TERMS = 10
-_F1_TAYLOR = np.array([1.0 / math.factorial(m + 1) for m in range(_PAIR_TERMS)])        # f1 = sum c_m (-z)^m
+_F1_TAYLOR = np.array([1.0 / math.factorial(m + 1) for m in range(_PAIR_TERMS)])  # f1 = sum c_m (-z)^m
 _F2_TAYLOR = np.array([(m + 1) / math.factorial(m + 2) for m in range(_PAIR_TERMS)])  # f2 = sum c_m (-z)^m
+_A0, _A1, _A2, _A3, _A4, _A5, _A6, _A7, _A8, _A9 = _F1_TAYLOR     # scalars: compile-time constants
+_B0, _B1, _B2, _B3, _B4, _B5, _B6, _B7, _B8, _B9 = _F2_TAYLOR
+
+
+@nb.njit(cache=True)
+def phi_and_dphi_dlam_small(lam, x):
+    """(phi, dphi_dlam) for lam x < PAIR_SERIES_Z only: the Taylor series of f1 = (1 - exp(-z)) / z
+    and f2 by Horner's rule, written out so that a loop over neurons calling it vectorises."""
+    y = -lam * x
+    f1 = _A0 + y * (_A1 + y * (_A2 + y * (_A3 + y * (_A4 + y * (_A5 + y * (_A6 + y * (_A7 + y * (_A8 + y * _A9))))))))
+    f2 = _B0 + y * (_B1 + y * (_B2 + y * (_B3 + y * (_B4 + y * (_B5 + y * (_B6 + y * (_B7 + y * (_B8 + y * _B9))))))))
+    return x * f1, -x * x * f2
 
 
 @nb.njit(cache=True)
 def phi_and_dphi_dlam(lam, x):
     """(phi, dphi_dlam) at one point with one expm1 and no division loop: a gradient sweep needs
     both per neuron and input time. f2 = (-expm1(-z) - z exp(-z)) / z^2 with exp(-z) = 1 + expm1(-z)
-    (relative error below 4 eps / z) from z = lam x >= _PAIR_SERIES_Z, else the Taylor series of
-    f1 = (1 - exp(-z)) / z and f2 by Horner's rule."""
+    (relative error below 4 eps / z) from z = lam x >= PAIR_SERIES_Z, else the series."""
     z = lam * x
-    if z >= _PAIR_SERIES_Z:
+    if z >= PAIR_SERIES_Z:
         em1 = math.expm1(-z)
         return -em1 / lam, -x * x * (-em1 - z * (1.0 + em1)) / (z * z)
-    y = -z
-    f1 = _F1_TAYLOR[_PAIR_TERMS - 1]
-    f2 = _F2_TAYLOR[_PAIR_TERMS - 1]
-    for m in range(_PAIR_TERMS - 2, -1, -1):
-        f1 = f1 * y + _F1_TAYLOR[m]
-        f2 = f2 * y + _F2_TAYLOR[m]
-    return x * f1, -x * x * f2
+    return phi_and_dphi_dlam_small(lam, x)
 
 
 # numpy twins (elementwise, broadcasting)

@@ -11,8 +11,9 @@ updated segment by segment, which is stable for every lam (no exp(+lam t)).
 Gradients of a firing time t_f by implicit differentiation of v(t_f) = v_th over the causal set,
 with slope = S - lam v_th:
 dt_f/dw_ji = -phi(lam, t_f - t_j) / slope, dt_f/dt_j = w_ji exp(-lam (t_f - t_j)) / slope,
-dt_f/dlam = -sum_j w_ji dphi_dlam(lam, t_f - t_j) / slope. Tied inputs share one evaluation of
-the elementary functions (`leak_math`), so the cost is one set per neuron and distinct input time.
+dt_f/dlam = -sum_j w_ji dphi_dlam(lam, t_f - t_j) / slope. The cost is about one evaluation of
+the elementary functions (`leak_math`) per neuron and distinct input time, each way; docs/model.md
+(The leaky neuron, Speed) says how the loops are arranged so that most of them vectorise.
 """
 import math
 
@@ -55,52 +56,108 @@ def check_layer(t_in, w, lam, v_th=None, **per_output):
 
 
 @nb.njit(cache=_CACHE)
-def _forward_one(t, w, colsum, lam, v_th, t_end, t_out, kf, slope, order):
+def _segment_all(s, v, v_next, lam, v_th, fired, dt, short):
+    """v_next = v + (S - lam v) phi(lam, dt) for every neuron, returns how many not yet fired end
+    above threshold. Branch-free, so it vectorises when `short` (lam dt < PAIR_SERIES_Z: the series)."""
+    n_hit = 0
+    if short:
+        for i in range(s.shape[0]):
+            ph = lm.phi_and_dphi_dlam_small(lam[i], dt)[0]
+            x = v[i] + (s[i] - lam[i] * v[i]) * ph
+            v_next[i] = x
+            n_hit += (x > v_th[i]) & (fired[i] == 0)
+    else:
+        for i in range(s.shape[0]):
+            x = v[i] + (s[i] - lam[i] * v[i]) * lm.phi(lam[i], dt)
+            v_next[i] = x
+            n_hit += (x > v_th[i]) & (fired[i] == 0)
+    return n_hit
+
+
+@nb.njit(cache=_CACHE)
+def _fire(i, tj, dt, s, v, lam, v_th, kf_i, t_out, kf, slope):
+    """Neuron i crosses v_th in the segment from tj (length dt) where it starts at v[i]."""
+    d = s[i] - lam[i] * v[i]
+    t_out[i] = tj + min(lm.time_to_reach(lam[i], (v_th[i] - v[i]) / d), dt)
+    kf[i] = kf_i
+    slope[i] = s[i] - lam[i] * v_th[i]
+
+
+@nb.njit(cache=_CACHE)
+def _forward_one(t, w, colsum, lam, lam_max, v_th, t_end, t_out, kf, slope, order):
     n = w.shape[1]
     nv = _sort_inputs(t, t_end, order)
     s = np.zeros(n)
     v = np.zeros(n)
+    v_next = np.zeros(n)
+    fired = np.zeros(n, np.uint8)
     t_out[:] = np.inf
     kf[:] = 0
-    live = np.arange(n)     # neurons not fired yet, in index order: only they are updated
+    # While many have not fired, every segment moves all neurons in a loop that vectorises; once
+    # fewer than a quarter remain, only those (`live`, in index order), and fired ones stop.
+    live = np.arange(n)
     n_live = n
+    sparse = False
     k_tail = _tail_start(t, order, nv)
     for k in range(nv):
         j = order[k]
         tj = t[j]
         tail = k == k_tail and k < nv - 1
         tn = t_end if (tail or k + 1 == nv) else t[order[k + 1]]
-        if tail:    # the final tie group: its weights are colsum - S
-            for p in range(n_live):
-                s[live[p]] = colsum[live[p]]
+        kf_k = nv if tail else k + 1
+        dt = tn - tj
+        if not sparse:
+            if tail:    # the final tie group: its weights are colsum - S
+                s[:] = colsum
+            else:
+                row = w[j]
+                for i in range(n):
+                    s[i] += row[i]
+            if dt > 0.0:    # zero-length segments (tied inputs) move nothing
+                if _segment_all(s, v, v_next, lam, v_th, fired, dt, lam_max * dt < lm.PAIR_SERIES_Z):
+                    for i in range(n):
+                        if fired[i] == 0 and v_next[i] > v_th[i]:
+                            _fire(i, tj, dt, s, v, lam, v_th, kf_k, t_out, kf, slope)
+                            fired[i] = 1
+                            n_live -= 1
+                    if n_live == 0:
+                        return nv
+                v, v_next = v_next, v
+                if 4 * n_live < n:
+                    sparse = True
+                    p = 0
+                    for i in range(n):
+                        if fired[i] == 0:
+                            live[p] = i
+                            p += 1
         else:
-            row = w[j]
-            for p in range(n_live):
-                s[live[p]] += row[live[p]]
-        if tn > tj:     # zero-length segments (tied inputs) move nothing
-            dt = tn - tj
-            kept = 0
-            for p in range(n_live):
-                i = live[p]
-                li = lam[i]
-                d = s[i] - li * v[i]
-                vn = v[i] + d * lm.phi(li, dt)
-                if vn > v_th[i]:
-                    t_out[i] = tj + min(lm.time_to_reach(li, (v_th[i] - v[i]) / d), dt)
-                    kf[i] = nv if tail else k + 1
-                    slope[i] = s[i] - li * v_th[i]
-                else:
-                    v[i] = vn
-                    live[kept] = i
-                    kept += 1
-            n_live = kept
-            if n_live == 0:
-                return nv
+            if tail:
+                for p in range(n_live):
+                    s[live[p]] = colsum[live[p]]
+            else:
+                row = w[j]
+                for p in range(n_live):
+                    s[live[p]] += row[live[p]]
+            if dt > 0.0:
+                kept = 0
+                for p in range(n_live):
+                    i = live[p]
+                    vn = v[i] + (s[i] - lam[i] * v[i]) * lm.phi(lam[i], dt)
+                    if vn > v_th[i]:
+                        _fire(i, tj, dt, s, v, lam, v_th, kf_k, t_out, kf, slope)
+                        fired[i] = 1
+                    else:
+                        v[i] = vn
+                        live[kept] = i
+                        kept += 1
+                n_live = kept
+                if n_live == 0:
+                    return nv
         if tail:
             break
-    for p in range(n_live):
-        i = live[p]
-        slope[i] = s[i] - lam[i] * v[i]
+    for i in range(n):
+        if fired[i] == 0:
+            slope[i] = s[i] - lam[i] * v[i]
     return nv
 
 
@@ -114,8 +171,10 @@ def _forward(t_in, w, lam, v_th, t_end):
     order = np.empty((b_size, k_in), np.int64)
     n_valid = np.empty(b_size, np.int64)
     colsum = w.sum(axis=0)
+    lam_max = lam.max() if n else 0.0
     for b in nb.prange(b_size):
-        n_valid[b] = _forward_one(t_in[b], w, colsum, lam, v_th, t_end, t_out[b], kf[b], slope[b], order[b])
+        n_valid[b] = _forward_one(t_in[b], w, colsum, lam, lam_max, v_th, t_end, t_out[b], kf[b], slope[b],
+                                  order[b])
     return t_out, order, n_valid, kf, slope
 
 
@@ -166,11 +225,59 @@ def _shared_run(t, o, kf_b):
 
 
 @nb.njit(cache=_CACHE)
-def _grad_block(t_in, w, colsum, lam, order, kf, a, t_f, kg, i0, i1, gw, glam):
+def _step(lam_i, gap, p_, d_, e_, x_, pg, dg, eg):
+    """(phi, dphi_dlam, exp(-lam x), x) at x + gap from their values at x (x = t_f - t, moving to an
+    earlier input), given (pg, dg, eg) = (phi, dphi_dlam, exp(-lam gap)): phi(x + y) = phi(x) +
+    E(x) phi(y), dphi(x + y) = dphi(x) + E(x) (dphi(y) - x phi(y)), E(x + y) = E(x) E(y). Only
+    sums of terms of one sign and products by E <= 1: stable for every lam."""
+    return p_ + e_ * pg, d_ + e_ * (dg - x_ * pg), e_ * eg, x_ + gap
+
+
+@nb.njit(cache=_CACHE)
+def _step_short(lam_i, gap, p_, d_, e_, x_):
+    """`_step` for lam gap < leak_math.PAIR_SERIES_Z: no exp, no branch (a loop of it vectorises)."""
+    pg, dg = lm.phi_and_dphi_dlam_small(lam_i, gap)
+    return _step(lam_i, gap, p_, d_, e_, x_, pg, dg, 1.0 - lam_i * pg)
+
+
+@nb.njit(cache=_CACHE)
+def _step_long(lam_i, gap, p_, d_, e_, x_):
+    pg, dg = lm.phi_and_dphi_dlam(lam_i, gap)
+    return _step(lam_i, gap, p_, d_, e_, x_, pg, dg, math.exp(-lam_i * gap))
+
+
+@nb.njit(cache=_CACHE)
+def _step_all(lam_b, gap, short, p_, d_, e_, x_):
+    """`_step` for every neuron of a block (the branch on `short` outside the loops)."""
+    if short:
+        for q in range(lam_b.shape[0]):
+            p_[q], d_[q], e_[q], x_[q] = _step_short(lam_b[q], gap, p_[q], d_[q], e_[q], x_[q])
+    else:
+        for q in range(lam_b.shape[0]):
+            p_[q], d_[q], e_[q], x_[q] = _step_long(lam_b[q], gap, p_[q], d_[q], e_[q], x_[q])
+
+
+@nb.njit(cache=_CACHE)
+def _step_some(lam, gap, short, idx, n_idx, i0, p_, d_, e_, x_):
+    """`_step` for the neurons idx[:n_idx] (arrays indexed by i - i0)."""
+    for p in range(n_idx):
+        q = idx[p] - i0
+        if short:
+            p_[q], d_[q], e_[q], x_[q] = _step_short(lam[idx[p]], gap, p_[q], d_[q], e_[q], x_[q])
+        else:
+            p_[q], d_[q], e_[q], x_[q] = _step_long(lam[idx[p]], gap, p_[q], d_[q], e_[q], x_[q])
+
+
+@nb.njit(cache=_CACHE)
+def _grad_block(t_in, w, colsum, lam, lam_max, order, kf, a, t_f, kg, i0, i1, gw, glam):
     """gw[:, i0:i1] += sum_b -a_i phi(lam_i, t_f_i - t_j) and glam[i0:i1] += sum_b -a_i sum_j w_ji
     dphi_dlam(lam_i, t_f_i - t_j) over each neuron's causal set, summed in sample order (any split
-    of the neurons gives the same numbers). Each run of tied inputs inside every live causal set
-    takes one evaluation per neuron; a row updates the block's neurons still in a causal set
+    of the neurons gives the same numbers).
+
+    The inputs are swept from the latest causal one back to the first, in runs of tied inputs
+    inside every live causal set: a neuron joins at its last causal input, where phi and its
+    lam-derivative are evaluated once, and is moved to each earlier run by `_step` (the gaps are
+    short, so mostly a branch-free series). A row updates the block's neurons in its causal sets
     through an index list when they are few, else all of them with zero coefficients for the
     others (the same sum either way).
 
@@ -181,12 +288,19 @@ def _grad_block(t_in, w, colsum, lam, order, kf, a, t_f, kg, i0, i1, gw, glam):
     """
     b_size, k_in = t_in.shape
     m = i1 - i0
-    c_phi = np.zeros(m)     # per neuron: the coefficient of the current run, 0 outside its causal set
+    lam_b = lam[i0:i1]
+    p_ = np.zeros(m)        # per neuron of the block, at the current run: phi, dphi_dlam, exp, x
+    d_ = np.zeros(m)
+    e_ = np.ones(m)
+    x_ = np.zeros(m)
+    a_live = np.zeros(m)    # a_i once neuron i has joined, else 0
+    r_f = np.zeros(m)       # r_i for F, else 0
+    not_f = np.ones(m)
+    lam_f = np.zeros(m)
+    c_phi = np.zeros(m)
     c_lam = np.zeros(m)
     s_acc = np.zeros(m)     # F's weight sums over the rows before the shared run
     r_all = np.zeros(m)
-    r_f = np.empty(m)
-    lam_f = np.empty(m)
     for b in range(b_size):
         idx = _by_kf_descending(kf[b], i0, i1)
         n_idx = idx.shape[0]
@@ -199,56 +313,82 @@ def _grad_block(t_in, w, colsum, lam, order, kf, a, t_f, kg, i0, i1, gw, glam):
         if g0 < k_in:
             while n_f < n_idx and kf[b, idx[n_f]] == k_in:
                 n_f += 1
-            t_last = t[o[k_in - 1]]
-            for p in range(n_f):
-                i = idx[p]
-                ph, dph = lm.phi_and_dphi_dlam(lam[i], t_f[b, i] - t_last)
-                r_f[p] = -a[b, i] * ph
-                lam_f[p] = -a[b, i] * dph
-                r_all[i - i0] += r_f[p]
-        k_end = g0 if n_f else 0
-        if n_f < n_idx:
-            k_end = max(k_end, kf[b, idx[n_f]])
-        first = 0           # live neurons: idx[first:live]
-        live = n_idx
-        k = 0
-        while k < k_end:
-            if n_f and first == 0 and k == g0:
-                for p in range(n_f):
-                    c_phi[idx[p] - i0] = 0.0
-                    c_lam[idx[p] - i0] = 0.0
-                first = n_f
-            while kf[b, idx[live - 1]] <= k:
-                live -= 1
-                c_phi[idx[live] - i0] = 0.0
-                c_lam[idx[live] - i0] = 0.0
-            k2 = _group_end(t, o, k, kf[b, idx[live - 1]])
-            tg = t[o[k]]
-            for p in range(first, live):
-                i = idx[p]
-                ph, dph = lm.phi_and_dphi_dlam(lam[i], t_f[b, i] - tg)
-                c_phi[i - i0] = -a[b, i] * ph
-                c_lam[i - i0] = -a[b, i] * dph
-            track = first == 0 and n_f > 0
-            if track:
-                for p in range(n_f):
-                    c_phi[idx[p] - i0] -= r_f[p]
-            dense = 4 * (live - first) > m
-            for kk in range(k, k2):
+        live = 0
+        k2 = kf[b, idx[0]]
+        t_cur = t[o[k2 - 1]]
+        while k2 > 0:
+            tg = t[o[k2 - 1]]
+            gap = t_cur - tg
+            t_cur = tg
+            if live and gap > 0.0:
+                short = lam_max * gap < lm.PAIR_SERIES_Z
+                if 4 * live > m:
+                    _step_all(lam_b, gap, short, p_, d_, e_, x_)
+                else:
+                    _step_some(lam, gap, short, idx, live, i0, p_, d_, e_, x_)
+            while live < n_idx and kf[b, idx[live]] >= k2:
+                i = idx[live]
+                q = i - i0
+                x_[q] = t_f[b, i] - tg
+                p_[q], d_[q] = lm.phi_and_dphi_dlam(lam[i], x_[q])
+                e_[q] = math.exp(-lam[i] * x_[q])
+                a_live[q] = a[b, i]
+                if live < n_f:
+                    r_f[q] = -a[b, i] * p_[q]
+                    r_all[q] += r_f[q]
+                    lam_f[q] = -a[b, i] * d_[q]
+                    not_f[q] = 0.0
+                live += 1
+            k1 = k2 - 1
+            while k1 > 0 and t[o[k1 - 1]] == tg:
+                k1 -= 1
+            if live < n_idx:
+                k1 = max(k1, kf[b, idx[live]])
+            in_run = n_f > 0 and k1 >= g0       # F take these rows as their shared one
+            track = n_f > 0 and not in_run
+            dense = 4 * live > m
+            if dense:
+                if in_run:
+                    for q in range(m):
+                        c_phi[q] = -a_live[q] * p_[q] * not_f[q]
+                        c_lam[q] = -a_live[q] * d_[q] * not_f[q]
+                else:
+                    for q in range(m):
+                        c_phi[q] = -a_live[q] * p_[q] - r_f[q]
+                        c_lam[q] = -a_live[q] * d_[q]
+            else:
+                for p in range(live):
+                    q = idx[p] - i0
+                    if in_run:
+                        c_phi[q] = -a_live[q] * p_[q] * not_f[q]
+                        c_lam[q] = -a_live[q] * d_[q] * not_f[q]
+                    else:
+                        c_phi[q] = -a_live[q] * p_[q] - r_f[q]
+                        c_lam[q] = -a_live[q] * d_[q]
+            for kk in range(k1, k2):
                 j = o[kk]
                 if dense:
                     _add_row(gw[j, i0:i1], glam[i0:i1], w[j, i0:i1], c_phi, c_lam, s_acc, track)
                 else:
-                    for p in range(first, live):
+                    for p in range(live):
                         i = idx[p]
-                        gw[j, i] += c_phi[i - i0]
-                        glam[i] += c_lam[i - i0] * w[j, i]
-                        if p < n_f:
-                            s_acc[i - i0] += w[j, i]
-            k = k2
+                        q = i - i0
+                        gw[j, i] += c_phi[q]
+                        glam[i] += c_lam[q] * w[j, i]
+                        if track and p < n_f:
+                            s_acc[q] += w[j, i]
+            k2 = k1
         for p in range(n_f):
             i = idx[p]
-            glam[i] += lam_f[p] * (colsum[i] - s_acc[i - i0])
+            glam[i] += lam_f[i - i0] * (colsum[i] - s_acc[i - i0])
+        p_[:] = 0.0
+        d_[:] = 0.0
+        e_[:] = 1.0
+        x_[:] = 0.0
+        a_live[:] = 0.0
+        r_f[:] = 0.0
+        not_f[:] = 1.0
+        lam_f[:] = 0.0
         c_phi[:] = 0.0
         c_lam[:] = 0.0
         s_acc[:] = 0.0
@@ -258,32 +398,63 @@ def _grad_block(t_in, w, colsum, lam, order, kf, a, t_f, kg, i0, i1, gw, glam):
 
 
 @nb.njit(cache=_CACHE)
-def _gt_one(t, w, lam, o, kf_b, a_b, tf_b, gt_b):
-    """gt_b[j] = sum over the neurons i whose causal set holds j of a_i w_ji exp(-lam_i (t_f_i - t_j))."""
+def _gt_one(t, w, lam, lam_max, o, kf_b, a_b, tf_b, gt_b):
+    """gt_b[j] = sum over the neurons i whose causal set holds j of a_i w_ji exp(-lam_i (t_f_i - t_j)),
+    swept backwards as `_grad_block` (exp(-lam x) moved from run to run by `_step`)."""
     n = kf_b.shape[0]
     idx = _by_kf_descending(kf_b, 0, n)
-    live = idx.shape[0]
-    if live == 0:
+    n_idx = idx.shape[0]
+    if n_idx == 0:
         return
-    c_exp = np.empty(live)
-    k = 0
-    k_max = kf_b[idx[0]]
-    while k < k_max:
-        while kf_b[idx[live - 1]] <= k:
-            live -= 1
-        k2 = _group_end(t, o, k, kf_b[idx[live - 1]])
-        tg = t[o[k]]
-        for p in range(live):
-            i = idx[p]
-            c_exp[p] = a_b[i] * math.exp(-lam[i] * (tf_b[i] - tg))
-        for kk in range(k, k2):
+    p_ = np.zeros(n)
+    d_ = np.zeros(n)
+    e_ = np.ones(n)
+    x_ = np.zeros(n)
+    a_live = np.zeros(n)    # a_i once neuron i has joined, else 0
+    c_exp = np.zeros(n)     # a_live exp(-lam x)
+    live = 0
+    k2 = kf_b[idx[0]]
+    t_cur = t[o[k2 - 1]]
+    while k2 > 0:
+        tg = t[o[k2 - 1]]
+        gap = t_cur - tg
+        t_cur = tg
+        dense = 4 * live > n
+        if live and gap > 0.0:
+            short = lam_max * gap < lm.PAIR_SERIES_Z
+            if dense:
+                _step_all(lam, gap, short, p_, d_, e_, x_)
+                for i in range(n):
+                    c_exp[i] = a_live[i] * e_[i]
+            else:
+                _step_some(lam, gap, short, idx, live, 0, p_, d_, e_, x_)
+                for p in range(live):
+                    c_exp[idx[p]] = a_live[idx[p]] * e_[idx[p]]
+        while live < n_idx and kf_b[idx[live]] >= k2:
+            i = idx[live]
+            x_[i] = tf_b[i] - tg
+            e_[i] = math.exp(-lam[i] * x_[i])
+            a_live[i] = a_b[i]
+            c_exp[i] = a_b[i] * e_[i]
+            live += 1
+        k1 = k2 - 1
+        while k1 > 0 and t[o[k1 - 1]] == tg:
+            k1 -= 1
+        if live < n_idx:
+            k1 = max(k1, kf_b[idx[live]])
+        dense = 4 * live > n
+        for kk in range(k1, k2):
             j = o[kk]
             row = w[j]
             acc = 0.0
-            for p in range(live):
-                acc += c_exp[p] * row[idx[p]]
+            if dense:
+                for i in range(n):
+                    acc += c_exp[i] * row[i]
+            else:
+                for p in range(live):
+                    acc += c_exp[idx[p]] * row[idx[p]]
             gt_b[j] = acc
-        k = k2
+        k2 = k1
 
 
 @nb.njit(parallel=True, cache=_CACHE)
@@ -294,16 +465,17 @@ def _backward_sweep(t_in, w, lam, order, kf, a, t_f, need_gt, n_blocks):
     for b in nb.prange(b_size):
         kg[b] = _shared_run(t_in[b], order[b], kf[b])
     colsum = w.sum(axis=0)
+    lam_max = lam.max() if n else 0.0
     gw = np.zeros((k_in, n))
     glam = np.zeros(n)
     n_blocks = max(1, min(n_blocks, n))
     for c in nb.prange(n_blocks):
-        _grad_block(t_in, w, colsum, lam, order, kf, a, t_f, kg, c * n // n_blocks, (c + 1) * n // n_blocks,
-                    gw, glam)
+        _grad_block(t_in, w, colsum, lam, lam_max, order, kf, a, t_f, kg, c * n // n_blocks,
+                    (c + 1) * n // n_blocks, gw, glam)
     gt = np.zeros((b_size, k_in))
     if need_gt:
         for b in nb.prange(b_size):
-            _gt_one(t_in[b], w, lam, order[b], kf[b], a[b], t_f[b], gt[b])
+            _gt_one(t_in[b], w, lam, lam_max, order[b], kf[b], a[b], t_f[b], gt[b])
     return gw, gt, glam
 
 
