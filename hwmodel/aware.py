@@ -85,7 +85,7 @@ class ChipTraining:
         only, no read noise (quantisation, clipping, leak, delay and wires as drawn)."""
         return self._layers(weights, self._nominal_hw, training_instance(0))
 
-    def refresh_wires(self, weights) -> None:
+    def refresh(self, weights) -> None:
         """Solve the exact wires (hwmodel.wire_model) for the nominal chip of `weights` and keep, per
         cell, effective / own conductance (and per neuron g_self / G_tot): draws use these ratios
         until the next refresh (the trainer calls this once per epoch). Without exact wires: nothing."""
@@ -138,7 +138,7 @@ class ChipTraining:
     # -- the chain ----------------------------------------------------------------------------------
     def _layers(self, weights, hw: HardwareConfig, key) -> list[ChipLayer]:
         if self._exact_wires and self._wire_ratios is None:
-            self.refresh_wires(weights)
+            self.refresh(weights)
         return [self._layer(np.asarray(w, dtype=np.float64), hw, key, l, len(weights))
                 for l, w in enumerate(weights)]
 

@@ -175,7 +175,7 @@ def test_exact_wires_are_a_refreshed_ratio_used_straight_through():
     assert np.allclose(g_wires[0], np.where(w[0] > 0, r_pos, r_neg) * g_plain[0], rtol=1e-12)
     moved = [x + 0.3 * y for x, y in zip(w, _weights(10))]    # (a scaled copy maps to the same cells)
     before = view.nominal(moved)[0].w
-    view.refresh_wires(moved)
+    view.refresh(moved)
     assert not np.allclose(view.nominal(moved)[0].w, before, rtol=1e-9)
 
 

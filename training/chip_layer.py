@@ -7,9 +7,11 @@ lives in hwmodel (hwmodel.aware), which is above training, so training only know
 - `ChipView.draw(weights, step)`: the layers of the chip drawn for optimiser step `step` (seeded by
   it: the same step draws the same chip, so a resumed run trains the same way);
 - `ChipView.nominal(weights)`: the layers without random draws (the chip a run is evaluated on);
+- `ChipView.refresh(weights)`: called at the start of every epoch, to re-solve what is too slow to
+  solve every step (hwmodel's exact wires), which draws then use until the next refresh;
 - `ChipView.pull_back(weights, layers, grad_w, grad_lam)`: dLoss/dweights from the gradients with
   respect to each layer's effective weights and leak (exact where the map is differentiable,
-  straight-through where it is not; docs/model.md says which).
+  straight-through where it is not; docs/hwmodel.md, "Training for the chip", says which).
 
 An ideal run has no view, and training takes the same path bit for bit as before views existed.
 """
@@ -40,6 +42,8 @@ class ChipView(Protocol):
     def draw(self, weights: list[np.ndarray], step: int) -> list[ChipLayer]: ...
 
     def nominal(self, weights: list[np.ndarray]) -> list[ChipLayer]: ...
+
+    def refresh(self, weights: list[np.ndarray]) -> None: ...
 
     def pull_back(self, weights: list[np.ndarray], layers: list[ChipLayer], grad_w: list[np.ndarray],
                   grad_lam: list[np.ndarray | None]) -> list[np.ndarray]: ...

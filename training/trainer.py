@@ -360,6 +360,8 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
     for epoch in range(first_epoch, cfg.train.epochs):
         t0 = time.perf_counter()
         record = {"epoch": epoch + 1, "lr": cfg.train.epoch_lr(epoch)}
+        if view is not None:
+            view.refresh(weights)
         t_epoch = t_train
         if t_epoch is None:
             moved = augment_images(train_set.images, cfg.train.shift_px, cfg.train.flip, cfg.seed, epoch)
