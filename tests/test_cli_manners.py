@@ -92,8 +92,8 @@ def test_version_prints_the_package_version(monkeypatch):
      "--set energy.bits: energy has no key 'bits'; it is a key of the hw section: --set hw.bits=4"),
     (["energy-validate", "DESIGN", "--set", "hw.bits=4"], "energy-validate",
      "--set hw.bits: unknown prefix 'hw'; this command takes energy."),
-    (["train", "--config", CONFIG, "--set", "hw.bits=4"], "train",
-     "--set hw.bits: unknown prefix 'hw'; this command takes data., model., loss., train., reg., seed"),
+    (["train", "--config", CONFIG, "--set", "energy.e_comparator_j=1"], "train",   # hw.: the chip of train --hw
+     "--set energy.e_comparator_j: unknown prefix 'energy'; this command takes hw., data., model., loss., train., reg., seed"),
     (["sweep", "--config", CONFIG, "--reg", "m-ssr", "--strengths", "0", "--set", "epochs=2"], "sweep",
      "--set epochs: give the key its section's prefix: --set train.epochs=2"),
     (["hw-eval", "DESIGN", "--set", "hw.bits"], "hw-eval", "--set 'hw.bits': expected PREFIX.KEY=VALUE"),
