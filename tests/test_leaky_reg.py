@@ -239,7 +239,7 @@ def test_wrong_shapes_of_lam_or_theta_are_clear_errors(backend):
         args = dict(good, **{key: bad})
         with pytest.raises(DataError, match=f"{key} has shape .*one .* per neuron \\(4\\)"):
             mod.regularizer(t, w, args["lam"], order, nv, 0, args["theta"], T_END, 1.0, 1)
-    with pytest.raises(DataError, match="weights w has shape"):
+    with pytest.raises(DataError, match="weights has shape"):
         mod.regularizer(t, w[:5], good["lam"], order, nv, 0, good["theta"], T_END, 1.0, 1)
 
 

@@ -32,8 +32,9 @@ def _f64(x):
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
-def check_layer(t_in, w, lam, v_th=None, **per_output):
-    """(t_in, w, lam, v_th) as contiguous float64 after checking shapes (and lam >= 0, v_th > 0):
+def check_layer(t_in, w, lam, v_th=None, lam_any_sign=False, **per_output):
+    """(t_in, w, lam, v_th) as contiguous float64 after checking shapes (and lam >= 0 unless
+    `lam_any_sign`, for the regularisers, whose formulas hold for lam < 0 too; v_th > 0):
     t_in (B, K), w (K, n), lam (n,), v_th (n,) (None: not checked), and each array of
     `per_output` (name -> array) of shape (B, n). Raises DataError naming the array that is wrong."""
     check_shape("input spike times", t_in, (None, None))
@@ -46,7 +47,7 @@ def check_layer(t_in, w, lam, v_th=None, **per_output):
     for name, x in per_output.items():
         check_shape(name, x, (b_size, n), "one entry per sample and neuron")
     t_in, w, lam = _f64(t_in), _f64(w), _f64(lam)
-    if not np.all(np.isfinite(lam) & (lam >= 0.0)):
+    if not np.all(np.isfinite(lam) & ((lam >= 0.0) | lam_any_sign)):
         raise DataError("leak lam must be finite and >= 0 for every neuron")
     if v_th is not None:
         v_th = _f64(v_th)

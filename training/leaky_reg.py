@@ -24,6 +24,7 @@ import numpy as np
 from infra.shapes import check_shape
 from training import leak_math as lm
 from training.kernels import REG_CHUNKS, _tail_start
+from training.leaky import check_layer
 
 _CACHE = True
 
@@ -338,12 +339,12 @@ def _regularizer_sweep(t_in, w, lam, order, n_valid, kind, theta, t_end, coef, n
 
 
 def check_inputs(t_in, w, lam, order, n_valid, theta):
-    """Shapes before the kernel runs (it does not check bounds): a one-line DataError naming the array."""
-    check_shape("input spike times t_in", t_in, (None, None))
+    """Shapes before the kernel runs (it does not check bounds): the layer's as `leaky.check_layer`
+    checks them (lam finite, of any sign: the formulas hold, and differences at lam = 0 need it),
+    then theta, order and n_valid; a one-line DataError naming the array."""
+    check_layer(t_in, w, lam, lam_any_sign=True)
     b_size, k_in = np.shape(t_in)
-    check_shape("weights w", w, (k_in, None), f"one row per input ({k_in})")
     n = np.shape(w)[1]
-    check_shape("leak lam", lam, (n,), f"one leak per neuron ({n})")
     check_shape("theta", theta, (n,), f"one threshold per neuron ({n})")
     check_shape("order", order, (b_size, k_in), "the input order from forward")
     check_shape("n_valid", n_valid, (b_size,), "the arrived-input counts from forward")
