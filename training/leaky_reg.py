@@ -24,19 +24,9 @@ import numpy as np
 from infra.shapes import check_shape
 from training import leak_math as lm
 from training.kernels import REG_CHUNKS, _tail_start
-from training.leaky import check_layer
+from training.leaky import _group_end, check_layer
 
 _CACHE = True
-
-
-@nb.njit(cache=_CACHE)
-def _group_end(t, order, k, nv):
-    """First position after k in `order` whose input arrives later than input order[k]."""
-    tk = t[order[k]]
-    g = k + 1
-    while g < nv and t[order[g]] == tk:
-        g += 1
-    return g
 
 
 @nb.njit(cache=_CACHE)
