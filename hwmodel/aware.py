@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from infra.errors import ConfigError
+
 from hwmodel.chip import apply_factors, cell_factors, comparator_offsets, read_noise_draws, training_instance
 from hwmodel.config import HardwareConfig
 from hwmodel.mapping import layer_conductances, layer_scale, quantise
@@ -70,6 +72,11 @@ class ChipTraining:
     """ChipView of the chip `hw` for a network of `model` (training.chip_layer)."""
 
     def __init__(self, hw: HardwareConfig, model: ModelConfig):
+        window_s = model.t_end * hw.time_scale_s
+        if hw.comparator_delay_s >= window_s:
+            raise ConfigError(f"hw.comparator_delay_s: {hw.comparator_delay_s:g} s is not shorter than the window "
+                              f"(model.t_end x hw.time_scale_s = {window_s:g} s), so no spike would be seen in it; "
+                              "lower it or lengthen hw.time_scale_s")
         self.hw, self.model = hw, model
         self._nominal_hw = hw.with_(**_RANDOM_OFF)
         self._exact_wires = has_wires(hw) and hw.wire_model == "exact"
@@ -179,6 +186,11 @@ class ChipTraining:
         chain = _Chain(k=k, fs=fs, a=a, mult=mult, stuck=None if on is None else (on | off),
                        g_eff=(wires.g_pos_s, wires.g_neg_s), eps=eps, d_drive=d_drive, d_leak=d_leak,
                        leak_per_g=leak_per_g)
+        if offsets and np.any(circ.theta_v <= 0):
+            raise ConfigError(f"hw.comparator_offset_sigma_v: a drawn comparator offset put layer {l}'s threshold at or "
+                              f"below 0 V (min {circ.theta_v.min():.3g} V), which training cannot model (the comparator "
+                              "would be high from the start); lower hw.comparator_offset_sigma_v or "
+                              "hw.comparator_offset_v, or raise the threshold")
         return HwLayer(w=np.ascontiguousarray(drive * a[None, :]), lam=lam,
                        v_th=model.v_th * circ.theta_v / v_th_l if offsets else None,
                        delay=hw.comparator_delay_s / tau, chain=chain)

@@ -197,3 +197,36 @@ def test_train_for_a_chip_from_the_command_line(tmp_path, capsys):
     assert main(["train", "--config", "mnist-784-400-10", "--out", str(tmp_path / "r3"), *TINY,
                  "--set", "hw.bits=3"]) == 2
     assert "--set hw.bits" in capsys.readouterr().err
+
+
+def test_the_chip_of_a_run_is_the_one_its_epochs_committed(tmp_path, capsys):
+    """A folder left with only hw.yaml (a chip run stopped in its first epoch) starts again; a
+    resumed run trains for the chip its committed epochs record even if hw.yaml was removed (and
+    writes it back); the checkpoint alone (model.npz, model.yaml) is evaluated on its chip; a
+    comparator delay as long as the window is refused, naming the key."""
+    import shutil
+    import yaml
+    from ttfs.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "hw.yaml").write_text("neuron: passive\nscale_by: capacitance\nv_th_v: 0.01\n")
+    chip = ["--hw", "passive", *NO_WIRES]
+    assert main(["train", "--config", "mnist-784-400-10", *chip, "--out", str(run), *TINY]) == 0
+    committed = yaml.safe_load((run / "model.yaml").read_text())["hw"]
+    assert yaml.safe_load((run / "hw.yaml").read_text()) == committed and committed["r_wire_row_ohm"] == 0
+    (run / "hw.yaml").unlink()
+    assert main(["train", "--config", "mnist-784-400-10", "--resume", "--out", str(run), *BASE,
+                 "--set", "train.epochs=2"]) == 0
+    assert yaml.safe_load((run / "hw.yaml").read_text()) == committed
+    assert yaml.safe_load((run / "model.yaml").read_text())["hw"] == committed
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("model.npz", "model.yaml"):
+        shutil.copy(run / name, copy / name)
+    capsys.readouterr()
+    assert main(["eval", str(copy), "--json", "--limit", "100"]) == 0
+    assert json.loads(capsys.readouterr().out)["on_chip"]
+    assert main(["train", "--config", "mnist-784-400-10", *chip, "--set", "hw.comparator_delay_s=4e-7",
+                 "--out", str(tmp_path / "late"), *TINY]) == 2
+    assert "hw.comparator_delay_s" in capsys.readouterr().err

@@ -328,16 +328,19 @@ def _regularizer_sweep(t_in, w, lam, order, n_valid, kind, theta, t_end, coef, n
     return values, gw, gt, glam, tail_a, tail_b, in_tail
 
 
-def check_inputs(t_in, w, lam, order, n_valid, theta):
+def check_inputs(t_in, w, lam, order, n_valid, theta, kind=0):
     """Shapes before the kernel runs (it does not check bounds): the layer's as `leaky.check_layer`
     checks them (lam finite, of any sign: the formulas hold, and differences at lam = 0 need it),
     then theta, order and n_valid; a one-line DataError naming the array."""
-    check_layer(t_in, w, lam, lam_any_sign=True)
+    if kind not in (0, 1):
+        raise ValueError(f"leaky regularizer kind {kind!r}: must be 0 (area: M-SSR, membrane) or 1 (peak: F-SSR)")
+    t_in, w, lam, _ = check_layer(t_in, w, lam, lam_any_sign=True)
     b_size, k_in = np.shape(t_in)
     n = np.shape(w)[1]
     check_shape("theta", theta, (n,), f"one threshold per neuron ({n})")
     check_shape("order", order, (b_size, k_in), "the input order from forward")
     check_shape("n_valid", n_valid, (b_size,), "the arrived-input counts from forward")
+    return t_in, w, lam, np.ascontiguousarray(theta, dtype=np.float64)
 
 
 def regularizer(t_in, w, lam, order, n_valid, kind, theta, t_end, coef, n_chunks):
@@ -349,9 +352,7 @@ def regularizer(t_in, w, lam, order, n_valid, kind, theta, t_end, coef, n_chunks
     group's gradients are added here by matrix products; samples are summed in REG_CHUNKS parts
     whatever `n_chunks` is, so the result does not depend on the number of threads.
     """
-    check_inputs(t_in, w, lam, order, n_valid, theta)
-    f64 = lambda x: np.ascontiguousarray(x, dtype=np.float64)
-    t_in, w, lam, theta = f64(t_in), f64(w), f64(lam), f64(theta)
+    t_in, w, lam, theta = check_inputs(t_in, w, lam, order, n_valid, theta, kind)
     order = np.ascontiguousarray(order, dtype=np.int64)
     n_valid = np.ascontiguousarray(n_valid, dtype=np.int64)
     values, gw, gt, glam, tail_a, tail_b, in_tail = _regularizer_sweep(

@@ -38,7 +38,7 @@ def _pieces(lam, v, c, u_hi, theta, length):
 
 
 def regularizer(t_in, w, lam, order, n_valid, kind, theta, t_end, coef, n_chunks=1):
-    check_inputs(t_in, w, lam, order, n_valid, theta)
+    check_inputs(t_in, w, lam, order, n_valid, theta, kind)
     t_in, w, lam, theta = (np.asarray(x, dtype=np.float64) for x in (t_in, w, lam, theta))
     b_size, k_in = t_in.shape
     n = w.shape[1]

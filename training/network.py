@@ -38,6 +38,7 @@ class LayerState:
     kf: np.ndarray       # (B, n) causal-set sizes
     slope: np.ndarray    # (B, n)
     chip: ChipLayer | None = None   # the layer as a chip computes it (None: the ideal neuron)
+    crossing: np.ndarray | None = None   # the threshold crossings when the chip layer has a delay (else t_out)
 
     @property
     def leaky(self) -> bool:
@@ -51,7 +52,7 @@ class LayerState:
     @property
     def t_cross(self) -> np.ndarray:
         """The threshold crossings (t_out less the layer's delay): what the gradients differentiate."""
-        return self.t_out if self.delay == 0.0 else self.t_out - self.delay
+        return self.t_out if self.crossing is None else self.crossing
 
 
 def init_weights(layers, mean_gain: float, std_gain: float, seed: int) -> list[np.ndarray]:
@@ -91,9 +92,10 @@ def forward(weights, t_input, model: ModelConfig, backend: str = "numba",
             else:
                 lam, v_th = leak_and_thresholds(c, model)
                 t_out, order, n_valid, kf, slope = LEAKY_BACKENDS[backend][0].forward(t, w, lam, v_th, t_lim)
-            if c.delay:
-                t_out = t_out + c.delay
-        states.append(LayerState(t, t_out, order, n_valid, kf, slope, c))
+        crossing = None
+        if c is not None and c.delay:
+            crossing, t_out = t_out, t_out + c.delay
+        states.append(LayerState(t, t_out, order, n_valid, kf, slope, c, crossing))
         t = t_out
     return states
 

@@ -218,7 +218,10 @@ def _check_out_folder(run: Path, cfg: RunConfig, resume: bool) -> None:
         if not resume:
             raise CheckpointError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
         return
-    if [n for n in names if n != HW_FILE] != ["config.yaml"]:
+    names = [n for n in names if n != HW_FILE]      # written before the first epoch by a run for a chip
+    if not names:
+        return
+    if names != ["config.yaml"]:
         raise CheckpointError(f"{run}: holds {', '.join(names)} but no {STATE}: another run's files, which cannot "
                               "be resumed and are not overwritten; choose another --out (or remove them)")
     diff = config_differences(run, cfg)      # a run stopped in its first epoch: only its config
@@ -311,27 +314,52 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
 
 
 def saved_hw(run: str | Path) -> dict | None:
-    """The hardware config a run trains for (RUN/hw.yaml), or None for an ideal run."""
-    path = Path(run) / HW_FILE
-    if not path.is_file():
-        return None
-    data = atomic_io.read_yaml(path, CheckpointError, "train into another --out")
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a mapping of hardware keys, got {type(data).__name__}; "
-                              "train into another --out")
-    return data
+    """The hardware config a run trains for, or None for an ideal run: from the committed epoch
+    (state.npz's copy of model.yaml, `hw`) when there is one, else from model.yaml (a folder of
+    the checkpoint alone), else from hw.yaml (a run stopped before its first epoch)."""
+    run = Path(run)
+    state = run / STATE
+    if state.is_file():
+        try:
+            with np.load(state, allow_pickle=False) as z:
+                if checkpoint.STATE_META in z.files:
+                    return json.loads(str(z[checkpoint.STATE_META])).get("hw")
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise CheckpointError(f"{state}: cannot be read ({exc}); the run's training state is damaged: "
+                                  "train into another --out") from None
+    for name, key in (("model.yaml", "hw"), (HW_FILE, None)):
+        path = run / name
+        if path.is_file():
+            data = atomic_io.read_yaml(path, CheckpointError, "train into another --out")
+            if key is not None:
+                data = data.get(key) if isinstance(data, dict) else None
+                if data is None:
+                    return None
+            if not isinstance(data, dict):
+                raise CheckpointError(f"{path}: expected a mapping of hardware keys, got {type(data).__name__}; "
+                                      "train into another --out")
+            return data
+    return None
 
 
 def _check_hw(run: Path, hw: dict | None) -> None:
-    """A resumed run trains for the chip it started with (or for none, as it started); a run
-    without committed epochs (re)writes its hw.yaml (or drops a stale one) before the first."""
+    """A resumed run trains for the chip of its committed epochs (or for none, as it started), and
+    its hw.yaml is rewritten from them if a kill or a hand removed or changed it; a run without
+    committed epochs (re)writes its hw.yaml (or drops a stale one) before the first."""
     if (run / STATE).is_file():
         saved = saved_hw(run)
         if saved != hw:
             have = "no chip (an ideal run)" if saved is None else f"the chip in {run / HW_FILE}"
-            want = "no chip" if hw is None else "another chip"
+            if saved is not None and hw is not None:
+                keys = sorted(k for k in set(saved) | set(hw) if saved.get(k) != hw.get(k))
+                want = f"another chip (hw.{', hw.'.join(keys)} differ)"
+            else:
+                want = "no chip" if hw is None else "a chip"
             raise CheckpointError(f"{run}: cannot resume, it trains for {have} and this command for {want}; "
                                   f"resume with the same --hw (or none) or use a new --out")
+        on_disk = run / HW_FILE
+        if hw is not None and (not on_disk.is_file() or atomic_io.read_yaml(on_disk, CheckpointError) != hw):
+            atomic_io.write_yaml(on_disk, hw)
     elif hw is not None:
         atomic_io.write_yaml(run / HW_FILE, hw)
     elif (run / HW_FILE).is_file():

@@ -37,9 +37,14 @@ def chip_to_train_for(args, section, out) -> HardwareConfig | None:
 
     overrides = flags.overrides(args)["hw"]
     if args.hw is not None:
+        if section is not None:
+            print(f"--hw {args.hw} replaces the hw: section of {args.config}")
         return load_hw(args.hw, overrides)
     if isinstance(section, str):
-        return load_hw(section, overrides)
+        try:
+            return load_hw(section, overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"{args.config}: hw: {exc}") from None
     if isinstance(section, dict):
         try:
             return build(HardwareConfig, apply_overrides(dict(section), overrides), "hw")
