@@ -230,3 +230,16 @@ def test_the_chip_of_a_run_is_the_one_its_epochs_committed(tmp_path, capsys):
     assert main(["train", "--config", "mnist-784-400-10", *chip, "--set", "hw.comparator_delay_s=4e-7",
                  "--out", str(tmp_path / "late"), *TINY]) == 2
     assert "hw.comparator_delay_s" in capsys.readouterr().err
+
+
+def test_a_sweep_refuses_a_config_that_trains_for_a_chip(tmp_path, capsys):
+    import yaml
+    from ttfs.cli import main
+
+    cfg = yaml.safe_load(open("configs/mnist-784-400-10.yaml"))
+    cfg["hw"] = "passive"
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["sweep", "--config", str(path), "--reg", "m-ssr", "--strengths", "1e-5",
+                 "--out", str(tmp_path / "sweep")]) == 2
+    assert "ttfs train --hw" in capsys.readouterr().err

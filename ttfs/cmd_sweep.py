@@ -41,6 +41,9 @@ def cmd_sweep(args) -> int:
     if args.dask:
         check_dask_address(args.dask)       # before any work: a typo fails in seconds
     base = read_yaml(args.config)
+    if "hw" in base:
+        raise ConfigError(f"{args.config}: hw: ttfs sweep trains for ideal neurons only; train for a chip with "
+                          "'ttfs train --hw', or remove the hw: section")
     overrides = flags.overrides(args)[""]
     if args.data_dir:
         overrides.append(f"data.data_dir={args.data_dir}")
