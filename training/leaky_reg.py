@@ -49,6 +49,20 @@ def _piece(lam, v, c, u_hi, theta, length):
     return (0.0, length) if v > theta else (0.0, 0.0)
 
 
+@nb.njit(cache=_CACHE, inline="always")
+def _close_interval(i, open_a, open_b, iv_neuron, iv_a, iv_b, n_iv, cap):
+    """Store neuron i's open interval (if it has one) as entry n_iv; the new count, or -1 when
+    the buffer is full (the caller retries with more room)."""
+    if math.isnan(open_b[i]):
+        return n_iv
+    if n_iv == cap:
+        return -1
+    iv_neuron[n_iv] = i
+    iv_a[n_iv] = open_a[i]
+    iv_b[n_iv] = open_b[i]
+    return n_iv + 1
+
+
 @nb.njit(cache=_CACHE)
 def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_best, t_best, s_best,
                iv_neuron, iv_a, iv_b):
@@ -103,13 +117,9 @@ def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_be
                     if open_b[i] == p:
                         open_b[i] = q
                     else:
-                        if not math.isnan(open_b[i]):
-                            if n_iv == cap:
-                                return total, -1
-                            iv_neuron[n_iv] = i
-                            iv_a[n_iv] = open_a[i]
-                            iv_b[n_iv] = open_b[i]
-                            n_iv += 1
+                        n_iv = _close_interval(i, open_a, open_b, iv_neuron, iv_a, iv_b, n_iv, cap)
+                        if n_iv < 0:
+                            return total, -1
                         open_a[i] = p
                         open_b[i] = q
             elif u_hi > u_best[i]:
@@ -121,13 +131,9 @@ def _sweep_one(t, w, colsum, lam, order, nv, kind, theta, t_end, s, u_best, k_be
         k = g
     if kind == 0:
         for i in range(n):
-            if not math.isnan(open_b[i]):
-                if n_iv == cap:
-                    return total, -1
-                iv_neuron[n_iv] = i
-                iv_a[n_iv] = open_a[i]
-                iv_b[n_iv] = open_b[i]
-                n_iv += 1
+            n_iv = _close_interval(i, open_a, open_b, iv_neuron, iv_a, iv_b, n_iv, cap)
+            if n_iv < 0:
+                return total, -1
     else:
         for i in range(n):
             if u_best[i] > theta[i]:
