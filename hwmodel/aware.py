@@ -107,6 +107,10 @@ class ChipTraining:
                            _ratio(lw.g_self_s, (qp + qn).sum(axis=0))))
         self._wire_ratios = ratios
 
+    def record(self) -> dict:
+        """The hardware config as the run folder saves it (hw.yaml)."""
+        return self.hw.to_dict()
+
     def pull_back(self, weights, layers, grad_w, grad_lam) -> list[np.ndarray]:
         """dLoss/dweights from dLoss/dw_eff (grad_w) and dLoss/dlam (grad_lam, None entries allowed)
         of layers this view drew (or nominal)."""

@@ -9,6 +9,7 @@ lives in hwmodel (hwmodel.aware), which is above training, so training only know
 - `ChipView.nominal(weights)`: the layers without random draws (the chip a run is evaluated on);
 - `ChipView.refresh(weights)`: called at the start of every epoch, to re-solve what is too slow to
   solve every step (hwmodel's exact wires), which draws then use until the next refresh;
+- `ChipView.record()`: the chip's hardware config as a mapping (the run folder's hw.yaml);
 - `ChipView.pull_back(weights, layers, grad_w, grad_lam)`: dLoss/dweights from the gradients with
   respect to each layer's effective weights and leak (exact where the map is differentiable,
   straight-through where it is not; docs/hwmodel.md, "Training for the chip", says which).
@@ -44,6 +45,8 @@ class ChipView(Protocol):
     def nominal(self, weights: list[np.ndarray]) -> list[ChipLayer]: ...
 
     def refresh(self, weights: list[np.ndarray]) -> None: ...
+
+    def record(self) -> dict: ...
 
     def pull_back(self, weights: list[np.ndarray], layers: list[ChipLayer], grad_w: list[np.ndarray],
                   grad_lam: list[np.ndarray | None]) -> list[np.ndarray]: ...

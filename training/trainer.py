@@ -294,16 +294,15 @@ def check_output_layer(cfg: RunConfig) -> None:
 
 
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True,
-          view: ChipView | None = None, hw: dict | None = None) -> dict:
+          view: ChipView | None = None) -> dict:
     """Train into run folder `out`; returns the last epoch's metrics. Reports each epoch (logging, INFO).
 
-    view, hw: train for a chip (training.chip_layer): every step runs on the chip `view` draws,
-    every epoch is evaluated on its nominal chip, and `hw` (the hardware config as a mapping) is
-    saved as RUN/hw.yaml; a resumed run must train for the same one."""
+    view: train for a chip (training.chip_layer): every step runs on the chip `view` draws, every
+    epoch is evaluated on its nominal chip, and its hardware config (`view.record()`) is saved as
+    RUN/hw.yaml; a resumed run must train for the same one."""
     run = Path(out)
     check_output_layer(cfg)
-    if (view is None) != (hw is None):
-        raise ValueError("train: give both view and hw (training for a chip) or neither")
+    hw = None if view is None else view.record()
     train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
     test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)
     weights = initial_weights(cfg)

@@ -75,8 +75,7 @@ def cmd_train(args) -> int:
         view = ChipTraining(hw, cfg.model)
         print(f"training for the chip: {hw.neuron} neurons, {hw.scheme}, "
               f"{'analog' if hw.bits is None else f'{hw.bits}-bit'} cells (saved as {args.out}/hw.yaml)")
-    record = train(cfg, args.out, resume=args.resume, progress=not args.quiet, view=view,
-                   hw=None if hw is None else hw.to_dict())
+    record = train(cfg, args.out, resume=args.resume, progress=not args.quiet, view=view)
     print(f"run folder: {args.out}  (model.npz, model.yaml, metrics.jsonl)")
     if record:
         print(f"test accuracy {record['test_accuracy']:.4f}, spikes per neuron {record['spikes_per_neuron_mean']:.3f}")
