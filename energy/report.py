@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from energy.config import EnergyConfig
 from energy.model import COMPONENTS, design_energy
-from hwmodel.sources import expect_kind, folder_kind, is_run
+from hwmodel.sources import Source, load_source, read_mapping, reg_of, resolve_sources
 from infra import atomic_io, provenance
 from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
@@ -33,85 +32,6 @@ DELAY_DEFINITION = ("time of the first output spike (the decision), or the windo
                     "output neuron fires")
 # Markdown units: name -> (suffix shown in the header, scale the JSON value is divided by)
 UNITS = {"nJ": 1e-9, "uW": 1e-6, "us": 1e-6, "nJ*us": 1e-15, "%": 1.0, "": 1.0}
-
-
-@dataclass(frozen=True)
-class Source:
-    name: str
-    path: Path
-    kind: str          # run | design
-
-
-def _reg_of(meta: dict) -> dict:
-    reg = meta.get("reg") or {}
-    return {"kind": reg.get("kind", "none"), "strength": float(reg.get("strength") or 0.0),
-            "v_hat": reg.get("v_hat")}
-
-
-def _read_yaml(p: Path) -> dict:
-    """The mapping a YAML file holds, or {} if it is missing or damaged (load_source names that)."""
-    try:
-        data = atomic_io.read_yaml(p, CheckpointError)
-    except (OSError, CheckpointError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _in_progress(p: Path) -> bool:
-    """A run whose config asks for more epochs than model.yaml says were completed (still training)."""
-    if not is_run(p) or not (p / "config.yaml").is_file():
-        return False
-    want = (_read_yaml(p / "config.yaml").get("train") or {}).get("epochs")
-    done = _read_yaml(p / "model.yaml").get("epochs_completed")
-    return isinstance(want, int) and isinstance(done, int) and done < want
-
-
-def _sweep_order(p: Path):
-    meta = _read_yaml(p / "model.yaml") if is_run(p) else {}
-    reg = _reg_of(meta)
-    return (reg["kind"] != "none", reg["kind"], reg["strength"], p.name)
-
-
-def resolve_sources(paths) -> list[Source]:
-    """Runs, designs and the runs/designs inside sweep folders, in the order given (a sweep's runs
-    that are still training -- fewer epochs completed than configured -- are left out)."""
-    out: list[Source] = []
-    for raw in paths:
-        p = Path(raw)
-        kind = expect_kind(p, ("run", "design", "sweep"))
-        if kind != "sweep":
-            out.append(Source(p.name, p, kind))
-            continue
-        subs = sorted((q for q in p.iterdir() if folder_kind(q) in ("run", "design") and not _in_progress(q)),
-                      key=_sweep_order)
-        if not subs:
-            raise CheckpointError(f"{p}: a sweep folder, but no run in it has finished training; wait for "
-                                  "'ttfs sweep' or pass its finished runs")
-        out += [Source(f"{p.name}/{q.name}", q, folder_kind(q)) for q in subs]
-    names = [s.name for s in out]
-    if len(set(names)) != len(names):   # same folder name twice: use the full paths
-        out = [Source(str(s.path), s.path, s.kind) for s in out]
-    return out
-
-
-def load_source(src: Source, hw):
-    """(Design, meta): a design as stored, or a run mapped now with `hw` (a HardwareConfig)."""
-    from hwmodel.design import load_design
-    if src.kind == "design":
-        design = load_design(src.path)
-        run_yaml = Path(design.source_run) / "model.yaml" if design.source_run else None
-        meta = _read_yaml(run_yaml) if run_yaml and run_yaml.is_file() else {}
-        return design, meta
-    from hwmodel.mapping import map_model
-    from training.checkpoint import load_model
-    run = load_model(src.path)
-    if hw is None:
-        raise ConfigError(f"{src.path} is a run folder: give --hw HW.yaml or a preset name to map it (e.g. --hw default)")
-    try:
-        design = map_model(run.weights, run.model, hw, str(src.path), run.dataset)
-    except ConfigError as exc:
-        raise ConfigError(f"{src.path}: cannot map with the hardware config: {exc}") from None
-    return design, run.meta
 
 
 SCALES = ("common", "per-run")
@@ -170,7 +90,7 @@ def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: floa
                                                                          "conduction")]].sum(axis=(1, 2))
     e_mean = float(total.mean())
     delay = result.delay_s
-    reg = _reg_of(meta)
+    reg = reg_of(meta)
     return {
         "name": name,
         "source": str(meta.get("_source", "")),
@@ -248,7 +168,7 @@ def build_report(paths, hw, cfg: EnergyConfig, rate_hz: float = 1e3, limit: int 
             key = None
             if cache is not None:
                 meta_yaml = src.path / ("design.yaml" if src.kind == "design" else "model.yaml")
-                dataset = _read_yaml(meta_yaml).get("dataset", "mnist")
+                dataset = read_mapping(meta_yaml).get("dataset", "mnist")
                 if dataset in DATASETS:     # else load_source below reports what is wrong
                     key = _cache_key(src, src_hw, cfg, limit, rate_hz, split(dataset))
             if key is not None and cache.is_file():

@@ -198,3 +198,12 @@ class ChipTraining:
         return HwLayer(w=np.ascontiguousarray(drive * a[None, :]), lam=lam,
                        v_th=model.v_th * circ.theta_v / v_th_l if offsets else None,
                        delay=hw.comparator_delay_s / tau, chain=chain)
+
+
+def nominal_chip_of(run_dir, weights, model: ModelConfig) -> list | None:
+    """The nominal chip (ChipTraining.nominal) of the chip run `run_dir` trains for, with `weights`
+    (its saved ones), as training evaluates its epochs; None for a run trained for ideal neurons."""
+    from training.trainer import saved_hw
+
+    hw = saved_hw(run_dir)
+    return None if hw is None else ChipTraining(HardwareConfig.from_dict(hw), model).nominal(weights)

@@ -232,14 +232,68 @@ def test_the_chip_of_a_run_is_the_one_its_epochs_committed(tmp_path, capsys):
     assert "hw.comparator_delay_s" in capsys.readouterr().err
 
 
-def test_a_sweep_refuses_a_config_that_trains_for_a_chip(tmp_path, capsys):
+def test_a_sweep_trains_every_point_for_the_chip(tmp_path, capsys):
+    """`ttfs sweep` with a config's hw: section trains each point as `ttfs train --hw` would (the
+    same weights, bit for bit, and hw.yaml), and a rerun for another chip or for none is refused
+    instead of skipping the complete runs; the chip maker pickles, for --jobs and --dask."""
+    import pickle
     import yaml
+    from hwmodel.config import HardwareConfig
     from ttfs.cli import main
+    from ttfs.cmd_train import chip_factory
 
     cfg = yaml.safe_load(open("configs/mnist-784-400-10.yaml"))
     cfg["hw"] = "passive"
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    assert main(["sweep", "--config", str(path), "--reg", "m-ssr", "--strengths", "1e-5",
-                 "--out", str(tmp_path / "sweep")]) == 2
-    assert "ttfs train --hw" in capsys.readouterr().err
+    sweep = tmp_path / "sweep"
+    sets = [*TINY, *NO_WIRES]
+    assert main(["sweep", "--config", str(path), "--reg", "m-ssr", "--strengths", "0,1e-3", "--out", str(sweep),
+                 "--no-plots", *sets]) == 0
+    alone = tmp_path / "alone"
+    assert main(["train", "--config", "mnist-784-400-10", "--hw", "passive", "--out", str(alone), *sets,
+                 "--set", "reg.kind=m-ssr", "--set", "reg.strength=1e-3"]) == 0
+    point = sweep / "m-ssr_s0.001"
+    assert (point / "hw.yaml").read_text() == (alone / "hw.yaml").read_text()
+    assert yaml.safe_load((sweep / "none" / "hw.yaml").read_text())["neuron"] == "passive"
+    with np.load(point / "model.npz") as a, np.load(alone / "model.npz") as b:
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+    capsys.readouterr()
+    for other in (["--hw", "default"], []):
+        base = str(path) if other else "mnist-784-400-10"
+        assert main(["sweep", "--config", base, "--reg", "m-ssr", "--strengths", "0,1e-3", "--out", str(sweep),
+                     "--no-plots", *sets[:-4], *other]) == 2
+        err = capsys.readouterr().err
+        assert "holds a run trained for" in err and ("another chip" in err if other else "no chip" in err)
+    hw = HardwareConfig.from_dict(yaml.safe_load((point / "hw.yaml").read_text()))
+    made = pickle.loads(pickle.dumps(chip_factory(hw)))(RunConfig().model)
+    assert made.record() == hw.to_dict()
+
+
+def test_epoch_figures_are_on_the_chip_ttfs_eval_evaluates(tmp_path):
+    """With exact wires (solved once per epoch) an epoch's test figures use the wires of the weights
+    it saves: the nominal chip it evaluates is, to the bit, the one `ttfs eval` builds from the run."""
+    from hwmodel.aware import ChipTraining, nominal_chip_of
+    from infra.config import load_config
+    from hwmodel.config import HardwareConfig
+    from training.checkpoint import load_model
+    from training.trainer import train
+
+    cfg = load_config("mnist-784-400-10", RunConfig, [
+        "model.layers=[784, 16, 10]", "data.train_limit=200", "data.test_limit=50", "train.batch_size=50",
+        "train.epochs=2"])
+    hw = load_config("default", HardwareConfig, ["tile_rows=64", "tile_cols=64"], section="hw")
+    assert hw.wire_model == "exact" and hw.r_wire_row_ohm > 0
+
+    class Recording(ChipTraining):
+        def nominal(self, weights):
+            self.last = super().nominal(weights)
+            return self.last
+
+    view = Recording(hw, cfg.model)
+    train(cfg, tmp_path / "run", progress=False, view=view)
+    run = load_model(tmp_path / "run")
+    again = nominal_chip_of(tmp_path / "run", run.weights, run.model)
+    for a, b in zip(view.last, again):
+        np.testing.assert_array_equal(a.w, b.w)
+        np.testing.assert_array_equal(a.lam, b.lam)

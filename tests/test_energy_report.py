@@ -7,7 +7,7 @@ import pytest
 
 from energy.config import EnergyConfig
 from energy.model import COMPONENTS, design_energy
-from energy.report import resolve_sources
+from hwmodel.sources import resolve_sources
 from hwmodel.config import HardwareConfig
 from hwmodel.design import save_design
 from hwmodel.mapping import map_model

@@ -11,7 +11,12 @@ covers every run in it. A complete run (all epochs committed, and its model and 
 files those of the last one: training.trainer.run_is_complete) is skipped, a partial one resumed, so
 rerunning an interrupted sweep continues where it stopped. SWEEP is locked while the sweep runs, and
 each run folder while it trains. A run folder whose saved config differs from the one the sweep
-would train is an error, never silently reused.
+would train is an error, never silently reused, and so is one trained for another chip.
+
+`chip` trains every point for a chip (`ttfs sweep --hw`): a callable giving the ChipView of a
+model config (training.chip_layer), called where the point trains, so it must pickle for worker
+processes (hwmodel's ChipTraining bound to a hardware config). Each run folder then keeps its
+hw.yaml, as `ttfs train --hw` writes it.
 
 The points are independent trainings: `jobs=N` trains N at once in local worker processes (one
 numba/BLAS thread each by default), `dask_address` sends them to a dask.distributed cluster
@@ -34,7 +39,7 @@ from infra.paths import within
 from training.config import REG_KINDS, RunConfig
 from infra.errors import CheckpointError, ConfigError
 from infra.workers import check_dask_address, run_tasks, thread_env
-from training.trainer import config_differences, run_is_complete, train
+from training.trainer import config_differences, hw_change, run_is_complete, saved_hw, train
 
 CSV_NAME = "tradeoff.csv"
 MEAN_CSV_NAME = "tradeoff_mean.csv"
@@ -115,17 +120,23 @@ def point_config(base: dict, point: SweepPoint, overrides=()) -> RunConfig:
     return build(RunConfig, data)
 
 
-def _check_same_config(run: Path, cfg: RunConfig) -> None:
+def _check_same_config(run: Path, cfg: RunConfig, hw: dict | None) -> None:
     if not (run / "config.yaml").is_file():
         return
     diff = config_differences(run, cfg)
     if diff:
         raise CheckpointError(f"{run}: holds a run whose config differs from this sweep's in {', '.join(diff)}; "
                               "use another --out or the same --config/--set as before")
+    saved = saved_hw(run)
+    if saved != hw:
+        have, want = hw_change(run, saved, hw)
+        raise CheckpointError(f"{run}: holds a run trained for {have}, and this sweep trains for {want}; "
+                              "use another --out or the same --hw (or none) as before")
 
 
 def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), progress: bool = False,
-              seeds=None, jobs: int = 1, dask_address: str | None = None, threads_per_job: int = 1) -> list[dict]:
+              seeds=None, jobs: int = 1, dask_address: str | None = None, threads_per_job: int = 1,
+              chip=None) -> list[dict]:
     """Train every point (skipping complete runs, resuming partial ones), then write SWEEP/tradeoff.csv
     and SWEEP/tradeoff_mean.csv. Reports each point (and, trained here, each epoch) through logging, INFO.
 
@@ -134,18 +145,20 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
     the points to instead (its workers must see SWEEP at the same absolute path); threads_per_job:
     the numba threads of each training in a worker (and BLAS threads in a local one). A point's
     weights are those of the same point trained alone, at any thread count (the kernels' sums do
-    not depend on it: tests/test_threads.py). Returns the rows of tradeoff.csv.
+    not depend on it: tests/test_threads.py); chip: train every point for a chip (module
+    docstring). Returns the rows of tradeoff.csv.
     """
     out = Path(out)
     points = sweep_points(kind, strengths, v_hats, seeds=seeds)
     configs = [(p, point_config(base, p, overrides)) for p in points]  # validate all before training
+    hw = None if chip is None else chip(configs[0][1].model).record()
     if dask_address:
         check_dask_address(dask_address)
     with folder_lock(out, "ttfs sweep"):
         todo = []
         for i, (point, cfg) in enumerate(configs):
             run = out / point.name
-            _check_same_config(run, cfg)
+            _check_same_config(run, cfg, hw)
             if run_is_complete(run, cfg.train.epochs):
                 log.info("[%d/%d] %s: complete, skipped", i + 1, len(configs), point.name)
             else:
@@ -164,7 +177,7 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
 
         folder = out.resolve() if dask_address else out      # as the cluster's workers see it
         threads = None if here else threads_per_job
-        run_tasks(train_point, [(i, len(configs), str(folder / point.name), cfg, here and progress, threads)
+        run_tasks(train_point, [(i, len(configs), str(folder / point.name), cfg, here and progress, threads, chip)
                                 for i, point, cfg in todo],
                   done, jobs=jobs, dask_address=dask_address, env=thread_env(threads_per_job), name="ttfs-sweep")
         rows = collect(out)
@@ -174,16 +187,17 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
 
 
 def train_point(index: int, total: int, run: str, cfg: RunConfig, progress: bool = False,
-                threads: int | None = None) -> tuple[int, dict]:
+                threads: int | None = None, chip=None) -> tuple[int, dict]:
     """Sweep point `index` of `total` into its run folder (resumed if partial): the task run_sweep
     hands to infra.workers, here or in a worker. threads: numba threads of this training (None:
-    as they are; numba's count is per calling thread, so this also holds on a dask worker thread).
-    Returns (index, the last epoch's metrics)."""
+    as they are; numba's count is per calling thread, so this also holds on a dask worker thread);
+    chip: run_sweep's. Returns (index, the last epoch's metrics)."""
     log.info("[%d/%d] %s: training (%d epochs)", index + 1, total, Path(run).name, cfg.train.epochs)
     if threads is not None:
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    return index, train(cfg, run, resume=True, progress=progress)
+    view = None if chip is None else chip(cfg.model)
+    return index, train(cfg, run, resume=True, progress=progress, view=view)
 
 
 _METRICS_FIELDS = {"epoch": int, "test_accuracy": float, "spikes_per_neuron": list,

@@ -341,6 +341,15 @@ def saved_hw(run: str | Path) -> dict | None:
     return None
 
 
+def hw_change(run: Path, saved: dict | None, hw: dict | None) -> tuple[str, str]:
+    """(what run trains for, what `hw` asks for) in words, for the error when the two differ."""
+    have = "no chip (an ideal run)" if saved is None else f"the chip in {Path(run) / HW_FILE}"
+    if saved is not None and hw is not None:
+        keys = sorted(k for k in set(saved) | set(hw) if saved.get(k) != hw.get(k))
+        return have, f"another chip (hw.{', hw.'.join(keys)} differ)"
+    return have, "no chip" if hw is None else "a chip"
+
+
 def _check_hw(run: Path, hw: dict | None) -> None:
     """A resumed run trains for the chip of its committed epochs (or for none, as it started), and
     its hw.yaml is rewritten from them if a kill or a hand removed or changed it; a run without
@@ -348,12 +357,7 @@ def _check_hw(run: Path, hw: dict | None) -> None:
     if (run / STATE).is_file():
         saved = saved_hw(run)
         if saved != hw:
-            have = "no chip (an ideal run)" if saved is None else f"the chip in {run / HW_FILE}"
-            if saved is not None and hw is not None:
-                keys = sorted(k for k in set(saved) | set(hw) if saved.get(k) != hw.get(k))
-                want = f"another chip (hw.{', hw.'.join(keys)} differ)"
-            else:
-                want = "no chip" if hw is None else "a chip"
+            have, want = hw_change(run, saved, hw)
             raise CheckpointError(f"{run}: cannot resume, it trains for {have} and this command for {want}; "
                                   f"resume with the same --hw (or none) or use a new --out")
         on_disk = run / HW_FILE
@@ -395,9 +399,13 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
             t_epoch = encode_pixels(moved, cfg.model.t_in)
         record.update(train_epoch(weights, opt, cfg, t_epoch, train_set.labels, epoch, progress, average, view))
         model_weights = weights if average is None else average.weights()
+        if view is not None:            # the saved weights' own wires: the chip `ttfs eval` evaluates
+            view.refresh(model_weights)
         test = evaluate(model_weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend,
                         None if view is None else view.nominal(model_weights))
         if average is not None:
+            if view is not None:
+                view.refresh(weights)
             raw = evaluate(weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend,
                            None if view is None else view.nominal(weights))
             record["test_accuracy_last_weights"] = raw["accuracy"]

@@ -1,4 +1,4 @@
-"""ttfs map | hw-eval | hw-sweep: map a run onto a crossbar design and simulate it behaviourally."""
+"""ttfs map | hw-eval | hw-sweep | hw-tradeoff: map a run onto a crossbar design and simulate it behaviourally."""
 from __future__ import annotations
 
 import json
@@ -113,6 +113,34 @@ def cmd_hw_sweep(args) -> int:
     return 0
 
 
+def cmd_hw_tradeoff(args) -> int:
+    from hwmodel.sources import read_mapping, resolve_sources
+    from hwmodel.tradeoff import TRAINED_FOR, chip_tradeoff, write_tradeoff
+
+    prepare_out_dir(args.out)
+    hw = load_hw(args.hw, flags.overrides(args)["hw"])
+    sources = resolve_sources(args.inputs)
+    datasets = {read_mapping(s.path / ("model.yaml" if s.kind == "run" else "design.yaml")).get("dataset")
+                for s in sources}
+    if len(datasets) != 1 or None in datasets:
+        raise ConfigError(f"inputs: give runs of one data set (got {', '.join(sorted(map(str, datasets)))})")
+    data = select(load_split(datasets.pop(), "test", args.data_dir), limit=args.limit)
+
+    def report(row: dict, cached: bool) -> None:
+        if not args.quiet:
+            print(f"  {row['input']}: on the chip {row['accuracy'] * 100:.2f}% +- {row['accuracy_std'] * 100:.2f}, "
+                  f"{row['spikes_per_neuron_mean']:.3f} spikes/neuron; software {row['software_accuracy'] * 100:.2f}%, "
+                  f"{row['software_spikes_per_neuron_mean']:.3f} ({TRAINED_FOR[row['trained_for']]}"
+                  f"{', cached' if cached else ''})", flush=True)
+
+    with folder_lock(args.out, "ttfs hw-tradeoff"):
+        rows = chip_tradeoff(args.inputs, hw, data.images, data.labels, args.trials, args.out,
+                             progress=not args.quiet, on_point=report)
+        csv_path, png_path = write_tradeoff(rows, hw, args.out)
+    print(f"wrote {csv_path} ({len(rows)} inputs, {args.trials} chip(s), {len(data.labels)} images) and {png_path}")
+    return 0
+
+
 def _add_eval_args(p) -> None:
     p.add_argument("--limit", type=flags.count, default=None, help="use only the first N test images (default: all)")
     p.add_argument("--trials", type=flags.count, default=1, help="Monte-Carlo chips (trial 0 is the stored one)")
@@ -166,3 +194,22 @@ def register(sub, formatter) -> None:
     p.add_argument("--hw", default=None, help="hardware YAML for a run folder (default: the ideal defaults); for a design, replaces its config")
     _add_eval_args(p)
     p.set_defaults(func=cmd_hw_sweep)
+
+    p = sub.add_parser("hw-tradeoff", help="the SSR trade-off on a chip: sweeps side by side (CSV + PNG)",
+                       formatter_class=formatter, parents=[flags.setting(SECTIONS), flags.DATA_DIR, flags.QUIET],
+                       description="Map every run of each sweep (or each run or design given) onto one chip and "
+                                   "evaluate it over Monte-Carlo chips: accuracy on the chip against hidden spikes "
+                                   "per neuron on the chip, one curve per folder given, next to each run's own "
+                                   "software figures (ttfs eval). Give a sweep trained for the chip (ttfs sweep --hw) "
+                                   "and one trained for ideal neurons to see what training for the chip buys. "
+                                   "Writes OUT/hw_tradeoff.csv and OUT/hw_tradeoff.png; OUT/cache/ keeps each "
+                                   "input's figures, so a rerun computes only what changed.",
+                       epilog="example:\n  ttfs hw-tradeoff runs/sweep-chip runs/sweep-ideal --hw default --trials 5 "
+                              "--out runs/tradeoff-default")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="SWEEP_OR_RUN",
+                   help="sweep folders (ttfs sweep), run folders or design folders: one curve each")
+    p.add_argument("--hw", required=True, help="the chip: a hardware config file or preset name (ttfs presets)")
+    p.add_argument("--out", required=True, type=Path, help="folder for hw_tradeoff.csv, hw_tradeoff.png and cache/")
+    p.add_argument("--trials", type=flags.count, default=5, help="Monte-Carlo chips per input (trial 0: the stored one)")
+    p.add_argument("--limit", type=flags.count, default=None, help="use only the first N test images (default: all)")
+    p.set_defaults(func=cmd_hw_tradeoff)

@@ -8,7 +8,7 @@ from infra.errors import ConfigError
 from infra.config import read_yaml
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
-from ttfs.cmd_train import SECTIONS
+from ttfs.cmd_train import HW_SECTION, SECTIONS, add_hw_arg, chip_banner, chip_factory, chip_to_train_for
 from infra.folder_lock import folder_lock
 
 
@@ -41,9 +41,9 @@ def cmd_sweep(args) -> int:
     if args.dask:
         check_dask_address(args.dask)       # before any work: a typo fails in seconds
     base = read_yaml(args.config)
-    if "hw" in base:
-        raise ConfigError(f"{args.config}: hw: ttfs sweep trains for ideal neurons only; train for a chip with "
-                          "'ttfs train --hw', or remove the hw: section")
+    hw = chip_to_train_for(args, base.pop(HW_SECTION, None))
+    if hw is not None:
+        print(chip_banner(hw, "hw.yaml in every run folder"))
     overrides = flags.overrides(args)[""]
     if args.data_dir:
         overrides.append(f"data.data_dir={args.data_dir}")
@@ -51,7 +51,8 @@ def cmd_sweep(args) -> int:
     strengths = _floats(args.strengths, "--strengths")
     with folder_lock(args.out, "ttfs sweep"):        # run_sweep takes it too; held on for the figures
         rows = run_sweep(base, args.reg, strengths, args.out, v_hats, overrides, progress=not args.quiet,
-                         seeds=seeds, jobs=args.jobs, dask_address=args.dask, threads_per_job=args.threads_per_job)
+                         seeds=seeds, jobs=args.jobs, dask_address=args.dask, threads_per_job=args.threads_per_job,
+                         chip=chip_factory(hw))
         print(f"wrote {args.out / CSV_NAME} ({len(rows)} runs) and {args.out / MEAN_CSV_NAME}")
         if not args.no_plots:
             for png in sweep_figures(args.out, args.out, args.data_dir):
@@ -109,6 +110,7 @@ def register(sub, formatter) -> None:
                    help="send the points to this dask.distributed scheduler (workers with --nthreads 1 that "
                         "see --out at the same absolute path)")
     p.add_argument("--no-plots", action="store_true", help="only the runs and the tables")
+    add_hw_arg(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("plot", help="figures from run or sweep folders", formatter_class=formatter,

@@ -28,10 +28,11 @@ def load_run_and_hw(path, overrides=(), data_dir=None):
     return load_config_and_section(path, RunConfig, HW_SECTION, overrides)
 
 
-def chip_to_train_for(args, section, out) -> HardwareConfig | None:
-    """The chip `ttfs train` trains for: --hw (a file or preset), else the config's `hw:` section
-    (a mapping of hardware keys, or a file or preset name), else, resuming, the run's hw.yaml;
-    None for an ideal run. `--set hw.KEY=VALUE` changes any of them."""
+def chip_to_train_for(args, section, resumed: Path | None = None) -> HardwareConfig | None:
+    """The chip `ttfs train` (and `ttfs sweep`) trains for: --hw (a file or preset), else the
+    config's `hw:` section (a mapping of hardware keys, or a file or preset name), else the
+    hw.yaml of the run folder `resumed`; None for an ideal run. `--set hw.KEY=VALUE` changes any
+    of them."""
     from ttfs.cmd_hw import load_hw
     from training.trainer import saved_hw
 
@@ -53,7 +54,7 @@ def chip_to_train_for(args, section, out) -> HardwareConfig | None:
     if section is not None:
         raise ConfigError(f"{args.config}: hw: must be a mapping of hardware keys or a hardware config file "
                           f"or preset name (got {type(section).__name__})")
-    saved = saved_hw(out) if args.resume else None
+    saved = saved_hw(resumed) if resumed is not None else None
     if saved is not None:
         return HardwareConfig.from_dict(apply_overrides(dict(saved), overrides))
     if overrides:
@@ -67,14 +68,11 @@ def cmd_train(args) -> int:
 
     atomic_io.prepare_out_dir(args.out)
     cfg, section = load_run_and_hw(args.config, flags.overrides(args)[""], args.data_dir)
-    hw = chip_to_train_for(args, section, args.out)
+    hw = chip_to_train_for(args, section, args.out if args.resume else None)
     view = None
     if hw is not None:
-        from hwmodel.aware import ChipTraining
-
-        view = ChipTraining(hw, cfg.model)
-        print(f"training for the chip: {hw.neuron} neurons, {hw.scheme}, "
-              f"{'analog' if hw.bits is None else f'{hw.bits}-bit'} cells (saved as {args.out}/hw.yaml)")
+        view = chip_factory(hw)(cfg.model)
+        print(chip_banner(hw, f"{args.out}/hw.yaml"))
     record = train(cfg, args.out, resume=args.resume, progress=not args.quiet, view=view)
     print(f"run folder: {args.out}  (model.npz, model.yaml, metrics.jsonl)")
     if record:
@@ -85,18 +83,13 @@ def cmd_train(args) -> int:
 def _run_split(args):
     from training.evaluate import spike_times   # imported here: numba is not needed for --help
 
-    from training.trainer import saved_hw
+    from hwmodel.aware import nominal_chip_of
 
     run = load_model(args.run)
     check_fits(str(args.run / "model.npz"), run.weights, run.dataset)
     data = select(load_split(run.dataset, args.split, args.data_dir), limit=args.limit)
-    hw = None if args.ideal else saved_hw(args.run)
-    chip = None
-    if hw is not None:
-        from hwmodel.aware import ChipTraining
-
-        chip = ChipTraining(HardwareConfig.from_dict(hw), run.model).nominal(run.weights)
-    return run, data, spike_times(run.weights, run.model, data.images, chip=chip), hw is not None
+    chip = None if args.ideal else nominal_chip_of(args.run, run.weights, run.model)
+    return run, data, spike_times(run.weights, run.model, data.images, chip=chip), chip is not None
 
 
 def cmd_eval(args) -> int:
@@ -139,6 +132,29 @@ def _add_data_args(p, limit_help: str) -> None:
                    help="a run trained for a chip (RUN/hw.yaml): use the ideal neurons instead of its nominal chip")
 
 
+def add_hw_arg(p) -> None:
+    p.add_argument("--hw", default=None,
+                   help="train for this chip: a hardware config file or preset name (ttfs presets); every step "
+                        "runs on a drawn instance of it (docs/model.md, training for the chip)")
+
+
+def chip_factory(hw: HardwareConfig | None):
+    """The ChipView maker of training.sweep.run_sweep (ModelConfig -> hwmodel's ChipTraining for
+    `hw`; it pickles, for worker processes), or None for ideal neurons."""
+    if hw is None:
+        return None
+    from functools import partial
+
+    from hwmodel.aware import ChipTraining
+
+    return partial(ChipTraining, hw)
+
+
+def chip_banner(hw: HardwareConfig, where: str) -> str:
+    return (f"training for the chip: {hw.neuron} neurons, {hw.scheme}, "
+            f"{'analog' if hw.bits is None else f'{hw.bits}-bit'} cells (saved as {where})")
+
+
 def register(sub, formatter) -> None:
     p = sub.add_parser("train", help="train a TTFS network", formatter_class=formatter,
                        parents=[flags.setting(SECTIONS), flags.DATA_DIR, flags.QUIET],
@@ -148,9 +164,7 @@ def register(sub, formatter) -> None:
     p.add_argument("--config", required=True, help="training config: a YAML file or a preset name (ttfs presets)")
     p.add_argument("--out", required=True, type=Path, help="run folder to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--hw", default=None,
-                   help="train for this chip: a hardware config file or preset name (ttfs presets); every step "
-                        "runs on a drawn instance of it (docs/model.md, training for the chip)")
+    add_hw_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="accuracy and spikes per neuron of a run", formatter_class=formatter,
