@@ -51,6 +51,9 @@ def test_hw_tradeoff_matches_hw_eval_and_eval_and_reuses_its_cache(sweeps, tmp_p
         hw = json.loads(capsys.readouterr().out)
         assert float(r["accuracy"]) == hw["accuracy"] and float(r["accuracy_std"]) == hw["accuracy_std"]
         assert float(r["spikes_per_neuron_mean"]) == hw["spikes_per_neuron_mean"]
+        assert main(["hw-eval", str(design), "--limit", "20", "--quiet"]) == 0   # says what its model figure is
+        assert ("trained for a chip; its weights on ideal neurons" in capsys.readouterr().out) == (
+            r["trained_for"] == "this chip")
         assert main(["eval", str(run), "--limit", "60", "--json"]) == 0
         own = json.loads(capsys.readouterr().out)
         assert own["on_chip"] == (r["trained_for"] == "this chip")

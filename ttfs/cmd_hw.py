@@ -68,6 +68,16 @@ def _data(design: Design, args, where: Path):
     return select(load_split(design.dataset, "test", args.data_dir), limit=args.limit)
 
 
+def _model_label(design: Design) -> str:
+    """What hw-eval's `model_accuracy` is: the trained model, or for a run trained for a chip, its
+    weights on ideal neurons (its own figures are on its nominal chip: ttfs eval)."""
+    from training.trainer import saved_hw
+
+    run = Path(design.source_run) if design.source_run else None
+    on_chip = run is not None and run.is_dir() and saved_hw(run) is not None
+    return "trained for a chip; its weights on ideal neurons" if on_chip else "trained model"
+
+
 def cmd_hw_eval(args) -> int:
     from hwmodel.behavioural import evaluate    # imported here: numba is not needed for --help
 
@@ -84,7 +94,8 @@ def cmd_hw_eval(args) -> int:
     print(f"{args.design}: {r['n']} {design.dataset} test images, {r['trials']} chip(s), "
           f"{design.neuron}/{design.scheme}  ({r['seconds']:.1f} s)")
     print(f"  accuracy                {r['accuracy'] * 100:.2f}% {pm} {r['accuracy_std'] * 100:.2f}  "
-          f"(trained model {r['model_accuracy'] * 100:.2f}%, same class as model {r['agreement_with_model'] * 100:.2f}%)")
+          f"({_model_label(design)} {r['model_accuracy'] * 100:.2f}%, same class as model "
+          f"{r['agreement_with_model'] * 100:.2f}%)")
     print(f"  spikes/neuron (hidden)  {r['spikes_per_neuron_mean']:.4f} {pm} {r['spikes_per_neuron_std']:.4f}  "
           f"(model {r['model_spikes_per_neuron_mean']:.4f})")
     print(f"  output spikes/neuron    {r['output_spikes_per_neuron']:.4f}")
