@@ -4,11 +4,13 @@ Inputs are run folders (mapped on the fly with the given hardware config), desig
 sweep folders (every subfolder that is a run or design, the baseline -- reg.kind none -- first).
 For each, over the test set: accuracy of the hardware (behavioural model of the stored chip),
 spikes per neuron per layer, energy per inference and its breakdown by component and by layer
-(energy.model), average power at an inference rate, delay and energy-delay product, and the
-savings in percent relative to the first input. Writes REPORT/report.json, REPORT/report.md and
-PNG plots; each input's figures are cached in REPORT/cache/ under a fingerprint of everything they
-depend on (the input's arrays and YAML, the hardware and energy configs, the test data, limit and
-rate; infra.fingerprint), so a rerun only computes what changed. REPORT is locked while it is written.
+(energy.model), average power at an inference rate, delay and energy-delay product, the savings
+in percent relative to the first input, and the field's efficiency metrics (MACs and synaptic
+operations per inference, energy per MAC and per synaptic operation, TOPS/W-equivalent;
+`field_metrics`) beside the published anchors (energy.anchors). Writes REPORT/report.json,
+REPORT/report.md and PNG plots; each input's figures are cached in REPORT/cache/ under a
+fingerprint of everything they depend on (the input's arrays and YAML, the hardware and energy
+configs, the test data, limit and rate; infra.fingerprint), so a rerun only computes what changed. REPORT is locked while it is written.
 """
 from __future__ import annotations
 
@@ -19,19 +21,29 @@ from pathlib import Path
 
 import numpy as np
 
+from energy.anchors import ANCHORS, OPS_PER_MAC
 from energy.config import EnergyConfig
-from energy.model import COMPONENTS, design_energy
+from energy.model import COMPONENTS, design_energy, rows_per_input
 from hwmodel.sources import Source, load_source, read_mapping, reg_of, resolve_sources
 from infra import atomic_io, provenance
 from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
 from infra.errors import CheckpointError, ConfigError
 
-FORMAT = "ttfs-energy-report/3"   # 3: exact wire energy for finite gain and passive; older caches are recomputed
+FORMAT = "ttfs-energy-report/4"   # 4: the field's metrics (field_metrics); 3: exact wire energy for finite gain
+#                                     and passive; older caches are recomputed
 DELAY_DEFINITION = ("time of the first output spike (the decision), or the window end t_end_s when no "
                     "output neuron fires")
 # Markdown units: name -> (suffix shown in the header, scale the JSON value is divided by)
-UNITS = {"nJ": 1e-9, "uW": 1e-6, "us": 1e-6, "nJ*us": 1e-15, "%": 1.0, "": 1.0}
+UNITS = {"nJ": 1e-9, "fJ": 1e-15, "uW": 1e-6, "us": 1e-6, "nJ*us": 1e-15, "%": 1.0, "": 1.0}
+OPERATION_DEFINITIONS = {
+    "mac": ("multiply-accumulate of a dense layer: n_in x n_out per layer, every weight once per inference "
+            "(the work a digital accelerator would do)"),
+    "synaptic_op": ("a fired input row of a crossbar (an input pixel that spikes within the window for the "
+                    "first, a spike of the layer below for later ones) x the n_out logical synapses it drives"),
+    "tops_per_w_equivalent": (f"{OPS_PER_MAC} operations per MAC x MACs per inference / energy per inference, "
+                              "in 1e12 operations per second per watt"),
+}
 
 
 SCALES = ("common", "per-run")
@@ -70,6 +82,36 @@ def _cache_key(src: Source, hw, cfg: EnergyConfig, limit, rate_hz: float, data) 
     files = ("design.npz", "design.yaml") if src.kind == "design" else ("model.npz", "model.yaml")
     return digest(*[src.path / f for f in files], None if hw is None or src.kind == "design" else hw.to_dict(),
                   cfg.to_dict(), limit, rate_hz, FORMAT, data.images, data.labels)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return float(num / den) if den > 0 else None
+
+
+def field_metrics(design, result) -> dict:
+    """The field's efficiency figures of one run (OPERATION_DEFINITIONS), from the energy per inference
+    (the report's total) and the fired rows the energy model counted: result.spikes[:, l] is the mean
+    number of rows group l switches within the window (the input pixels for l = 0, layer l-1's spikes
+    after), which drive crossbar l's n_out neurons."""
+    layers = list(design.layers)
+    pairs = list(zip(layers[:-1], layers[1:]))
+    macs = [n_in * n_out for n_in, n_out in pairs]
+    fired = [float(result.spikes[:, l].mean()) for l in range(len(pairs))]
+    sops = [f * n_out for f, (_, n_out) in zip(fired, pairs)]
+    rows, cells = rows_per_input(design.scheme, layers[1])
+    e = float(result.total_j.mean())
+    return {
+        "macs_per_layer": macs,
+        "macs_per_inference": int(sum(macs)),
+        "fired_rows_per_layer": fired,
+        "synaptic_ops_per_layer": sops,
+        "synaptic_ops_per_inference": float(sum(sops)),
+        "cells_per_synapse": rows * cells // layers[1],
+        "weight_bits": design.hw.bits,       # conductance levels 2**bits; None: analog (not quantised)
+        "energy_per_mac_j": _ratio(e, sum(macs)),
+        "energy_per_sop_j": _ratio(e, sum(sops)),
+        "tops_per_w_equivalent": None if not e > 0 else float(OPS_PER_MAC * sum(macs) / e / 1e12),
+    }
 
 
 def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: float) -> dict:
@@ -125,6 +167,7 @@ def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: floa
         "full_scale_weight": [float(x) for x in design.full_scale_weight],
         "savings_pct": 0.0,
         "spike_energy_savings_pct": 0.0,
+        **field_metrics(design, result),
     }
 
 
@@ -215,6 +258,8 @@ def _report(runs: list, hw, cfg: EnergyConfig, rate_hz: float, limit, scale: str
         "savings_definition": "100 * (first - this) / first, per inference; the first input is the reference",
         "conduction_form": cfg.conduction_form,
         "accuracy_definition": "hardware accuracy: behavioural model of the stored chip on the test images",
+        "operation_definitions": OPERATION_DEFINITIONS,
+        "anchors": [a.to_dict() for a in ANCHORS],
         provenance.KEY: provenance.provenance(),
     }
 
@@ -252,6 +297,7 @@ def render_markdown(report: dict) -> str:
             f"{_e(r['spike_energy_j'])} | {_fmt(r['spike_energy_savings_pct'])} | {_e(r['neuron_spike_energy_j'])} | "
             f"{_fmt(r['neuron_spike_energy_savings_pct'])} | {_fmt(r['average_power_w'] / UNITS['uW'])} | {_fmt(r['delay_s'] / UNITS['us'])} | "
             f"{_fmt(r['edp_js'] / UNITS['nJ*us'])} |")
+    lines += _efficiency_lines(report)
     lines += ["", "## Breakdown per inference (nJ)", "",
               "| run | " + " | ".join(f"{c} (nJ)" for c in COMPONENTS) + " | total (nJ) |",
               "|---|" + "---|" * (len(COMPONENTS) + 1)]
@@ -292,8 +338,61 @@ def render_markdown(report: dict) -> str:
               "without the input rows, which all switch once per image. Both fall with fewer, later spikes.",
               f"- Savings: {report['savings_definition']}.",
               f"- Accuracy: {report['accuracy_definition']}.",
+              f"- MAC: {OPERATION_DEFINITIONS['mac']}. Synaptic operation: {OPERATION_DEFINITIONS['synaptic_op']}; "
+              "a logical synapse is `cells per synapse` physical cells (g_pos and g_neg). TOPS/W-equivalent: "
+              f"{OPERATION_DEFINITIONS['tops_per_w_equivalent']} ({OPS_PER_MAC} operations per MAC). Energy per MAC "
+              "and per synaptic operation: the energy per inference (the total above) over their counts.",
               "- Plots: breakdown.png (stacked components per run), energy_vs_accuracy.png.", ""]
     return "\n".join(lines)
+
+
+def _opt(x, unit: str = "") -> str:
+    return "-" if x is None else _fmt(x / UNITS[unit])
+
+
+def _bits(bits) -> str:
+    return "analog conductances" if bits is None else f"{bits}-bit conductances"
+
+
+def _efficiency_lines(report: dict) -> list[str]:
+    """report.md's efficiency sections: the field's metrics per run, operations per crossbar, and the
+    runs beside the published anchors (report["anchors"], from energy.anchors)."""
+    runs, rate = report["runs"], report["rate_hz"]
+    lines = ["", f"## Efficiency (the field's metrics; {OPS_PER_MAC} operations per MAC)", "",
+             "| run | energy/inference (nJ) | MACs/inference | synaptic ops/inference | cells per synapse "
+             "| energy/MAC (fJ) | energy/synaptic op (fJ) | TOPS/W-equivalent (TOPS/W) "
+             f"| power at {rate:g}/s (uW) | EDP (nJ*us) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['name']} | {_e(r['energy_per_inference_j'])} | {_fmt(r['macs_per_inference'])} | "
+                     f"{_fmt(r['synaptic_ops_per_inference'])} | {r['cells_per_synapse']} | "
+                     f"{_opt(r['energy_per_mac_j'], 'fJ')} | {_opt(r['energy_per_sop_j'], 'fJ')} | "
+                     f"{_opt(r['tops_per_w_equivalent'])} | {_fmt(r['average_power_w'] / UNITS['uW'])} | "
+                     f"{_fmt(r['edp_js'] / UNITS['nJ*us'])} |")
+    lines += ["", "## Operations per crossbar (per inference)", "",
+              "| run | crossbar | fired input rows | neurons driven (n_out) | synaptic ops | MACs |",
+              "|---|---|---|---|---|---|"]
+    for r in runs:
+        for l, (fired, sops, macs) in enumerate(zip(r["fired_rows_per_layer"], r["synaptic_ops_per_layer"],
+                                                    r["macs_per_layer"])):
+            lines.append(f"| {r['name']} | crossbar{l} | {_fmt(fired)} | {r['layers'][l + 1]} | {_fmt(sops)} | "
+                         f"{_fmt(macs)} |")
+    lines += ["", "## Against published circuits", "",
+              "| circuit | TOPS/W-equivalent (TOPS/W) | energy/MAC (fJ) | technology | precision | conditions |",
+              "|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['name']} | {_opt(r['tops_per_w_equivalent'])} | {_opt(r['energy_per_mac_j'], 'fJ')} | "
+                     f"model, no process | {_bits(r.get('weight_bits'))} | this toolkit's energy model, "
+                     f"{r['neuron']} neurons, {r['scheme']}, "
+                     f"{r['n_images']} test images |")
+    for a in report["anchors"]:
+        lines.append(f"| {a['name']} | {_fmt(a['figure'])} | {_opt(a['energy_per_mac_j'], 'fJ')} | "
+                     f"{a['technology']} | {a['precision']} | {a['conditions']} |")
+    lines += ["", "Caveat: the anchors count operations of their own circuits (their own weighted sums, sizes and "
+              f"precision, in simulation); their energy/MAC assumes {OPS_PER_MAC} operations per MAC, which their "
+              "sources do not confirm. Ours count every weight of the dense layers once per inference.", ""]
+    lines += [f"- {a['name']}: {a['citation']}." for a in report["anchors"]]
+    return lines
 
 
 def write_report(report: dict, out: str | Path) -> None:

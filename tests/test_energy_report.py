@@ -61,7 +61,7 @@ def _numbers(obj):
     return []
 
 
-SCALES = {"nJ": [1e-9], "uW": [1e-6], "us": [1e-6], "nJ*us": [1e-15], "%": [1.0, 0.01]}
+SCALES = {"nJ": [1e-9], "fJ": [1e-15], "uW": [1e-6], "us": [1e-6], "nJ*us": [1e-15], "%": [1.0, 0.01]}
 
 
 def test_report_json_holds_every_number_its_markdown_shows(folders, tmp_path, capsys):
@@ -71,6 +71,7 @@ def test_report_json_holds_every_number_its_markdown_shows(folders, tmp_path, ca
     report = json.loads((out / "report.json").read_text())
     runs = {r["name"]: r for r in report["runs"]}
     assert list(runs) == ["sweep/zz-baseline", "sweep/m-ssr_s0.001", "design"]
+    rows = {**runs, **{a["name"]: a for a in report["anchors"]}}    # the anchors table's published rows
     md = (out / "report.md").read_text()
     checked = 0
     header = None
@@ -83,7 +84,7 @@ def test_report_json_holds_every_number_its_markdown_shows(folders, tmp_path, ca
         if header is None:
             header = cells
             continue
-        run = runs[cells[0]]
+        run = rows[cells[0]]
         values = _numbers(run)
         for head, cell in zip(header[1:], cells[1:]):
             if not re.fullmatch(r"-?[0-9.]+(e[-+]?[0-9]+)?", cell):

@@ -37,7 +37,19 @@ def cmd_report(args) -> int:
         print(f"  {r['name']}: accuracy {100 * r['accuracy']:.2f}%, spikes/neuron {r['spikes_per_neuron_mean']:.3f}, "
               f"{r['energy_per_inference_j'] * 1e9:.4g} nJ/inference ({r['savings_pct']:+.1f}% saved), "
               f"spike-driven {r['spike_energy_j'] * 1e9:.4g} nJ ({r['spike_energy_savings_pct']:+.1f}%)")
+        print(f"    {_per(r['energy_per_mac_j'])} fJ/MAC ({r['macs_per_inference']} MACs), "
+              f"{_per(r['energy_per_sop_j'])} fJ/synaptic op ({r['synaptic_ops_per_inference']:.4g} ops, "
+              f"{r['cells_per_synapse']} cells each), {_per(r['tops_per_w_equivalent'], 1.0)} TOPS/W-equivalent "
+              f"(2 ops/MAC), {r['average_power_w'] * 1e6:.4g} uW at {r['rate_hz']:g}/s, "
+              f"EDP {r['edp_js'] * 1e15:.4g} nJ*us")
+    if report["runs"]:
+        print("  published (their own operation counts): " + "; ".join(
+            f"{a['name']} {a['figure']:g} {a['unit']}" for a in report["anchors"]) + "  (report.md: conditions)")
     return 0
+
+
+def _per(x, scale: float = 1e-15) -> str:
+    return "-" if x is None else f"{x / scale:.4g}"
 
 
 def cmd_validate(args) -> int:
