@@ -10,7 +10,8 @@ operations per inference, energy per MAC and per synaptic operation, TOPS/W-equi
 `field_metrics`) beside the published anchors (energy.anchors). Writes REPORT/report.json,
 REPORT/report.md and PNG plots; each input's figures are cached in REPORT/cache/ under a
 fingerprint of everything they depend on (the input's arrays and YAML, the hardware and energy
-configs, the test data, limit and rate; infra.fingerprint), so a rerun only computes what changed. REPORT is locked while it is written.
+configs, the test data, limit and rate; infra.fingerprint), so a rerun only computes what changed.
+REPORT is locked while it is written.
 """
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
 from infra.errors import CheckpointError, ConfigError
 
-FORMAT = "ttfs-energy-report/4"   # 4: the field's metrics (field_metrics); 3: exact wire energy for finite gain
-#                                     and passive; older caches are recomputed
+# 4: the field's metrics (field_metrics); 3: exact wire energy for finite gain and passive. Caches of
+# another format are recomputed (the format is part of their fingerprint).
+FORMAT = "ttfs-energy-report/4"
 DELAY_DEFINITION = ("time of the first output spike (the decision), or the window end t_end_s when no "
                     "output neuron fires")
 # Markdown units: name -> (suffix shown in the header, scale the JSON value is divided by)
@@ -107,7 +109,6 @@ def field_metrics(design, result) -> dict:
         "synaptic_ops_per_layer": sops,
         "synaptic_ops_per_inference": float(sum(sops)),
         "cells_per_synapse": rows * cells // layers[1],
-        "weight_bits": design.hw.bits,       # conductance levels 2**bits; None: analog (not quantised)
         "energy_per_mac_j": _ratio(e, sum(macs)),
         "energy_per_sop_j": _ratio(e, sum(sops)),
         "tops_per_w_equivalent": None if not e > 0 else float(OPS_PER_MAC * sum(macs) / e / 1e12),
@@ -140,6 +141,7 @@ def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: floa
         "layers": list(design.layers),
         "neuron": design.neuron,
         "scheme": design.scheme,
+        "weight_bits": design.hw.bits,       # conductance levels 2**bits; None: analog (not quantised)
         "reg": reg,
         "n_images": int(n),
         "accuracy": float((np.asarray(pred) == labels).mean()),
@@ -382,7 +384,7 @@ def _efficiency_lines(report: dict) -> list[str]:
               "|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(f"| {r['name']} | {_opt(r['tops_per_w_equivalent'])} | {_opt(r['energy_per_mac_j'], 'fJ')} | "
-                     f"model, no process | {_bits(r.get('weight_bits'))} | this toolkit's energy model, "
+                     f"model, no process | {_bits(r['weight_bits'])} | this toolkit's energy model, "
                      f"{r['neuron']} neurons, {r['scheme']}, "
                      f"{r['n_images']} test images |")
     for a in report["anchors"]:

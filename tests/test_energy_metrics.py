@@ -1,6 +1,7 @@
 """The field's efficiency metrics of `ttfs energy-report` (energy per MAC and per synaptic operation,
 TOPS/W-equivalent) against an independent count, and the published anchors beside them."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,6 +108,11 @@ def test_anchors_say_what_they_are():
         assert all(getattr(a, f).strip() for f in ("name", "technology", "precision", "conditions", "citation"))
         assert a.energy_per_op_j == pytest.approx(1e-12 / a.figure, rel=1e-12)
         assert a.energy_per_mac_j == pytest.approx(OPS_PER_MAC * 1e-12 / a.figure, rel=1e-12)
+    # docs/energy.md's anchors table is this data, word for word
+    docs = (Path(__file__).parents[1] / "docs" / "energy.md").read_text()
+    for a in ANCHORS:
+        assert (f"| {a.name} | {a.figure:g} {a.unit} | {a.technology} | {a.precision} | {a.conditions} | "
+                f"{a.citation} |") in docs
 
 
 def test_a_cache_of_the_previous_format_is_recomputed(tmp_path, monkeypatch):

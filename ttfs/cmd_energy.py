@@ -25,6 +25,7 @@ def _load_hw(path, overrides=()):
 
 def cmd_report(args) -> int:
     prepare_out_dir(args.out)
+    from energy.anchors import OPS_PER_MAC
     from energy.report import build_report
     sets = flags.overrides(args)
     hw = _load_hw(args.hw, sets["hw"])
@@ -40,7 +41,7 @@ def cmd_report(args) -> int:
         print(f"    {_per(r['energy_per_mac_j'])} fJ/MAC ({r['macs_per_inference']} MACs), "
               f"{_per(r['energy_per_sop_j'])} fJ/synaptic op ({r['synaptic_ops_per_inference']:.4g} ops, "
               f"{r['cells_per_synapse']} cells each), {_per(r['tops_per_w_equivalent'], 1.0)} TOPS/W-equivalent "
-              f"(2 ops/MAC), {r['average_power_w'] * 1e6:.4g} uW at {r['rate_hz']:g}/s, "
+              f"({OPS_PER_MAC} ops/MAC), {r['average_power_w'] * 1e6:.4g} uW at {r['rate_hz']:g}/s, "
               f"EDP {r['edp_js'] * 1e15:.4g} nJ*us")
     if report["runs"]:
         print("  published (their own operation counts): " + "; ".join(
@@ -89,8 +90,9 @@ def register(sub, formatter) -> None:
                        formatter_class=formatter,
                        parents=[flags.setting(REPORT_SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Energy per inference (breakdown by component and layer), spikes per neuron, "
-                                   "accuracy, average power, energy-delay product and savings relative to the "
-                                   "first input, over the test set. Inputs: run folders (mapped with --hw), design "
+                                   "accuracy, average power, energy-delay product, energy per MAC and per synaptic "
+                                   "operation and TOPS/W-equivalent beside published circuits, and savings relative "
+                                   "to the first input, over the test set. Inputs: run folders (mapped with --hw), design "
                                    "folders, or sweep folders (their runs, baseline first). Model: docs/energy.md.",
                        epilog="examples:\n  ttfs energy-report runs/ssr-sweep-mnist --hw default "
                               "--out reports/energy-mnist\n  ttfs energy-report runs/base runs/mssr --hw "
