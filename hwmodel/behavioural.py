@@ -5,7 +5,9 @@ comparator that switches at t_c drives the next layer's rows from t_c + comparat
 end of the window; a switch later than t_end_s is not seen (silent). The ideal integrator runs on
 the training sweep (`training.kernels.forward`, with weights in volts per second and the
 threshold in volts); leaky or noisy columns run on `hwmodel.kernels.column_forward`, and passive
-columns coupled by exact wires on `hwmodel.coupled.coupled_forward`.
+columns coupled by exact wires on `hwmodel.coupled.coupled_forward`. With kT/C noise on, each
+column starts every inference at its sampled reset voltage (`LayerCircuit.ktc_rms_v` times
+`kernels.reset_normals`, keyed by `chip.ktc_seed` and the global image index).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hwmodel import coupled, kernels, kernels_ref
-from hwmodel.chip import Chip, draw_chip
+from hwmodel.chip import Chip, draw_chip, ktc_seed
 from hwmodel.design import Design
 from hwmodel.neurons import LayerCircuit, layer_circuit
 from hwmodel.wire_model import chip_wires
@@ -40,8 +42,9 @@ def circuits(design: Design, chip: Chip | None = None, wires: list | None = None
 
 
 def fire(circ: LayerCircuit, t_in_s: np.ndarray, t_end_s: float, delay_s: float, seed: int,
-         sample_offset: int = 0, backend: str = "numba") -> np.ndarray:
-    """Output spike times (B, n) in seconds of one layer for input times t_in_s (B, K)."""
+         sample_offset: int = 0, backend: str = "numba", reset_seed: int = 0) -> np.ndarray:
+    """Output spike times (B, n) in seconds of one layer for input times t_in_s (B, K); seed keys
+    the read noise, reset_seed the kT/C reset voltages (if circ has them)."""
     sweep, column, coupled_forward = _BACKENDS[backend]
     t_in_s = np.ascontiguousarray(t_in_s, dtype=np.float64)
     k_in, n = circ.drive_a.shape
@@ -63,15 +66,19 @@ def fire(circ: LayerCircuit, t_in_s: np.ndarray, t_end_s: float, delay_s: float,
         else:
             t_out = sweep.forward(t_in_s, np.ascontiguousarray(w / theta[None, :]), 1.0, t_lim)[0]
     elif circ.modes is not None:
+        assert circ.ktc_rms_v is None, "HardwareConfig rejects kT/C noise on coupled passive columns"
         m = circ.modes
         t_out = coupled_forward(t_in_s, np.ascontiguousarray(circ.drive_a), np.ascontiguousarray(circ.noise_a),
                                 m.e, m.lam_per_s, m.bounds, np.ascontiguousarray(theta), t_lim,
                                 np.uint64(seed % 2 ** 64), sample_offset)
     else:
+        v0 = None
+        if circ.ktc_rms_v is not None:
+            v0 = circ.ktc_rms_v * column.reset_normals(np.uint64(reset_seed % 2 ** 64), sample_offset, b_size, n)
         t_out = column.column_forward(t_in_s, np.ascontiguousarray(circ.drive_a),
                                       np.ascontiguousarray(circ.noise_a), circ.g_leak_s, circ.c_eff_f,
                                       np.ascontiguousarray(theta), t_lim, np.uint64(seed % 2 ** 64),
-                                      sample_offset)
+                                      sample_offset, v0)
     t_out[:, always] = 0.0
     return t_out + delay_s
 
@@ -87,10 +94,11 @@ def layer_times(design: Design, t_input_s, chip: Chip | None = None, sample_offs
     """
     chip = chip or design.stored_chip()
     t = np.asarray(t_input_s, dtype=np.float64)
+    reset = ktc_seed(design.hw, chip.trial)
     out = []
     for l, circ in enumerate(circs if circs is not None else circuits(design, chip)):
         t = fire(circ, t, design.t_end_s, design.hw.comparator_delay_s, chip.noise_seed + 7919 * l,
-                 sample_offset, backend)
+                 sample_offset, backend, reset + 7919 * l)
         out.append(t)
     return out
 

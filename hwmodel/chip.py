@@ -5,7 +5,8 @@ From the nominal (quantised) conductances, a chip draws, per cell, programming v
 comparator a random offset. Trial k draws from `SeedSequence(hw.seed, spawn_key=(k, layer,
 purpose))`: each non-ideality has its own stream, so turning one on or changing its size leaves
 the others' draws unchanged (common random numbers across a sweep). Trial 0 is the chip stored
-in design.npz. Read noise is drawn per inference, inside the kernel, keyed by `noise_seed`.
+in design.npz. Read noise is drawn per inference, inside the kernel, keyed by `noise_seed`; the
+membranes' kT/C reset noise per inference too, keyed by `ktc_seed` (its own stream).
 Training for the chip (hwmodel.aware) draws a chip per optimiser step s with the same functions on
 the instance key `training_instance(s)`, streams no trial's draws share.
 """
@@ -17,7 +18,7 @@ import numpy as np
 
 from hwmodel.config import HardwareConfig
 
-_PROG, _STUCK, _OFFSET, _NOISE = 0, 1, 2, 3
+_PROG, _STUCK, _OFFSET, _NOISE, _KTC = 0, 1, 2, 3, 4
 # First word of a training step's spawn key (TRAINING_STREAM, step, layer, purpose): four words, where
 # a chip trial's (trial, layer, purpose) has three, so no trial below 2**32 shares a stream with it.
 TRAINING_STREAM = 2 ** 32 - 1
@@ -93,6 +94,11 @@ def read_noise_draws(shape, hw: HardwareConfig, trial: Instance, layer: int) -> 
 
 def noise_seed(hw: HardwareConfig, trial: int) -> int:
     return int(np.random.SeedSequence(hw.seed, spawn_key=(trial, 0, _NOISE)).generate_state(1, np.uint64)[0])
+
+
+def ktc_seed(hw: HardwareConfig, trial: int) -> int:
+    """Keys chip `trial`'s per-inference kT/C reset-noise draws (`hwmodel.kernels.reset_normals`)."""
+    return int(np.random.SeedSequence(hw.seed, spawn_key=(trial, 0, _KTC)).generate_state(1, np.uint64)[0])
 
 
 def draw_chip(g_pos_nominal, g_neg_nominal, hw: HardwareConfig, trial: int) -> Chip:

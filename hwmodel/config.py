@@ -24,6 +24,7 @@ NEURONS = tuple(NEURON_SCHEMES)
 SCHEMES = ("dual-rail", "differential")   # +/- V_read row pairs | one row, +/- column pairs
 SCALE_BY = ("threshold", "capacitance")
 WIRE_MODELS = ("exact", "first-order")
+KTC_TEMPERATURE_MAX_K = 600.0   # well above any chip's operating range: a larger value is a mistake
 
 
 def check_circuit(neuron: str, scheme: str, prefix: str = "") -> None:
@@ -71,6 +72,9 @@ class HardwareConfig:
     comparator_offset_sigma_v: float = 0.0  # random per-comparator offset, std
     comparator_delay_s: float = 0.0         # comparator decision + row driver delay
     opamp_gain: float | None = None         # open-loop DC gain of the integrator op-amp; None: infinite
+    # Temperature of the membrane's reset (kT/C) noise: every inference starts each membrane at a
+    # sampled N(0, k_B T / c_eff) volts; None: no kT/C noise (docs/hwmodel.md, "kT/C noise").
+    ktc_noise_temperature_k: float | None = None
     # Wires
     r_wire_row_ohm: float = 0.0         # row wire resistance per cell pitch
     r_wire_col_ohm: float = 0.0         # column wire resistance per cell pitch
@@ -110,6 +114,13 @@ class HardwareConfig:
                 f"(got {self.stuck_on_fraction + self.stuck_off_fraction})")
         require(self.opamp_gain is None or self.opamp_gain > 1, "hw.opamp_gain",
                 f"must be > 1 or null for an ideal op-amp (got {self.opamp_gain})")
+        t_k = self.ktc_noise_temperature_k
+        require(t_k is None or 0 < t_k <= KTC_TEMPERATURE_MAX_K, "hw.ktc_noise_temperature_k",
+                f"must be in (0, {KTC_TEMPERATURE_MAX_K:g}] kelvin or null for no kT/C noise (got {t_k})")
+        require(t_k is None or self.neuron != "passive" or self.wire_model != "exact"
+                or not (self.r_wire_row_ohm > 0 or self.r_wire_col_ohm > 0), "hw.ktc_noise_temperature_k",
+                "kT/C noise is not modelled for passive columns coupled by exact wires; use "
+                "hw.wire_model: first-order, no wire resistance, or ktc_noise_temperature_k: null")
         require(self.wire_model in WIRE_MODELS, "hw.wire_model",
                 f"must be one of {', '.join(WIRE_MODELS)} (got {self.wire_model!r})")
         for key, paired in (("tile_rows", "dual-rail"), ("tile_cols", "differential")):

@@ -24,6 +24,12 @@ sample, first input of the group, neuron) mapped through a 65,536-quantile inver
 (`_normal`): results do not depend on batching or threads, and
 `hwmodel.kernels_ref` (the plain-numpy twin) draws the same numbers. The final group, when every
 input arrives (MNIST's black pixels all spike at t_in), is summed in O(n) from the column sums.
+
+A column may start from an initial potential y(0) = v0 (the membrane's sampled kT/C reset noise,
+`reset_normals` times its rms; docs/hwmodel.md): a neuron with v0 > theta fires at t = 0, and
+before the first input (I = 0) y decays as v0 exp(-g_leak t / c_eff) (constant without leak),
+monotone towards 0 < theta, so no crossing can happen there; from the first input on the segments
+above are unchanged. v0 omitted: every column starts at 0 (bit for bit the model without it).
 """
 import numba as nb
 import numpy as np
@@ -147,7 +153,8 @@ def add_group(t, order, k, nv, k_tail, a, s2, a_sum, s2_sum, noisy, key, table, 
 
 
 @nb.njit(cache=_CACHE)
-def _column_one(t, a, s2, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, noisy, key, t_out, order, table):
+def _column_one(t, a, s2, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, noisy, key, t_out, order, table,
+                y0, has_y0):
     n = a.shape[1]
     lam = g_leak / c_eff
     lam_max = lam.max()
@@ -161,6 +168,16 @@ def _column_one(t, a, s2, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, noi
     fired = np.zeros(n, np.bool_)
     t_out[:] = np.inf
     n_fired = 0
+    if has_y0:
+        t_first = t[order[0]] if nv > 0 else t_end
+        for i in range(n):
+            if y0[i] > theta[i]:
+                t_out[i] = 0.0
+                fired[i] = True
+                n_fired += 1
+            y[i] = y0[i] * np.exp(-lam[i] * t_first) if leaky else y0[i]
+        if n_fired == n:
+            return nv
     k_tail = final_group_start(t, order, nv)
     k = 0
     while k < nv:
@@ -204,12 +221,13 @@ def _column_one(t, a, s2, a_sum, s2_sum, g_leak, c_eff, theta, t_end, leaky, noi
 
 
 @nb.njit(parallel=True, cache=_CACHE)
-def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset):
+def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset, v0=None):
     """Firing times (B, n) of one layer of leaky, noisy columns; inf = no crossing before t_end.
 
     t_in (B, K) input times (inf: never), a (K, n) signed drive currents, s (K, n) their read-noise
     std (all zero: noiseless), g_leak, c_eff, theta (n,) per neuron (theta > 0); seed (uint64) and
-    sample_offset (the global index of row 0 of t_in) key the noise.
+    sample_offset (the global index of row 0 of t_in) key the noise; v0 (B, n) the potentials at
+    t = 0 (omitted: 0).
     """
     b_size, k_in = t_in.shape
     n = a.shape[1]
@@ -219,8 +237,24 @@ def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset)
     leaky = bool(np.any(g_leak > 0.0))
     g = np.maximum(g_leak, _G_TINY) if leaky else g_leak
     base = _mix(np.uint64(seed))
+    has_y0 = v0 is not None
+    y0 = np.zeros((1, n)) if v0 is None else v0     # one row of zeros serves every sample
     for b in nb.prange(b_size):
         key = _mix(base + np.uint64(sample_offset + b))
         _column_one(t_in[b], a, s2, a_sum, s2_sum, g, c_eff, theta, t_end, leaky, noisy, key, t_out[b], order[b],
-                    _TABLE)
+                    _TABLE, y0[b % y0.shape[0]], has_y0)
     return t_out
+
+
+@nb.njit(cache=_CACHE)
+def reset_normals(seed, sample_offset, b_size, n):
+    """Standard normals (b_size, n), one per (sample, neuron), from the counter hash keyed by
+    (seed, global sample index, neuron): the membranes' kT/C reset draws, independent of batching
+    (seed: `hwmodel.chip.ktc_seed`, its own stream; read noise has another)."""
+    out = np.empty((b_size, n))
+    base = _mix(np.uint64(seed))
+    for b in range(b_size):
+        key = _mix(base + np.uint64(sample_offset + b))
+        for i in range(n):
+            out[b, i] = _normal(key + np.uint64(i), _TABLE)
+    return out

@@ -1,7 +1,8 @@
 """Plain-numpy twin of `hwmodel.kernels`: the same maths vectorised over neurons, no numba.
 
-Same signature and result as `column_forward` (the same hashed read-noise draws); kept as the
-reference the numba kernel is tested against. Slow: one Python loop over each sample's input groups.
+Same signature and result as `column_forward` (the same hashed read-noise draws, the same initial
+potentials v0) and `reset_normals`; kept as the reference the numba kernel is tested against. Slow:
+one Python loop over each sample's input groups.
 """
 import numpy as np
 from scipy.special import ndtri
@@ -39,7 +40,7 @@ def _table(bits=16):
 _TABLE = _table()
 
 
-def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset):
+def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset, v0=None):
     b_size = t_in.shape[0]
     n = a.shape[1]
     t_out = np.full((b_size, n), np.inf)
@@ -53,6 +54,15 @@ def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset)
             key = _mix(base + np.uint64(sample_offset + b))
         y = np.zeros(n)
         fired = np.zeros(n, bool)
+        if v0 is not None:
+            # fired at t = 0 if above theta; else decays (I = 0) to the first input, never crossing
+            fired = v0[b] > theta
+            t_out[b, fired] = 0.0
+            nv = int(np.sum(t < t_end))
+            t_first = t.min() if nv > 0 else t_end
+            y = v0[b] * np.exp(-(g / c_eff) * t_first) if leaky else v0[b].copy()
+            if fired.all():
+                continue
         for tj, tn, cur in segments(t, a, s, a_sum, s2_sum, noisy, key, t_end):
             dt = tn - tj
             lam = g / c_eff
@@ -78,6 +88,17 @@ def column_forward(t_in, a, s, g_leak, c_eff, theta, t_end, seed, sample_offset)
                     break
             y = y_new
     return t_out
+
+
+def reset_normals(seed, sample_offset, b_size, n):
+    """Standard normals (b_size, n) keyed by (seed, global sample index, neuron), as `kernels.reset_normals`."""
+    base = _mix(np.uint64(seed))
+    out = np.empty((b_size, n))
+    for b in range(b_size):
+        with np.errstate(over="ignore"):
+            key = _mix(base + np.uint64(sample_offset + b))
+        out[b] = _normals(key, n, _TABLE)
+    return out
 
 
 def input_sums(a, s):

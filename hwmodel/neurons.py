@@ -4,7 +4,8 @@ Every neuron is a column whose output y obeys, between input events (docs/hwmode
 
     c_eff dy/dt = sum_j v_read (g_pos_ij - g_neg_ij) [t >= t_j] - g_leak y,
 
-and fires (its comparator switches) when y reaches theta = V_th + offset.
+and fires (its comparator switches) when y reaches theta = V_th + offset. With kT/C noise on
+(`hw.ktc_noise_temperature_k`) each inference starts y at a sampled N(0, k_B T / c_eff) volts.
 
 - integrator, ideal op-amp: c_eff = C, g_leak = 0 (the training model, linear ramps).
 - integrator, open-loop gain A: the inverting node sits at -y/A instead of 0, so every cell of the
@@ -23,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.constants import Boltzmann as BOLTZMANN_J_PER_K
 
 from hwmodel.config import HardwareConfig
 from hwmodel.coupled import Modes, modes
@@ -43,6 +45,7 @@ class LayerCircuit:
     theta_v: np.ndarray      # (n,) threshold including comparator offset
     ideal: bool              # linear ramps and no noise: the training sweep applies
     modes: Modes | None = None   # passive nodes coupled by exact wires (hwmodel.coupled), else None
+    ktc_rms_v: np.ndarray | None = None   # (n,) rms kT/C reset voltage sqrt(k_B T / c_eff); None: off
 
 
 def layer_circuit(g_pos, g_neg, offset_v, c_mem_f: float, v_th_v: float, hw: HardwareConfig,
@@ -62,9 +65,10 @@ def layer_circuit(g_pos, g_neg, offset_v, c_mem_f: float, v_th_v: float, hw: Har
     else:
         a = hw.opamp_gain
         g_leak, c_eff = g_tot / a, np.full(n, c_mem_f * (1.0 + 1.0 / a))
-    ideal = hw.neuron == "integrator" and hw.opamp_gain is None and hw.read_noise_rel == 0
+    ktc = None if hw.ktc_noise_temperature_k is None else np.sqrt(BOLTZMANN_J_PER_K * hw.ktc_noise_temperature_k / c_eff)
+    ideal = hw.neuron == "integrator" and hw.opamp_gain is None and hw.read_noise_rel == 0 and ktc is None
     coupled = None
     if hw.neuron == "passive" and wires.y_cols_s is not None:     # dual-rail: physical column i = neuron i
         coupled = modes(wires.y_cols_s, c_eff, tile_bounds(n, hw.tile_cols))
     return LayerCircuit(drive, noise, np.ascontiguousarray(g_leak, dtype=np.float64), c_eff,
-                        v_th_v + np.asarray(offset_v, dtype=np.float64), ideal, coupled)
+                        v_th_v + np.asarray(offset_v, dtype=np.float64), ideal, coupled, ktc)
