@@ -111,6 +111,11 @@ class ChipTraining:
         """The hardware config as the run folder saves it (hw.yaml)."""
         return self.hw.to_dict()
 
+    def canonical(self, saved: dict) -> dict:
+        """A record() saved by an earlier version as this one writes it: keys added since at their
+        defaults (off), so a run trained before a key existed still trains for the same chip."""
+        return HardwareConfig.from_dict(saved).to_dict()
+
     def pull_back(self, weights, layers, grad_w, grad_lam) -> list[np.ndarray]:
         """dLoss/dweights from dLoss/dw_eff (grad_w) and dLoss/dlam (grad_lam, None entries allowed)
         of layers this view drew (or nominal)."""

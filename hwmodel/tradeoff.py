@@ -38,7 +38,7 @@ def trained_for(run: Path | None, hw: HardwareConfig) -> str:
     saved = saved_hw(run)
     if saved is None:
         return "ideal"
-    return "this chip" if saved == hw.to_dict() else "another chip"
+    return "this chip" if HardwareConfig.from_dict(saved) == hw else "another chip"
 
 
 def _source_run(src: Source, design) -> Path | None:

@@ -297,3 +297,40 @@ def test_epoch_figures_are_on_the_chip_ttfs_eval_evaluates(tmp_path):
     for a, b in zip(view.last, again):
         np.testing.assert_array_equal(a.w, b.w)
         np.testing.assert_array_equal(a.lam, b.lam)
+
+
+def test_a_run_saved_before_a_hardware_key_existed_trains_for_the_same_chip(tmp_path, capsys):
+    """A chip run whose saved hardware lacks a key added since (here the kT/C key, removed from
+    every saved copy) resumes, is taken by a sweep as trained for that chip, and hw-tradeoff calls
+    it trained for this chip: the missing key counts as its default."""
+    import yaml
+    from training import checkpoint
+    from training.sweep import point_config, SweepPoint, _check_same_config
+    from hwmodel.aware import ChipTraining
+    from hwmodel.config import HardwareConfig
+    from hwmodel.tradeoff import trained_for
+    from infra.config import read_yaml
+    from ttfs.cli import main
+
+    run = tmp_path / "run"
+    chip = ["--hw", "passive", *NO_WIRES]
+    assert main(["train", "--config", "mnist-784-400-10", *chip, "--out", str(run), *TINY]) == 0
+    key = "ktc_noise_temperature_k"
+    for name in ("hw.yaml", "model.yaml"):
+        data = yaml.safe_load((run / name).read_text())
+        (data if name == "hw.yaml" else data["hw"]).pop(key)
+        (run / name).write_text(yaml.safe_dump(data))
+    with np.load(run / "state.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays[checkpoint.STATE_META]))
+    meta["hw"].pop(key)
+    arrays[checkpoint.STATE_META] = np.array(json.dumps(meta))
+    np.savez(run / "state.npz", **arrays)
+    hw = HardwareConfig.from_dict(yaml.safe_load((run / "hw.yaml").read_text()))
+    assert trained_for(run, hw) == "this chip"
+    cfg = point_config(read_yaml("mnist-784-400-10"), SweepPoint("none", 0.0), [s for s in TINY if "=" in s])
+    view = ChipTraining(hw, cfg.model)
+    _check_same_config(run, cfg, view.record(), view.canonical)      # no error: the same chip
+    assert main(["train", "--config", "mnist-784-400-10", "--resume", "--out", str(run), *BASE,
+                 "--set", "train.epochs=2"]) == 0
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2

@@ -39,7 +39,7 @@ from infra.paths import within
 from training.config import REG_KINDS, RunConfig
 from infra.errors import CheckpointError, ConfigError
 from infra.workers import check_dask_address, run_tasks, thread_env
-from training.trainer import config_differences, hw_change, run_is_complete, saved_hw, train
+from training.trainer import config_differences, hw_change, run_is_complete, same_hw, saved_hw, train
 
 CSV_NAME = "tradeoff.csv"
 MEAN_CSV_NAME = "tradeoff_mean.csv"
@@ -120,15 +120,15 @@ def point_config(base: dict, point: SweepPoint, overrides=()) -> RunConfig:
     return build(RunConfig, data)
 
 
-def _check_same_config(run: Path, cfg: RunConfig, hw: dict | None) -> None:
+def _check_same_config(run: Path, cfg: RunConfig, hw: dict | None, canonical=None) -> None:
     if not (run / "config.yaml").is_file():
         return
     diff = config_differences(run, cfg)
     if diff:
         raise CheckpointError(f"{run}: holds a run whose config differs from this sweep's in {', '.join(diff)}; "
                               "use another --out or the same --config/--set as before")
-    saved = saved_hw(run)
-    if saved != hw:
+    saved, same = same_hw(saved_hw(run), hw, canonical)
+    if not same:
         have, want = hw_change(run, saved, hw)
         raise CheckpointError(f"{run}: holds a run trained for {have}, and this sweep trains for {want}; "
                               "use another --out or the same --hw (or none) as before")
@@ -151,14 +151,15 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
     out = Path(out)
     points = sweep_points(kind, strengths, v_hats, seeds=seeds)
     configs = [(p, point_config(base, p, overrides)) for p in points]  # validate all before training
-    hw = None if chip is None else chip(configs[0][1].model).record()
+    view = None if chip is None else chip(configs[0][1].model)
+    hw = None if view is None else view.record()
     if dask_address:
         check_dask_address(dask_address)
     with folder_lock(out, "ttfs sweep"):
         todo = []
         for i, (point, cfg) in enumerate(configs):
             run = out / point.name
-            _check_same_config(run, cfg, hw)
+            _check_same_config(run, cfg, hw, None if view is None else view.canonical)
             if run_is_complete(run, cfg.train.epochs):
                 log.info("[%d/%d] %s: complete, skipped", i + 1, len(configs), point.name)
             else:

@@ -308,7 +308,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     weights = initial_weights(cfg)
     with folder_lock(run, "ttfs train"):
         _check_out_folder(run, cfg, resume)
-        _check_hw(run, hw)
+        _check_hw(run, hw, None if view is None else view.canonical)
         return _train_locked(cfg, run, resume, progress, train_set, test_set, weights, view, hw)
 
 
@@ -350,13 +350,21 @@ def hw_change(run: Path, saved: dict | None, hw: dict | None) -> tuple[str, str]
     return have, "no chip" if hw is None else "a chip"
 
 
-def _check_hw(run: Path, hw: dict | None) -> None:
+def same_hw(saved: dict | None, hw: dict | None, canonical=None) -> tuple[dict | None, bool]:
+    """(saved as `canonical` rewrites it, whether it is `hw`): canonical is the view's
+    (ChipView.canonical), filling keys added since the run was saved with their defaults."""
+    if saved is not None and canonical is not None:
+        saved = canonical(saved)
+    return saved, saved == hw
+
+
+def _check_hw(run: Path, hw: dict | None, canonical=None) -> None:
     """A resumed run trains for the chip of its committed epochs (or for none, as it started), and
     its hw.yaml is rewritten from them if a kill or a hand removed or changed it; a run without
     committed epochs (re)writes its hw.yaml (or drops a stale one) before the first."""
     if (run / STATE).is_file():
-        saved = saved_hw(run)
-        if saved != hw:
+        saved, same = same_hw(saved_hw(run), hw, canonical)
+        if not same:
             have, want = hw_change(run, saved, hw)
             raise CheckpointError(f"{run}: cannot resume, it trains for {have} and this command for {want}; "
                                   f"resume with the same --hw (or none) or use a new --out")
