@@ -42,7 +42,7 @@ ANCHORS = (
     Anchor(
         name="Wang, Tamukoh, Morie 2018",
         figure=290.0, unit="TOPS/W",
-        technology="250 nm CMOS (as issue 20 cites it; not confirmed from the source)",
+        technology="250 nm CMOS (as cited in the literature; not confirmed from the source)",
         precision="not confirmed",
         conditions=("circuit simulation of a proof-of-concept time-domain weighted-sum circuit without "
                     "operational amplifiers, using resistive devices of the order of a gigaohm; the "
