@@ -1,7 +1,8 @@
 """The SSR trade-off on a chip: every run of one or more sweeps mapped onto one hardware config and
 evaluated over Monte-Carlo chips (`ttfs hw-tradeoff`).
 
-Each group is one folder given on the command line (a sweep, or a single run or design); a sweep
+Each group is one folder given on the command line (a sweep, or a single run or design: a design
+keeps the chip it was mapped onto, and `trained_for` compares with that one); a sweep
 trained for the chip (`ttfs sweep --hw`) and one trained for ideal neurons are then two curves of
 one figure: accuracy on the chip against hidden spikes per neuron on the chip, next to each run's
 own software figures on the same images (`ttfs eval`: on the nominal chip it trained for, or on
@@ -77,7 +78,7 @@ def point(src: Source, group: str, hw: HardwareConfig, images, labels, trials: i
     run = _source_run(src, design)
     r = evaluate(design, images, labels, trials=trials, progress=progress)
     reg = reg_of(meta)
-    row = {"group": group, "input": src.name, "trained_for": trained_for(run, hw), "kind": reg["kind"],
+    row = {"group": group, "input": src.name, "trained_for": trained_for(run, design.hw), "kind": reg["kind"],
            "strength": reg["strength"], "v_hat": "" if reg["v_hat"] is None else reg["v_hat"],
            "seed": meta.get("seed", ""), "dataset": design.dataset,
            "layers": "-".join(str(n) for n in design.layers), **_software(design, run, images, labels),
@@ -112,7 +113,7 @@ def chip_tradeoff(paths, hw: HardwareConfig, images, labels, trials: int, out: s
             if not cached:
                 row = point(src, group, hw, images, labels, trials, progress)
                 atomic_io.write_text(path, json.dumps({"fingerprint": key, "row": row}))
-            row = {**row, "group": group}
+            row = {**row, "group": group, "input": src.name}
             rows.append(row)
             if on_point is not None:
                 on_point(row, cached)
@@ -132,25 +133,38 @@ def tradeoff_figure(rows: list[dict], hw: HardwareConfig):
     ax = fig.subplots()
     groups = list(dict.fromkeys(r["group"] for r in rows))
     for k, group in enumerate(groups):
-        pts = sorted((r for r in rows if r["group"] == group), key=lambda r: (r["kind"] != "none", _num(r["strength"])))
-        what = {r["trained_for"] for r in pts}
+        members = [r for r in rows if r["group"] == group]
+        what = {r["trained_for"] for r in members}
         label = f"{group}, {TRAINED_FOR[what.pop()] if len(what) == 1 else 'mixed training'}"
-        x = np.array([_num(r["spikes_per_neuron_mean"]) for r in pts])
-        y = np.array([_num(r["accuracy"]) for r in pts]) * 100
-        e = np.array([_num(r["accuracy_std"]) for r in pts]) * 100
-        ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=f"C{k}", label=f"{label}: on the chip")
-        xs = np.array([_num(r["software_spikes_per_neuron_mean"]) for r in pts])
-        ys = np.array([_num(r["software_accuracy"]) for r in pts]) * 100
-        if np.isfinite(ys).any():
-            ax.plot(xs, ys, ls="--", marker="o", mfc="none", color=f"C{k}", alpha=0.7, label=f"{label}: software")
-        for r, xi, yi in zip(pts, x, y):
+        base = [r for r in members if r["kind"] == "none"]
+        kinds = list(dict.fromkeys(r["kind"] for r in members if r["kind"] != "none")) or ["none"]
+        for j, kind in enumerate(kinds):       # one line per regulariser, from the shared baseline
+            pts = base + sorted((r for r in members if r["kind"] == kind and kind != "none"),
+                                key=lambda r: (_num(r["strength"]), str(r["seed"])))
+            name = label if len(kinds) == 1 else f"{label}, {kind}"
+            first = j == 0
+            x = np.array([_num(r["spikes_per_neuron_mean"]) for r in pts])
+            y = np.array([_num(r["accuracy"]) for r in pts]) * 100
+            e = np.array([_num(r["accuracy_std"]) for r in pts]) * 100
+            ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=f"C{k}", ls=("-", ":", "-.")[j % 3],
+                        label=f"{name}: on the chip")
+            xs = np.array([_num(r["software_spikes_per_neuron_mean"]) for r in pts])
+            ys = np.array([_num(r["software_accuracy"]) for r in pts]) * 100
+            if np.isfinite(ys).any():
+                ax.plot(xs, ys, ls="--", marker="o", mfc="none", color=f"C{k}", alpha=0.7,
+                        label=f"{name}: software" if first or len(kinds) > 1 else None)
+        x = np.array([_num(r["spikes_per_neuron_mean"]) for r in members])
+        y = np.array([_num(r["accuracy"]) for r in members]) * 100
+        for r, xi, yi in zip(members, x, y):
             text = "none" if r["kind"] == "none" else f"{r['kind']} {_num(r['strength']):g}"
             ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=6, color=f"C{k}")
     n, trials = rows[0]["n"], rows[0]["trials"]
     ax.set_xlabel("hidden spikes per neuron (mean over hidden layers)")
     ax.set_ylabel("test accuracy (%)")
     bits = "analog" if hw.bits is None else f"{hw.bits}-bit"
-    ax.set_title(f"{rows[0]['dataset']} {rows[0]['layers']} on the {hw.neuron} chip ({bits}; "
+    layers = {r["layers"] for r in rows}
+    net = f"{rows[0]['dataset']} {layers.pop()}" if len(layers) == 1 else rows[0]["dataset"]
+    ax.set_title(f"{net} on the {hw.neuron} chip ({bits}; "
                  f"{trials} chip(s), {n} images)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

@@ -68,6 +68,11 @@ def test_hw_tradeoff_matches_hw_eval_and_eval_and_reuses_its_cache(sweeps, tmp_p
     assert main(["hw-tradeoff", str(sweeps / "chip"), "--hw", "passive", "--limit", "30", "--trials", "1",
                  "--out", str(tmp_path / "w"), "--quiet"]) == 0
     assert {r["trained_for"] for r in _rows(tmp_path / "w" / "hw_tradeoff.csv")} == {"another chip"}
+    # a design keeps the chip it was mapped onto, and is compared with that one, whatever --hw says
+    design = tmp_path / "d" / "chip" / "none"
+    assert main(["hw-tradeoff", str(design), "--hw", "default", "--limit", "30", "--trials", "1",
+                 "--out", str(tmp_path / "w"), "--quiet"]) == 0
+    assert [r["trained_for"] for r in _rows(tmp_path / "w" / "hw_tradeoff.csv")] == ["this chip"]
 
 
 def test_hw_tradeoff_refuses_bad_inputs(sweeps, tmp_path, capsys):

@@ -151,7 +151,8 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
     out = Path(out)
     points = sweep_points(kind, strengths, v_hats, seeds=seeds)
     configs = [(p, point_config(base, p, overrides)) for p in points]  # validate all before training
-    view = None if chip is None else chip(configs[0][1].model)
+    views = [None if chip is None else chip(cfg.model) for _, cfg in configs]   # each point's model checked now
+    view = views[0]
     hw = None if view is None else view.record()
     if dask_address:
         check_dask_address(dask_address)

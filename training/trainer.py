@@ -354,7 +354,11 @@ def same_hw(saved: dict | None, hw: dict | None, canonical=None) -> tuple[dict |
     """(saved as `canonical` rewrites it, whether it is `hw`): canonical is the view's
     (ChipView.canonical), filling keys added since the run was saved with their defaults."""
     if saved is not None and canonical is not None:
-        saved = canonical(saved)
+        try:
+            saved = canonical(saved)
+        except ConfigError as exc:
+            raise CheckpointError(f"the run's saved hardware config no longer loads ({exc}); train into "
+                                  "another --out") from None
     return saved, saved == hw
 
 

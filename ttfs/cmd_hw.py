@@ -131,10 +131,17 @@ def cmd_hw_tradeoff(args) -> int:
     prepare_out_dir(args.out)
     hw = load_hw(args.hw, flags.overrides(args)["hw"])
     sources = resolve_sources(args.inputs)
-    datasets = {read_mapping(s.path / ("model.yaml" if s.kind == "run" else "design.yaml")).get("dataset")
-                for s in sources}
-    if len(datasets) != 1 or None in datasets:
-        raise ConfigError(f"inputs: give runs of one data set (got {', '.join(sorted(map(str, datasets)))})")
+    dataset_of = {s.path: read_mapping(s.path / ("model.yaml" if s.kind == "run" else "design.yaml")).get("dataset")
+                  for s in sources}
+    unnamed = [str(p) for p, d in dataset_of.items() if not isinstance(d, str)]
+    if unnamed:
+        raise ConfigError(f"{unnamed[0]}: names no data set in its model.yaml / design.yaml; pass folders written "
+                          "by 'ttfs train' or 'ttfs map'")
+    datasets = set(dataset_of.values())
+    if len(datasets) != 1:
+        firsts = {d: p for p, d in reversed(list(dataset_of.items()))}
+        raise ConfigError("inputs: give runs of one data set (got " +
+                          ", ".join(f"{d} in {firsts[d]}" for d in sorted(datasets)) + ")")
     data = select(load_split(datasets.pop(), "test", args.data_dir), limit=args.limit)
 
     def report(row: dict, cached: bool) -> None:
@@ -208,7 +215,7 @@ def register(sub, formatter) -> None:
 
     p = sub.add_parser("hw-tradeoff", help="the SSR trade-off on a chip: sweeps side by side (CSV + PNG)",
                        formatter_class=formatter, parents=[flags.setting(SECTIONS), flags.DATA_DIR, flags.QUIET],
-                       description="Map every run of each sweep (or each run or design given) onto one chip and "
+                       description="Map every run of each sweep (or each run given; a design keeps its own chip) onto one chip and "
                                    "evaluate it over Monte-Carlo chips: accuracy on the chip against hidden spikes "
                                    "per neuron on the chip, one curve per folder given, next to each run's own "
                                    "software figures (ttfs eval). Give a sweep trained for the chip (ttfs sweep --hw) "

@@ -58,7 +58,7 @@ def chip_to_train_for(args, section, resumed: Path | None = None) -> HardwareCon
     if saved is not None:
         return HardwareConfig.from_dict(apply_overrides(dict(saved), overrides))
     if overrides:
-        raise ConfigError(f"--set hw.{overrides[0]}: this run trains for no chip; give --hw HW.yaml "
+        raise ConfigError(f"--set hw.{overrides[0]}: nothing here trains for a chip; give --hw HW.yaml "
                           "(or a hw: section in the config) to train for one")
     return None
 
