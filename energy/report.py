@@ -93,7 +93,8 @@ def _ratio(num: float, den: float) -> float | None:
 def field_metrics(design, result) -> dict:
     """The field's efficiency figures of one run (OPERATION_DEFINITIONS), from the energy per inference
     (the report's total) and the fired rows the energy model counted: result.spikes[:, l] is the mean
-    number of rows group l switches within the window (the input pixels for l = 0, layer l-1's spikes
+    number of inputs (logical rows; a dual-rail one switches two physical rows) group l fires within the
+    window (the input pixels for l = 0, layer l-1's spikes
     after), which drive crossbar l's n_out neurons."""
     layers = list(design.layers)
     pairs = list(zip(layers[:-1], layers[1:]))
