@@ -334,3 +334,21 @@ def test_a_run_saved_before_a_hardware_key_existed_trains_for_the_same_chip(tmp_
     assert main(["train", "--config", "mnist-784-400-10", "--resume", "--out", str(run), *BASE,
                  "--set", "train.epochs=2"]) == 0
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_resumed_chip_run_with_exact_wires_trains_as_an_uninterrupted_one(tmp_path):
+    """The wires are solved once per epoch (at the first epoch of a process, then by each epoch's
+    evaluation for the next): two epochs in one go and one epoch plus a resume give the same bits."""
+    from hwmodel.aware import ChipTraining
+    from hwmodel.config import HardwareConfig
+    from infra.config import load_config
+    from training.trainer import train
+
+    sets = ["model.layers=[784, 16, 10]", "data.train_limit=200", "data.test_limit=50", "train.batch_size=50"]
+    hw = load_config("default", HardwareConfig, ["tile_rows=64", "tile_cols=64"], section="hw")
+    cfg = {e: load_config("mnist-784-400-10", RunConfig, sets + [f"train.epochs={e}"]) for e in (1, 2)}
+    train(cfg[2], tmp_path / "whole", progress=False, view=ChipTraining(hw, cfg[2].model))
+    train(cfg[1], tmp_path / "split", progress=False, view=ChipTraining(hw, cfg[1].model))
+    train(cfg[2], tmp_path / "split", resume=True, progress=False, view=ChipTraining(hw, cfg[2].model))
+    with np.load(tmp_path / "whole" / "model.npz") as a, np.load(tmp_path / "split" / "model.npz") as b:
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)

@@ -403,7 +403,7 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
     for epoch in range(first_epoch, cfg.train.epochs):
         t0 = time.perf_counter()
         record = {"epoch": epoch + 1, "lr": cfg.train.epoch_lr(epoch)}
-        if view is not None:
+        if view is not None and epoch == first_epoch:   # later epochs: the last epoch's evaluation did
             view.refresh(weights)
         t_epoch = t_train
         if t_epoch is None:
