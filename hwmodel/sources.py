@@ -123,13 +123,20 @@ def resolve_sources(paths) -> list[Source]:
     return out
 
 
+def source_run(design) -> Path | None:
+    """The run folder a design was mapped from (design.source_run), or None if it names none or
+    the folder is gone."""
+    run = Path(design.source_run) if design.source_run else None
+    return run if run is not None and run.is_dir() else None
+
+
 def load_source(src: Source, hw):
     """(Design, meta): a design as stored, or a run mapped now with `hw` (a HardwareConfig)."""
     from hwmodel.design import load_design
     if src.kind == "design":
         design = load_design(src.path)
-        run_yaml = Path(design.source_run) / "model.yaml" if design.source_run else None
-        meta = read_mapping(run_yaml) if run_yaml and run_yaml.is_file() else {}
+        run = source_run(design)
+        meta = read_mapping(run / RUN_FILE) if run is not None and is_run(run) else {}
         return design, meta
     from hwmodel.mapping import map_model
     from training.checkpoint import load_model

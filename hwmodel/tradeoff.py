@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from hwmodel.config import HardwareConfig
-from hwmodel.sources import Source, load_source, read_mapping, reg_of, resolve_sources
+from hwmodel.sources import Source, load_source, read_mapping, reg_of, resolve_sources, source_run
 from infra import atomic_io
-from infra.errors import CheckpointError
+from infra.errors import CheckpointError, ConfigError
 from infra.fingerprint import digest
 
 FORMAT = "ttfs-hw-tradeoff/1"
@@ -43,8 +43,33 @@ def trained_for(run: Path | None, hw: HardwareConfig) -> str:
 
 
 def _source_run(src: Source, design) -> Path | None:
-    run = src.path if src.kind == "run" else Path(design.source_run) if design.source_run else None
-    return run if run is not None and run.is_dir() else None
+    return src.path if src.kind == "run" else source_run(design)
+
+
+def input_groups(paths) -> list[tuple[str, list[Source]]]:
+    """(group name, its inputs) per folder given: a sweep's runs, or the run or design itself; named
+    by the folder, or by its path where two folders share a name."""
+    groups = [(Path(p).name, resolve_sources([p])) for p in paths]
+    if len({g for g, _ in groups}) != len(groups):
+        groups = [(str(p), srcs) for p, (_, srcs) in zip(paths, groups)]
+    return groups
+
+
+def common_dataset(groups) -> str:
+    """The one data set every input was trained on (its model.yaml / design.yaml), else a ConfigError
+    naming an input without one or one input per data set."""
+    dataset_of = {s.path: read_mapping(s.path / ("model.yaml" if s.kind == "run" else "design.yaml")).get("dataset")
+                  for _, sources in groups for s in sources}
+    unnamed = [str(p) for p, d in dataset_of.items() if not isinstance(d, str)]
+    if unnamed:
+        raise ConfigError(f"{unnamed[0]}: names no data set in its model.yaml / design.yaml; pass folders written "
+                          "by 'ttfs train' or 'ttfs map'")
+    datasets = set(dataset_of.values())
+    if len(datasets) != 1:
+        firsts = {d: p for p, d in reversed(list(dataset_of.items()))}
+        raise ConfigError("inputs: give runs of one data set (got " +
+                          ", ".join(f"{d} in {firsts[d]}" for d in sorted(datasets)) + ")")
+    return datasets.pop()
 
 
 def _software(design, run: Path | None, images, labels) -> dict:
@@ -90,16 +115,12 @@ def point(src: Source, group: str, hw: HardwareConfig, images, labels, trials: i
     return row
 
 
-def chip_tradeoff(paths, hw: HardwareConfig, images, labels, trials: int, out: str | Path,
+def chip_tradeoff(groups, hw: HardwareConfig, images, labels, trials: int, out: str | Path,
                   progress: bool = True, on_point=None) -> list[dict]:
-    """Rows for every input of every folder in `paths` (hwmodel.sources.resolve_sources), each from
-    OUT/cache/ when its fingerprint is there; on_point(row, cached) is called after each."""
+    """Rows for every input of every group (input_groups), each from OUT/cache/ when its
+    fingerprint is there; on_point(row, cached) is called after each."""
     cache = Path(out) / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    groups = [(Path(p).name, resolve_sources([p])) for p in paths]
-    names = [g for g, _ in groups]
-    if len(set(names)) != len(names):
-        groups = [(str(p), srcs) for p, (_, srcs) in zip(paths, groups)]
     rows = []
     for group, sources in groups:
         for src in sources:

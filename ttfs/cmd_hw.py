@@ -71,10 +71,11 @@ def _data(design: Design, args, where: Path):
 def _model_label(design: Design) -> str:
     """What hw-eval's `model_accuracy` is: the trained model, or for a run trained for a chip, its
     weights on ideal neurons (its own figures are on its nominal chip: ttfs eval)."""
+    from hwmodel.sources import source_run
     from training.trainer import saved_hw
 
-    run = Path(design.source_run) if design.source_run else None
-    on_chip = run is not None and run.is_dir() and saved_hw(run) is not None
+    run = source_run(design)
+    on_chip = run is not None and saved_hw(run) is not None
     return "trained for a chip; its weights on ideal neurons" if on_chip else "trained model"
 
 
@@ -125,24 +126,12 @@ def cmd_hw_sweep(args) -> int:
 
 
 def cmd_hw_tradeoff(args) -> int:
-    from hwmodel.sources import read_mapping, resolve_sources
-    from hwmodel.tradeoff import TRAINED_FOR, chip_tradeoff, write_tradeoff
+    from hwmodel.tradeoff import TRAINED_FOR, chip_tradeoff, common_dataset, input_groups, write_tradeoff
 
     prepare_out_dir(args.out)
     hw = load_hw(args.hw, flags.overrides(args)["hw"])
-    sources = resolve_sources(args.inputs)
-    dataset_of = {s.path: read_mapping(s.path / ("model.yaml" if s.kind == "run" else "design.yaml")).get("dataset")
-                  for s in sources}
-    unnamed = [str(p) for p, d in dataset_of.items() if not isinstance(d, str)]
-    if unnamed:
-        raise ConfigError(f"{unnamed[0]}: names no data set in its model.yaml / design.yaml; pass folders written "
-                          "by 'ttfs train' or 'ttfs map'")
-    datasets = set(dataset_of.values())
-    if len(datasets) != 1:
-        firsts = {d: p for p, d in reversed(list(dataset_of.items()))}
-        raise ConfigError("inputs: give runs of one data set (got " +
-                          ", ".join(f"{d} in {firsts[d]}" for d in sorted(datasets)) + ")")
-    data = select(load_split(datasets.pop(), "test", args.data_dir), limit=args.limit)
+    groups = input_groups(args.inputs)
+    data = select(load_split(common_dataset(groups), "test", args.data_dir), limit=args.limit)
 
     def report(row: dict, cached: bool) -> None:
         if not args.quiet:
@@ -152,7 +141,7 @@ def cmd_hw_tradeoff(args) -> int:
                   f"{', cached' if cached else ''})", flush=True)
 
     with folder_lock(args.out, "ttfs hw-tradeoff"):
-        rows = chip_tradeoff(args.inputs, hw, data.images, data.labels, args.trials, args.out,
+        rows = chip_tradeoff(groups, hw, data.images, data.labels, args.trials, args.out,
                              progress=not args.quiet, on_point=report)
         csv_path, png_path = write_tradeoff(rows, hw, args.out)
     print(f"wrote {csv_path} ({len(rows)} inputs, {args.trials} chip(s), {len(data.labels)} images) and {png_path}")
