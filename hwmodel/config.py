@@ -24,6 +24,10 @@ NEURONS = tuple(NEURON_SCHEMES)
 SCHEMES = ("dual-rail", "differential")   # +/- V_read row pairs | one row, +/- column pairs
 SCALE_BY = ("threshold", "capacitance")
 WIRE_MODELS = ("exact", "first-order")
+# Power gating (docs/hwmodel.md, "Gating"): none; decision: the first output spike plus
+# decision_guard_s ends the inference (row drivers back to idle, amplifiers and comparators
+# power-gated); column: decision gating, and each neuron's column disconnected once it has fired.
+GATINGS = ("none", "decision", "column")
 KTC_TEMPERATURE_MAX_K = 600.0   # well above any chip's operating range: a larger value is a mistake
 
 
@@ -75,6 +79,9 @@ class HardwareConfig:
     # Temperature of the membrane's reset (kT/C) noise: every inference starts each membrane at a
     # sampled N(0, k_B T / c_eff) volts; None: no kT/C noise (docs/hwmodel.md, "kT/C noise").
     ktc_noise_temperature_k: float | None = None
+    # Power gating (GATINGS above): who stops drawing energy once it no longer matters
+    gating: str = "none"
+    decision_guard_s: float = 0.0       # after the first output spike, before the chip is gated
     # Wires
     r_wire_row_ohm: float = 0.0         # row wire resistance per cell pitch
     r_wire_col_ohm: float = 0.0         # column wire resistance per cell pitch
@@ -121,6 +128,10 @@ class HardwareConfig:
                 or not (self.r_wire_row_ohm > 0 or self.r_wire_col_ohm > 0), "hw.ktc_noise_temperature_k",
                 "kT/C noise is not modelled for passive columns coupled by exact wires; use "
                 "hw.wire_model: first-order, no wire resistance, or ktc_noise_temperature_k: null")
+        require(self.gating in GATINGS, "hw.gating",
+                f"must be one of {', '.join(GATINGS)} (got {self.gating!r})")
+        require(self.decision_guard_s >= 0, "hw.decision_guard_s",
+                f"must be >= 0 (got {self.decision_guard_s})")
         require(self.wire_model in WIRE_MODELS, "hw.wire_model",
                 f"must be one of {', '.join(WIRE_MODELS)} (got {self.wire_model!r})")
         for key, paired in (("tile_rows", "dual-rail"), ("tile_cols", "differential")):
