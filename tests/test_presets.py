@@ -99,7 +99,7 @@ def test_an_unknown_name_is_one_line_listing_the_presets_of_its_kind(run_dir, ou
     assert main(["map", str(run_dir), "--hw", "defualt", "--out", str(outside / "d")]) == 2
     line = one_line(capsys.readouterr().err)
     assert line.startswith("ttfs map: error: defualt: config file not found")
-    assert "hw presets: default, ideal, low-power, passive" in line and "mnist-784-400-10" not in line
+    assert "hw presets: default, ideal, low-power-integrator, low-power, passive" in line and "mnist-784-400-10" not in line
     assert not (outside / "d").exists()
     with pytest.raises(ConfigError, match=r"nope: config file not found, nor a train preset \(train presets: "
                                           r".*mnist-784-400-10"):
@@ -124,7 +124,8 @@ def test_ttfs_presets_lists_every_preset(capsys):
     assert str(PRESETS_DIR) in lines[-1]
     assert main(["presets", "--kind", "hw"]) == 0
     rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()[1:] if line.strip()][:-1]
-    assert rows == [["default", "hw"], ["ideal", "hw"], ["low-power", "hw"], ["passive", "hw"]]
+    assert rows == [["default", "hw"], ["ideal", "hw"], ["low-power-integrator", "hw"], ["low-power", "hw"],
+                    ["passive", "hw"]]
 
 
 def test_the_passive_preset_is_op_amp_free_with_a_few_pf_per_neuron():
