@@ -114,3 +114,121 @@ def quadratic_row_energy(rem, a):
     for b in range(rem.shape[0]):
         out[b] = _quadratic_one(rem[b], a)
     return out
+
+
+@nb.njit(cache=True)
+def _segment(v, s, g, c, swing, dt):
+    """One column over dt with constant drive s: (v at the end, integral of v, clamp charge). The
+    state relaxes to s/g at rate g/c (g = 0: a ramp of slope s/c) and is held at +/- swing while
+    the drive pushes it past: the clamp then takes the net current s - g v (its charge returned)."""
+    integ = 0.0
+    q = 0.0
+    for _ in range(4):                     # at most: off the clamp, to the other side, held there
+        if dt <= 0.0:
+            break
+        if swing < np.inf and abs(v) >= swing:
+            sgn = 1.0 if v > 0.0 else -1.0
+            i_net = s - g * sgn * swing
+            if i_net * sgn > 0.0:          # still pushed outward: clamped for the whole rest
+                integ += sgn * swing * dt
+                q += abs(i_net) * dt
+                return sgn * swing, integ, q
+            v = sgn * swing                # comes off the clamp
+        if g > 0.0:
+            v_inf = s / g
+            em1 = np.expm1(-g * dt / c)
+            v_new = v_inf + (v - v_inf) * (em1 + 1.0)
+            if swing < np.inf and abs(v_new) > swing:
+                sgn = 1.0 if v_new > 0.0 else -1.0
+                th = (c / g) * np.log((v - v_inf) / (sgn * swing - v_inf))
+                th = min(max(th, 0.0), dt)
+                integ += v_inf * th - (v - v_inf) * (c / g) * np.expm1(-g * th / c)
+                v = sgn * swing
+                dt -= th
+                continue
+            integ += v_inf * dt - (v - v_inf) * (c / g) * em1
+            return v_new, integ, q
+        v_new = v + s * dt / c
+        if swing < np.inf and abs(v_new) > swing:
+            sgn = 1.0 if v_new > 0.0 else -1.0
+            th = min(max((sgn * swing - v) * c / s, 0.0), dt)
+            integ += v * th + 0.5 * s * th * th / c
+            v = sgn * swing
+            dt -= th
+            continue
+        integ += v * dt + 0.5 * s * dt * dt / c
+        return v_new, integ, q
+    return v, integ, q
+
+
+@nb.njit(cache=True)
+def _column_one(t, d, g_cell, g_leak, c_f, v_read, t_col, node_scale, swing, v, integ, s, out):
+    n = d.shape[1]
+    v[:] = 0.0
+    integ[:] = 0.0
+    s[:] = 0.0
+    order = np.argsort(t, kind="mergesort")
+    t_last = 0.0
+    for i in range(n):
+        t_last = max(t_last, t_col[i])
+    e = 0.0
+    q_clamp = 0.0
+    cell_time = 0.0
+    t_prev = 0.0
+    for idx in range(order.shape[0] + 1):
+        k = -1
+        tk = t_last
+        if idx < order.shape[0] and t[order[idx]] < t_last:
+            k = order[idx]
+            tk = t[k]
+        for i in range(n):
+            dt = min(tk, t_col[i]) - t_prev
+            if dt > 0.0:
+                v[i], di, dq = _segment(v[i], s[i], g_leak[i], c_f[i], swing[i], dt)
+                integ[i] += di
+                if dq > 0.0:
+                    q_clamp += swing[i] * dq
+        t_prev = tk
+        if k < 0:
+            break
+        for i in range(n):
+            if tk < t_col[i]:
+                e += v_read * v_read * g_cell[k, i] * (t_col[i] - tk) + node_scale * d[k, i] * integ[i]
+                cell_time += t_col[i] - tk
+                s[i] += d[k, i]
+    for i in range(n):
+        e -= node_scale * s[i] * integ[i]
+    out[0] = e
+    out[1] = q_clamp
+    out[2] = cell_time
+
+
+@nb.njit(cache=True)
+def column_energy(t_rows, d, g_cell, g_leak, c_f, v_read, t_col, node_scale, swing):
+    """The gated, clamped generalisation of `passive_row_energy`: column i is connected to the
+    crossbar until t_col[b, i] (its own end: gating), its state is held at +/- swing[i] while the
+    drive pushes it past (the integrator's output clamp; inf: unclamped).
+
+    t_rows (N, K) row switching times in s; d (K, n) signed drive currents (A); g_cell (K, n) each
+    cell's total conductance, both rows / both columns of the pair (S); g_leak (n,) in S; c_f (n,)
+    in F; t_col (N, n) in s; node_scale as in `passive_row_energy` (0: a virtual-ground column).
+    Returns (row-driver energy (N,) J, state at t_col (N, n), clamp energy (N,) J: swing x |net
+    current| over the clamped stretches, cell time (N,): sum over fired rows j and columns i of
+    (t_col_i - t_j)+ in s, for the spike-count conduction form)."""
+    n_img = t_rows.shape[0]
+    n = d.shape[1]
+    e = np.empty(n_img)
+    clamp = np.empty(n_img)
+    cell_time = np.empty(n_img)
+    v_end = np.empty((n_img, n))
+    v = np.empty(n)
+    integ = np.empty(n)
+    s = np.empty(n)
+    out = np.empty(3)
+    for b in range(n_img):
+        _column_one(t_rows[b], d, g_cell, g_leak, c_f, v_read, t_col[b], node_scale, swing, v, integ, s, out)
+        e[b] = out[0]
+        clamp[b] = out[1]
+        cell_time[b] = out[2]
+        v_end[b] = v
+    return e, v_end, clamp, cell_time

@@ -40,3 +40,69 @@ def quadratic_row_energy(rem, a):
     """sum_jk a[j, k] min(rem_j, rem_k) per image, directly (twin of energy.kernels)."""
     rem = np.asarray(rem, dtype=np.float64)
     return np.array([float(np.sum(a * np.minimum(r[:, None], r[None, :]))) for r in rem])
+
+
+def _segment(v, s, g, c, swing, dt):
+    """One column over dt with constant drive s, held at +/- swing while pushed past it:
+    (v at the end, integral of v, clamp charge); twin of energy.kernels._segment."""
+    integ, q = 0.0, 0.0
+    for _ in range(4):
+        if dt <= 0:
+            break
+        if np.isfinite(swing) and abs(v) >= swing:
+            sgn = np.sign(v)
+            i_net = s - g * sgn * swing
+            if i_net * sgn > 0:
+                return sgn * swing, integ + sgn * swing * dt, q + abs(i_net) * dt
+            v = sgn * swing
+        if g > 0:
+            v_inf = s / g
+            decay = np.exp(-g * dt / c)
+            v_new = v_inf + (v - v_inf) * decay
+        else:
+            v_new = v + s * dt / c
+        if np.isfinite(swing) and abs(v_new) > swing:
+            sgn = np.sign(v_new)
+            th = (c / g) * np.log((v - v_inf) / (sgn * swing - v_inf)) if g > 0 else (sgn * swing - v) * c / s
+            th = min(max(th, 0.0), dt)
+        else:
+            th = dt
+        if g > 0:
+            integ += v_inf * th + (v - v_inf) * (c / g) * (1.0 - np.exp(-g * th / c))
+            v_th = v_inf + (v - v_inf) * np.exp(-g * th / c)
+        else:
+            integ += v * th + 0.5 * s * th * th / c
+            v_th = v + s * th / c
+        if th >= dt:
+            return v_th, integ, q
+        v, dt = sgn * swing, dt - th
+    return v, integ, q
+
+
+def column_energy(t_rows, d, g_cell, g_leak, c_f, v_read, t_col, node_scale, swing):
+    """Twin of energy.kernels.column_energy, one column at a time over its own events."""
+    t_rows = np.asarray(t_rows, dtype=np.float64)
+    n_img, n = len(t_rows), d.shape[1]
+    e, clamp, cell_time = np.zeros(n_img), np.zeros(n_img), np.zeros(n_img)
+    v_end = np.empty((n_img, n))
+    for b in range(n_img):
+        t = t_rows[b]
+        for i in range(n):
+            end = t_col[b, i]
+            rows = np.argsort(t, kind="mergesort")
+            rows = rows[t[rows] < end]
+            v, integ, s, t_prev = 0.0, 0.0, 0.0, 0.0
+            for k in list(rows) + [None]:
+                tk = end if k is None else t[k]
+                v, di, dq = _segment(v, s, g_leak[i], c_f[i], swing[i], tk - t_prev)
+                integ += di
+                clamp[b] += swing[i] * dq if dq else 0.0
+                t_prev = tk
+                if k is None:
+                    break
+                e[b] += v_read ** 2 * g_cell[k, i] * (end - tk) + node_scale * d[k, i] * integ
+                cell_time[b] += end - tk
+                s += d[k, i]
+            e[b] -= node_scale * s * integ
+            v_end[b, i] = v
+    return e, v_end, clamp, cell_time

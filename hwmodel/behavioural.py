@@ -8,6 +8,11 @@ threshold in volts); leaky or noisy columns run on `hwmodel.kernels.column_forwa
 columns coupled by exact wires on `hwmodel.coupled.coupled_forward`. With kT/C noise on, each
 column starts every inference at its sampled reset voltage (`LayerCircuit.ktc_rms_v` times
 `kernels.reset_normals`, keyed by `chip.ktc_seed` and the global image index).
+
+Gating (hw.gating decision or column, docs/hwmodel.md "Gating"): the first output spike t_dec plus
+hw.decision_guard_s ends the inference at t_stop (`stop_times`); a neuron that would fire later does
+not (`gate_times`). A neuron's firing time depends only on what drove it before, so the times up to
+t_stop, and the prediction, are the ungated ones; column gating changes no firing time either.
 """
 from __future__ import annotations
 
@@ -83,6 +88,25 @@ def fire(circ: LayerCircuit, t_in_s: np.ndarray, t_end_s: float, delay_s: float,
     return t_out + delay_s
 
 
+def stop_times(t_out_s: np.ndarray, t_end_s: float, gating: str, guard_s: float) -> np.ndarray:
+    """t_stop per image (N,) in seconds from the output layer's firing times (N, n_out): the window
+    end with gating none, else min(t_end_s, first output spike + guard_s) (inf + guard: t_end_s)."""
+    t_out_s = np.asarray(t_out_s, dtype=np.float64)
+    t_end = np.full(len(t_out_s), float(t_end_s))
+    if gating == "none" or t_out_s.shape[1] == 0:
+        return t_end
+    return np.minimum(t_end, t_out_s.min(axis=1) + guard_s)
+
+
+def gate_times(times_s: list[np.ndarray], t_end_s: float, gating: str, guard_s: float) -> tuple[list, np.ndarray]:
+    """(every layer's firing times with those after t_stop set to inf, t_stop (N,)): the firing
+    times of a gated chip from its ungated ones (idempotent; gating none returns them unchanged)."""
+    t_stop = stop_times(times_s[-1], t_end_s, gating, guard_s)
+    if gating == "none":
+        return list(times_s), t_stop
+    return [np.where(t > t_stop[:, None], np.inf, t) for t in times_s], t_stop
+
+
 def layer_times(design: Design, t_input_s, chip: Chip | None = None, sample_offset: int = 0,
                 backend: str = "numba", circs: list[LayerCircuit] | None = None) -> list[np.ndarray]:
     """Firing times in seconds of every layer, [(N, n_l)], inf = silent, for input times (N, n_in).
@@ -90,7 +114,8 @@ def layer_times(design: Design, t_input_s, chip: Chip | None = None, sample_offs
     chip: a Monte-Carlo instance (default: the one stored in the design, trial 0). sample_offset:
     the global index of the first row (keys the read noise, so batching does not change results).
     circs: `circuits(design, chip)` if the caller has them (batch loops: the exact wires are solved
-    once per chip, not once per batch).
+    once per chip, not once per batch). With hw.gating, neurons that would fire after t_stop are
+    silent (`gate_times`).
     """
     chip = chip or design.stored_chip()
     t = np.asarray(t_input_s, dtype=np.float64)
@@ -100,7 +125,7 @@ def layer_times(design: Design, t_input_s, chip: Chip | None = None, sample_offs
         t = fire(circ, t, design.t_end_s, design.hw.comparator_delay_s, chip.noise_seed + 7919 * l,
                  sample_offset, backend, reset + 7919 * l)
         out.append(t)
-    return out
+    return gate_times(out, design.t_end_s, design.hw.gating, design.hw.decision_guard_s)[0]
 
 
 def input_times_s(design: Design, images) -> np.ndarray:
@@ -130,7 +155,8 @@ def evaluate(design: Design, images, labels, trials: int = 1, batch_size: int = 
 
     Each trial is one chip (trial 0: the stored one) with its own read-noise draws. Times are
     compared where both the hardware and the model neuron fire; `spike_mismatch` is the fraction
-    of (image, neuron) pairs that fire in one and not the other. Means and stds are over trials.
+    of (image, neuron) pairs that fire in one and not the other (with gating, up to the chip's
+    t_stop: spike counts are the gated chip's). Means and stds are over trials.
     """
     t0 = time.perf_counter()
     labels = np.asarray(labels)
@@ -153,9 +179,12 @@ def evaluate(design: Design, images, labels, trials: int = 1, batch_size: int = 
             stop = min(n, start + batch_size)
             hw = layer_times(design, t_s[start:stop], chip, sample_offset=start, circs=circs)
             pred[start:stop] = network.predict(hw[-1])
+            t_stop = stop_times(hw[-1], design.t_end_s, design.hw.gating, design.hw.decision_guard_s)
             for l in range(n_layers):
                 h = hw[l] / design.time_scale_s
                 m = ref[l][start:stop]
+                if design.hw.gating != "none":    # the model's spikes after the chip's t_stop are not compared
+                    m = np.where(m * design.time_scale_s > t_stop[:, None], np.inf, m)
                 fh, fm = np.isfinite(h), np.isfinite(m)
                 fired[l] += fh.sum()
                 both = fh & fm

@@ -132,6 +132,11 @@ class HardwareConfig:
                 f"must be one of {', '.join(GATINGS)} (got {self.gating!r})")
         require(self.decision_guard_s >= 0, "hw.decision_guard_s",
                 f"must be >= 0 (got {self.decision_guard_s})")
+        require(self.gating != "column" or self.wire_model != "exact"
+                or not (self.r_wire_row_ohm > 0 or self.r_wire_col_ohm > 0), "hw.gating",
+                "column gating is not modelled with exact wires (disconnecting a column changes the "
+                "currents in the others); use hw.wire_model: first-order, no wire resistance, or "
+                "hw.gating: decision")
         require(self.wire_model in WIRE_MODELS, "hw.wire_model",
                 f"must be one of {', '.join(WIRE_MODELS)} (got {self.wire_model!r})")
         for key, paired in (("tile_rows", "dual-rail"), ("tile_cols", "differential")):
