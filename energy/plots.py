@@ -13,7 +13,7 @@ from training.plots import KIND_STYLE
 
 DPI = 110
 COLORS = {"comparator": "tab:red", "row_switching": "tab:purple", "conduction": "tab:blue",
-          "capacitor": "tab:orange", "static": "tab:gray"}
+          "capacitor": "tab:orange", "clamp": "tab:brown", "static": "tab:gray"}
 
 
 def _save(fig, path: Path) -> None:

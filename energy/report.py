@@ -31,9 +31,11 @@ from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
 from infra.errors import CheckpointError, ConfigError
 
-# 4: the field's metrics (field_metrics); 3: exact wire energy for finite gain and passive. Caches of
-# another format are recomputed (the format is part of their fingerprint).
-FORMAT = "ttfs-energy-report/4"
+# 5: the integrator's output clamp (component `clamp`, the capacitor at the clamped end voltage),
+# gating (`gating`, `t_stop_s`); 4: the field's metrics (field_metrics); 3: exact wire energy for
+# finite gain and passive. Caches of another format are recomputed (the format is part of their
+# fingerprint, as the hardware keys, gating among them, are).
+FORMAT = "ttfs-energy-report/5"
 DELAY_DEFINITION = ("time of the first output spike (the decision), or the window end t_end_s when no "
                     "output neuron fires")
 # Markdown units: name -> (suffix shown in the header, scale the JSON value is divided by)
@@ -143,6 +145,8 @@ def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: floa
         "neuron": design.neuron,
         "scheme": design.scheme,
         "weight_bits": design.hw.bits,       # conductance levels 2**bits; None: analog (not quantised)
+        "gating": design.hw.gating,
+        "decision_guard_s": float(design.hw.decision_guard_s),
         "reg": reg,
         "n_images": int(n),
         "accuracy": float((np.asarray(pred) == labels).mean()),
@@ -167,6 +171,8 @@ def run_stats(name: str, design, meta: dict, result, pred, labels, rate_hz: floa
         "output_fired_fraction": float(result.output_fired.mean()),
         "edp_js": float((total * delay).mean()),
         "window_s": float(design.t_end_s),
+        # when the inference ended: the window end, or with gating the decision plus its guard
+        "t_stop_s": float(result.t_stop_s.mean()) if result.t_stop_s is not None else float(design.t_end_s),
         "full_scale_weight": [float(x) for x in design.full_scale_weight],
         "savings_pct": 0.0,
         "spike_energy_savings_pct": 0.0,
@@ -333,7 +339,12 @@ def render_markdown(report: dict) -> str:
         lines.append(f"| {r['name']} | {_e(r['conduction_exact_j'])} | {_e(r['conduction_spike_count_j'])} | {wire} |")
     lines += ["", "## Definitions", "",
               f"- Delay: {report['delay_definition']}. EDP: mean over images of energy x delay.",
-              "- Energy is counted over the whole window (the circuit runs to t_end_s; no early stop).",
+              "- Energy is counted to each image's t_stop: the window end t_end_s, or with hw.gating decision or "
+              "column the first output spike plus hw.decision_guard_s (docs/hwmodel.md, \"Gating\"); "
+              + "; ".join(f"`{r['name']}`: gating {r['gating']}, mean t_stop {_fmt(r['t_stop_s'] / UNITS['us'])} us"
+                          for r in runs) + ".",
+              "- clamp: the energy the integrator's op-amp output delivers into its output clamp (|y| held at the "
+              "swing); capacitor: the energy left in the membrane capacitors at t_stop.",
               f"- Average power: energy per inference x {rate:g} inferences/s, circuits power-gated between "
               "inferences (no idle leakage).",
               "- Spike-driven energy: comparator decisions, row switching and crossbar conduction (input rows "

@@ -80,7 +80,7 @@ def test_report_md_json_and_summary_show_the_metrics_beside_the_anchors(tmp_path
                  "--out", str(out), "--quiet"]) == 0
     summary = capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
-    assert report["format"] == "ttfs-energy-report/4"
+    assert report["format"] == "ttfs-energy-report/5"
     assert report["anchors"] == [a.to_dict() for a in ANCHORS]
     r = report["runs"][0]
     for key in ("energy_per_inference_j", "average_power_w", "edp_js", "delay_s"):   # kept, with their meaning
@@ -119,11 +119,11 @@ def test_a_cache_of_the_previous_format_is_recomputed(tmp_path, monkeypatch):
     design = map_model(_weights(), MODEL, HardwareConfig(), "", "mnist")
     save_design(design, tmp_path / "design")
     out = tmp_path / "report"
-    monkeypatch.setattr(energy.report, "FORMAT", "ttfs-energy-report/3")
+    monkeypatch.setattr(energy.report, "FORMAT", "ttfs-energy-report/4")
     build_report([tmp_path / "design"], None, EnergyConfig(), limit=5, out=out, progress=False)
     cache = out / "cache" / "design.json"
     old = json.loads(cache.read_text())
-    for key in ("tops_per_w_equivalent", "energy_per_mac_j", "macs_per_inference"):   # as format 3 wrote it
+    for key in ("tops_per_w_equivalent", "energy_per_mac_j", "macs_per_inference"):   # as an older format wrote it
         old["stats"].pop(key)
     cache.write_text(json.dumps(old))
     monkeypatch.undo()

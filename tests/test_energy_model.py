@@ -61,6 +61,7 @@ def test_tiny_integrator_network_matches_hand_computation(scheme):
 
 
 def test_swing_clamps_the_capacitor_energy_and_silent_output_delay_is_the_window():
+    """Monotone ramps: the clamped end voltage is the swing (the clamp's own energy: test below)."""
     circ = _tiny()
     cfg = EnergyConfig(v_swing_v=0.1)
     r = energy_per_image(circ, cfg, np.array([[0.0, 0.0]]), [np.array([[INF, INF]]), np.array([[INF]])])
@@ -78,6 +79,23 @@ def test_swing_clamps_the_capacitor_energy_and_silent_output_delay_is_the_window
                                rtol=1e-12)
     with pytest.raises(ConfigError, match="energy.v_swing_v"):
         energy_per_image(circ, EnergyConfig(), np.array([[0.0, 0.0]]), [np.array([[INF, INF]]), np.array([[INF]])])
+
+
+def test_the_clamp_holds_the_output_and_the_capacitor_keeps_its_end_voltage():
+    """One integrator: +1.8 uA from 0 (clamped at Vs = 0.1 V from 0.556 us), -1 uA net from 3 us: it
+    comes off the clamp and ends at 0 V. The op-amp output delivered Vs x 1.8 uA x (3 us - 0.556 us)
+    into the clamp and left nothing in the capacitor (clipping the unclamped end, 0.62 V, would say
+    1/2 C Vs^2 and no clamp)."""
+    circ = EnergyCircuit("integrator", "dual-rail", 0.2, 4 * US, (1e-11,), [np.array([[10.0], [1.0]]) * US],
+                         [np.array([[1.0], [15.0]]) * US])
+    r = energy_per_image(circ, EnergyConfig(v_swing_v=0.1), np.array([[0.0, 3 * US]]), [np.array([[INF]])])
+    t_hit = 0.1 * 1e-11 / 1.8e-6
+    np.testing.assert_allclose(r.energy_j[0, 1, COMPONENTS.index("clamp")], 0.1 * 1.8e-6 * (3 * US - t_hit),
+                               rtol=1e-12)
+    assert abs(r.energy_j[0, 1, COMPONENTS.index("capacitor")]) < 1e-12 * 0.5 * 1e-11 * 0.1 ** 2
+    # the clamp does not change the conduction: the summing node stays at virtual ground
+    np.testing.assert_allclose(r.energy_j[0, 0, COMPONENTS.index("conduction")],
+                               0.04 * (11 * US * 4 * US + 16 * US * 1 * US), rtol=1e-12)
 
 
 def _passive_by_time_stepping(t_rows, gp, gn, c_f, v_read, t_end, steps=40000):
