@@ -45,7 +45,8 @@ class EnergyConfig:
     # default): derived from the design, per layer swing_over_threshold x that layer's threshold (an
     # output range sized to the threshold with headroom). swing_over_threshold .inf: unclamped, the
     # ideal op-amp of the netlists (an integrator keeps integrating after it fired and can reach
-    # tens of volts; the one field here that may be infinite). Only the capacitor-charging term uses it.
+    # tens of volts; the one field here that may be infinite). An ideal clamp holds the output at the
+    # swing: the capacitor and clamp terms use it (docs/energy.md, "Capacitor and clamp").
     v_swing_v: float | None = None
     swing_over_threshold: float = field(default=1.5, metadata={"allow_inf": True})
 
