@@ -10,13 +10,42 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwmodel.config import check_circuit
+from hwmodel.config import GATINGS, check_circuit
 from infra.errors import ConfigError
 
 IDEAL_OPAMP_GAIN = 1e9     # an ideal op-amp (opamp_gain: null) is written with this open-loop gain
 # How a crossbar with wire resistance is written: `literal`, a resistor per wire segment and per cell
 # (the reference); `reduced`, per tile the exact port equivalent (netlists/ports.py), wire nodes eliminated.
 WIRE_NETLISTS = ("literal", "reduced")
+# The integrator's output clamp (SPEC: an ideal clamp across the feedback capacitor) is written as a
+# conductance of CLAMP_GAIN x the layer's largest column conductance beyond the swing: a clamped
+# output overshoots the swing by at most v_read / CLAMP_GAIN (a 1e-5 share of its energy).
+CLAMP_GAIN = 1e5
+
+
+@dataclass(frozen=True)
+class Supply:
+    """The energy model's per-event energies and static power (energy.config.EnergyConfig), drawn in
+    the netlist from supply sources (docs/netlists.md, "Supply terms"); all zero: none written."""
+
+    p_static_w: float = 0.0          # per neuron: comparator bias (+ op-amp bias for an integrator), W
+    e_comparator_j: float = 0.0      # per comparator decision, J
+    c_wire_per_cell_f: float = 0.0   # row wire capacitance per cell pitch, F (a physical element)
+    e_row_driver_j: float = 0.0      # per row switch, besides charging the wire, J
+    v_supply_v: float = 1.0          # the supply sources' voltage (the energies do not depend on it)
+
+    def __post_init__(self):
+        for key in ("p_static_w", "e_comparator_j", "c_wire_per_cell_f", "e_row_driver_j"):
+            value = getattr(self, key)
+            if not (np.isfinite(value) and value >= 0):
+                raise ConfigError(f"supply {key}: must be finite and >= 0 (got {value})")
+        if not (np.isfinite(self.v_supply_v) and self.v_supply_v > 0):
+            raise ConfigError(f"supply v_supply_v: must be finite and > 0 (got {self.v_supply_v})")
+
+    @property
+    def any(self) -> bool:
+        return any(getattr(self, k) > 0 for k in ("p_static_w", "e_comparator_j", "c_wire_per_cell_f",
+                                                   "e_row_driver_j"))
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,11 @@ class Circuit:
     tile_rows: int | None = None    # physical rows per tile (hwmodel/tiles.py); None: one tile
     tile_cols: int | None = None    # physical columns per tile; None: one tile
     wire_netlist: str = "literal"   # WIRE_NETLISTS: how wires are written (no effect without wires)
+    v_swing_v: tuple | None = None  # per layer, the integrator's output clamp |y| <= swing (V); None
+                                    # (or a None entry): unclamped. From energy.config.EnergyConfig.swing_v
+    gating: str = "none"            # hwmodel.config.GATINGS (docs/hwmodel.md, "Gating")
+    decision_guard_s: float = 0.0   # t_stop = first output spike + this (gating decision | column)
+    supply: Supply = Supply()       # the energy model's supply terms written as supply draws
     info: dict = field(default_factory=dict)    # header lines: source_run, dataset, ... (free text:
                                                 # the writer makes it inert, infra.inert_text)
     _ports: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # layer -> tiles
@@ -65,6 +99,21 @@ class Circuit:
                 raise ConfigError(f"hw.{key}: must be >= 1 or null for one tile (got {value})")
         if self.t_rise_s <= 0 or self.t_rise_s >= self.t_end_s:
             raise ConfigError(f"t_rise_s: must be in (0, t_end_s) (got {self.t_rise_s})")
+        if self.v_swing_v is not None:
+            if len(self.v_swing_v) != n:
+                raise ConfigError(f"v_swing_v: one entry per layer ({n}), got {len(self.v_swing_v)}")
+            for l, vs in enumerate(self.v_swing_v):
+                if vs is not None and not (np.isfinite(vs) and vs > np.max(self.v_th_v[l])):
+                    raise ConfigError(f"layer {l}: output swing {vs} V must be finite and above the "
+                                      f"threshold {np.max(self.v_th_v[l]):.4g} V (or None: unclamped)")
+        if self.gating not in GATINGS:
+            raise ConfigError(f"hw.gating: must be one of {', '.join(GATINGS)} (got {self.gating!r})")
+        if not (np.isfinite(self.decision_guard_s) and self.decision_guard_s >= 0):
+            raise ConfigError(f"hw.decision_guard_s: must be >= 0 (got {self.decision_guard_s})")
+        if self.gating == "column" and self.wires:
+            raise ConfigError("hw.gating: column gating is not written into netlists with wire resistance "
+                              "(disconnecting a column changes the currents in the others); use "
+                              "hw.gating: decision, or no wire resistance")
 
     @property
     def n_layers(self) -> int:
@@ -77,6 +126,24 @@ class Circuit:
     @property
     def gain(self) -> float:
         return IDEAL_OPAMP_GAIN if self.opamp_gain is None else float(self.opamp_gain)
+
+    def swing(self, l: int) -> float | None:
+        """Layer l's integrator output swing (V), None: unclamped (and always for the passive neuron)."""
+        if self.neuron != "integrator" or self.v_swing_v is None:
+            return None
+        return self.v_swing_v[l]
+
+    def clamp_g_s(self, l: int) -> float:
+        """The clamp's conductance beyond the swing (S): CLAMP_GAIN x layer l's largest column conductance."""
+        g = self.g_pos[l] + self.g_neg[l]
+        return CLAMP_GAIN * max(float(g.sum(axis=0).max()) if g.size else 0.0, 1e-9)
+
+    def stop_time(self, t_out_s) -> float:
+        """t_stop (s) of one image from its output layer's ungated firing times (n_out,)
+        (hwmodel.behavioural.stop_times: the window end with gating none)."""
+        from hwmodel.behavioural import stop_times
+        t = np.asarray(t_out_s, dtype=np.float64).reshape(1, -1)
+        return float(stop_times(t, self.t_end_s, self.gating, self.decision_guard_s)[0])
 
     @property
     def wires(self) -> bool:
@@ -145,4 +212,5 @@ def circuit_from_design(design, t_rise_s: float | None = None, wires: str = "red
         opamp_gain=None if design.opamp_gain is None else float(design.opamp_gain),
         r_wire_row_ohm=float(design.r_wire_row_ohm or 0.0), r_wire_col_ohm=float(design.r_wire_col_ohm or 0.0),
         tile_rows=getattr(hw, "tile_rows", None), tile_cols=getattr(hw, "tile_cols", None),
-        wire_netlist=wires, info=info)
+        wire_netlist=wires, gating=getattr(hw, "gating", "none"),
+        decision_guard_s=float(getattr(hw, "decision_guard_s", 0.0)), info=info)

@@ -67,23 +67,73 @@ Ebuf pot 0 in 0 1
 .ends npas
 """,
 }
+# The integrator's output clamp |pot| <= vs: a conductance gcl across the feedback capacitor that
+# conducts only while |pot| > vs (the summing node stays at virtual ground; the column current the
+# capacitor cannot take flows through the clamp, delivered by the op-amp output at ~vs).
+_CLAMP = "Bcl in out I = {gcl} * (max(v(pot) - {vs}, 0) + min(v(pot) + {vs}, 0))\n"
 
-_COMPARATOR = """\
-* Comparator, latch and row driver of one neuron.
-*  - Bset charges q to 1 V within ~1 ps once pot exceeds thr; nothing discharges q: the latch.
-*  - tc integrates 1/ts per second (tc = time in units of ts) until the latch is set, so
-*    tc * ts holds the decision time afterwards.
-*  - spk (the neuron's + row in the next layer) rises linearly from 0 to vread over tr, starting
-*    `delay` after the decision, and stays there to the end of the window; spkm = -spk is the - row.
-.subckt cmp pot spk spkm params: thr=0.5 delay=0 tr=1e-9 vread=0.2 ts=1e-6
-Bset 0 q I = (v(pot) > {thr} && v(q) < 1) ? 1 : 0
-Cq q 0 1p
-Btc 0 tc I = v(q) < 0.5 ? 1 : 0
-Ctc tc 0 {ts}
-Bspk spk 0 V = {vread} * min(1, max(0, (time - v(tc) * {ts} - {delay}) / {tr}))
-Espkm spkm 0 spk 0 -1
-.ends cmp
-"""
+
+def _neuron_subckt(circuit: Circuit, clamped: bool) -> str:
+    """The neuron subcircuit text; `clamped` (integrator): with the output clamp, named nintc / nintdc."""
+    kind = "passive" if circuit.neuron == "passive" else (
+        "integrator-differential" if circuit.scheme == "differential" else "integrator")
+    text = _SUBCKTS[kind]
+    if not clamped:
+        return text
+    name = "nintd" if kind == "integrator-differential" else "nint"
+    text = text.replace(f".subckt {name} ", f".subckt {name}c ").replace(f".ends {name}\n", f".ends {name}c\n")
+    text = text.replace(" a=1e9\n", " a=1e9 vs=1 gcl=1\n", 1)
+    head, tail = text.rsplit("Einv", 1)
+    return ("* ... with its output clamp: Bcl across the feedback capacitor conducts (gcl) only while "
+            "|pot| > vs.\n" + head + _CLAMP + "Einv" + tail)
+
+
+def _comparator(circuit: Circuit, drives_rows: bool) -> str:
+    """The comparator, latch and row driver subcircuit (`cmp`; `cmpo` for the output layer, whose
+    spikes drive no rows). Its bookkeeping (latch q, decision-time keeper tc) charges 1e-18 F and
+    1e-15 x ts F nodes with nA-fA currents: < 1e-17 J per neuron, no real supply draw. With supply
+    terms (Circuit.supply): the decision charges a capacitor from a supply-level source (energy
+    e_comparator_j), and a driving comparator's row switch another one (e_row_driver_j plus the
+    driver's loss charging the rows' wire capacitance, cw on each row node)."""
+    sup = circuit.supply
+    name = "cmp" if drives_rows else "cmpo"
+    gated = circuit.gating != "none"
+    run = " * v(run)" if gated else ""
+    lines = [
+        f"* Comparator, latch and row driver of one neuron ({name}).",
+        "*  - Bset charges q (1e-18 F) to 1 V within ~1 ps once pot exceeds thr" +
+        (" (while run is high: nothing switches after the decision)" if gated else "") +
+        "; nothing discharges q: the latch.",
+        "*  - tc integrates 1/ts per second (1e-15 A into 1e-15 x ts F: tc = time in units of ts) until",
+        "*    the latch is set, so tc * ts holds the decision time afterwards (bookkeeping, < 1e-20 J).",
+        "*  - spk (the neuron's + row in the next layer) rises linearly from 0 to vread over tr, starting",
+        "*    `delay` after the decision, and stays there" + (" until run falls (t_stop)" if gated else
+                                                               " to the end of the window") +
+        "; spkm = -spk is the - row.",
+    ]
+    if circuit.gating == "column":
+        lines.append("*  - en (the column enable of its cells) falls from 1 to 0 over tr at the firing time "
+                     "(decision + delay), and with run")
+    ports = "pot spk spkm q tc" + (" run" if gated else "") + (" en" if circuit.gating == "column" else "")
+    lines.append(f".subckt {name} {ports} params: thr=0.5 delay=0 tr=1e-9 vread=0.2 ts=1e-6 vsup=1 "
+                 "ccmp=0 cpr=0 cw=0")
+    cond = f"v(pot) > {{thr}} && v(q) < 1" + (" && v(run) > 0.5" if gated else "")
+    lines += [f"Bset 0 q I = ({cond}) ? 1e-6 : 0", "Cq q 0 1e-18",
+              "Btc 0 tc I = v(q) < 0.5 ? 1e-15 : 0", "Ctc tc 0 {1e-15 * ts}",
+              "Bspk spk 0 V = {vread} * min(1, max(0, (time - v(tc) * {ts} - {delay}) / {tr}))" + run,
+              "Espkm spkm 0 spk 0 -1"]
+    if circuit.gating == "column":
+        lines.append("Ben en 0 V = (v(q) > 0.5 ? min(1, max(0, 1 - (time - v(tc) * {ts} - {delay}) / {tr})) : 1)"
+                     + run)
+    if sup.e_comparator_j > 0:
+        lines += ["Bpc pc 0 V = {vsup} * min(1, max(0, (time - v(tc) * {ts}) / {tr}))", "Cpc pc 0 {ccmp}"]
+    if drives_rows and sup.e_row_driver_j + sup.c_wire_per_cell_f > 0:
+        lines += ["Bpr pr 0 V = {vsup} * min(1, max(0, (time - v(tc) * {ts} - {delay}) / {tr}))",
+                  "Cpr pr 0 {cpr}"]
+    if drives_rows and sup.c_wire_per_cell_f > 0:
+        lines += ["Cw spk 0 {cw}"] + (["Cwm spkm 0 {cw}"] if circuit.scheme == "dual-rail" else [])
+    lines.append(f".ends {name}")
+    return "\n".join(lines) + "\n"
 
 
 _f = number_text       # every number of a netlist: finite, or SimulationError naming the quantity
@@ -111,23 +161,132 @@ def driver_groups(t_rows_s: np.ndarray, t_end_s: float):
     return times, group
 
 
-def _pwl(t_s: float, level_v: float, t_rise_s: float) -> str:
+def _pwl(t_s: float, level_v: float, t_rise_s: float, t_off_s: float | None = None) -> str:
+    """0 V, then a linear edge to level_v over t_rise_s from t_s; `t_off_s` (gating): back to 0 V
+    over t_rise_s from then (or from the end of the rising edge, if later)."""
     t0 = max(float(t_s), 0.0)
-    if t0 == 0.0:
-        return f"PWL(0 0 {_f(t_rise_s, 't_rise_s')} {_f(level_v, 'v_read_v')})"
-    return (f"PWL(0 0 {_f(t0, 'row event time (s)')} 0 {_f(t0 + t_rise_s, 'row event time + t_rise_s')} "
-            f"{_f(level_v, 'v_read_v')})")
+    lv = _f(level_v, "v_read_v")
+    pts = ["0 0"] if t0 == 0.0 else ["0 0", f"{_f(t0, 'row event time (s)')} 0"]
+    pts.append(f"{_f(t0 + t_rise_s, 'row event time + t_rise_s')} {lv}")
+    if t_off_s is not None:
+        t1 = max(float(t_off_s), t0 + t_rise_s)
+        if t1 > t0 + t_rise_s:
+            pts.append(f"{_f(t1, 't_stop (s)')} {lv}")
+        pts.append(f"{_f(t1 + t_rise_s, 't_stop + t_rise_s')} 0")
+    return "PWL(" + " ".join(pts) + ")"
 
 
-def _drivers(out, l: int, times, circuit: Circuit) -> None:
-    """Shared PWL row drivers d{l}_{k} (+V_read) and d{l}_{k}m (-V_read, dual-rail) of layer l."""
+def cells_per_row(circuit: Circuit, l: int) -> int:
+    """Cells on one physical row of layer l's crossbar: n_out (dual-rail: a + and a - row per input)
+    or 2 n_out (differential: one row per input across both columns of every neuron)."""
+    n_out = circuit.g_pos[l].shape[1]
+    return n_out if circuit.scheme == "dual-rail" else 2 * n_out
+
+
+def _row_pulse_j(circuit: Circuit, l: int) -> float:
+    """Supply energy of one input spike's row switch in layer l beyond charging the rows' wires:
+    per physical row e_row_driver_j plus the driver's loss charging the wire, 1/2 C_row v_read^2
+    (an ideal source delivers only the 1/2 C_row v_read^2 the wire stores)."""
+    sup = circuit.supply
+    rails = 2 if circuit.scheme == "dual-rail" else 1
+    c_row = cells_per_row(circuit, l) * sup.c_wire_per_cell_f
+    return rails * (sup.e_row_driver_j + 0.5 * c_row * circuit.v_read_v ** 2)
+
+
+def _charge(out, name: str, t_s: float, energy_j: float, circuit: Circuit, what: str) -> None:
+    """A supply draw of `energy_j` at t_s: a supply-level source V{name} ramping to v_supply_v over
+    t_rise_s charges C{name} (1/2 C v^2 = energy_j); nothing discharges it."""
+    vs = circuit.supply.v_supply_v
+    node = name.lower()
+    out.write(f"V{name} {node} 0 {_pwl(t_s, vs, circuit.t_rise_s)}\n")
+    out.write(f"C{name} {node} 0 {_f(2.0 * energy_j / vs ** 2, what)}\n")
+
+
+def _drivers(out, l: int, times, circuit: Circuit, t_stop_s: float | None = None, group=None,
+             supplies: bool = False) -> None:
+    """Shared PWL row drivers d{l}_{k} (+V_read) and d{l}_{k}m (-V_read, dual-rail) of layer l,
+    back to idle at t_stop_s (gating; None: never). `supplies`: with the rows' wire capacitance on
+    each driver node and each driver's row-switching pulse (Circuit.supply; `group` counts its rows)."""
     dual = circuit.scheme == "dual-rail"
+    t_off = None if t_stop_s is None or t_stop_s >= circuit.t_end_s else t_stop_s
     out.write(f"* Row drivers of layer {l}: {len(times)} shared drivers, one per distinct event time; "
-              f"edge {_f(circuit.t_rise_s, 't_rise_s')} s from the event time\n")
+              f"edge {_f(circuit.t_rise_s, 't_rise_s')} s from the event time"
+              + ("" if t_off is None else f", idle from t_stop = {_f(t_off, 't_stop (s)')} s") + "\n")
     for k, t in enumerate(times):
-        out.write(f"Vd{l}_{k} d{l}_{k} 0 {_pwl(t, circuit.v_read_v, circuit.t_rise_s)}\n")
+        out.write(f"Vd{l}_{k} d{l}_{k} 0 {_pwl(t, circuit.v_read_v, circuit.t_rise_s, t_off)}\n")
         if dual:
-            out.write(f"Vd{l}_{k}m d{l}_{k}m 0 {_pwl(t, -circuit.v_read_v, circuit.t_rise_s)}\n")
+            out.write(f"Vd{l}_{k}m d{l}_{k}m 0 {_pwl(t, -circuit.v_read_v, circuit.t_rise_s, t_off)}\n")
+    sup = circuit.supply
+    if not supplies or not sup.any or not len(times):
+        return
+    n_rows = np.bincount(group[group >= 0], minlength=len(times))
+    c_row = cells_per_row(circuit, l) * sup.c_wire_per_cell_f
+    out.write(f"* Row switching of layer {l}: the rows' wire capacitance on each driver node (C_row = "
+              f"{_f(c_row, 'C_row')} F per row) and per driver a supply draw of its rows' switching "
+              "(e_row_driver_j + the driver's loss charging the wire)\n")
+    for k, t in enumerate(times):
+        if c_row > 0:
+            out.write(f"Cw{l}_{k} d{l}_{k} 0 {_f(n_rows[k] * c_row, 'row wire capacitance')}\n")
+            if dual:
+                out.write(f"Cw{l}_{k}m d{l}_{k}m 0 {_f(n_rows[k] * c_row, 'row wire capacitance')}\n")
+        e = n_rows[k] * _row_pulse_j(circuit, l)
+        if e > 0:
+            _charge(out, f"pr{l}_{k}", t, e, circuit, "row-switching pulse capacitance")
+
+
+def _layer_supplies(out, l: int, circuit: Circuit, cols: range, t_stop_s: float, t_fire_s) -> None:
+    """Static bias of the neurons `cols` of layer l (a supply source Vdd{l}, one resistor per neuron,
+    off from t_stop_s) and each firing neuron's comparator decision (a charge at its decision)."""
+    sup = circuit.supply
+    vs = sup.v_supply_v
+    if sup.p_static_w > 0:
+        t_off = None if t_stop_s >= circuit.t_end_s else t_stop_s
+        out.write(f"* Static bias of layer {l}'s neurons: {_f(sup.p_static_w, 'p_static_w')} W each from "
+                  f"the supply Vdd{l}" + ("" if t_off is None else ", power-gated at t_stop") + "\n")
+        if t_off is None:
+            out.write(f"Vdd{l} vdd{l} 0 {_f(vs, 'v_supply_v')}\n")
+        else:
+            out.write(f"Vdd{l} vdd{l} 0 PWL(0 {_f(vs, 'v_supply_v')} {_f(t_off, 't_stop (s)')} "
+                      f"{_f(vs, 'v_supply_v')} {_f(t_off + circuit.t_rise_s, 't_stop + t_rise_s')} 0)\n")
+        for i in cols:
+            out.write(f"Rst{l}_{i} vdd{l} 0 {_f(vs ** 2 / sup.p_static_w, 'static bias resistance')}\n")
+    if sup.e_comparator_j > 0 and t_fire_s is not None:
+        out.write(f"* Comparator decisions of layer {l}: {_f(sup.e_comparator_j, 'e_comparator_j')} J each\n")
+        for i in cols:
+            t = float(t_fire_s[i])
+            if t < circuit.t_end_s:
+                _charge(out, f"pc{l}_{i}", max(t - circuit.comparator_delay_s, 0.0), sup.e_comparator_j,
+                        circuit, "comparator pulse capacitance")
+
+
+def _column_enables(out, l: int, circuit: Circuit, cols: range, t_stop_s: float, t_fire_s) -> dict:
+    """Column gating: per neuron of `cols` that fires, or is still connected at t_stop < t_end, an
+    enable node en{l}_{i} (1 V, falling to 0 over t_rise_s centred on min(t_i, t_stop)) that scales
+    the conductance of its cells. {neuron: node}."""
+    if circuit.gating != "column":
+        return {}
+    en = {}
+    tr = circuit.t_rise_s
+    out.write(f"* Column gating of layer {l}: each column's cells conduct x v(en{l}_i), off at the neuron's "
+              "firing time (or t_stop)\n")
+    for i in cols:
+        t = min(float(t_fire_s[i]) if t_fire_s is not None else np.inf, t_stop_s)
+        if t >= circuit.t_end_s:
+            continue
+        a, b = max(t - tr / 2, 0.0), max(t + tr / 2, tr)
+        pts = "0 1" if a == 0.0 else f"0 1 {_f(a, 'column gating time (s)')} 1"
+        out.write(f"Ven{l}_{i} en{l}_{i} 0 PWL({pts} {_f(b, 'column gating time (s)')} 0)\n")
+        en[i] = f"en{l}_{i}"
+    return en
+
+
+def _cell(out, name: str, a: str, b: str, g: float, enable: str | None, what: str) -> None:
+    """A cell (or merged cells) of conductance g between a and b; with an enable node, a switched
+    conductance (column gating: the column's select line)."""
+    if enable is None:
+        out.write(f"R{name} {a} {b} {_f(1.0 / g, what)}\n")
+    else:
+        out.write(f"BR{name} {a} {b} I = {_f(g, 'cell conductance')} * v({a}, {b}) * v({enable})\n")
 
 
 def _column_nodes(l: int, n_out: int, circuit: Circuit):
@@ -136,8 +295,11 @@ def _column_nodes(l: int, n_out: int, circuit: Circuit):
     return plus, minus
 
 
-def _crossbar_merged(out, l: int, group, n_groups: int, circuit: Circuit, cols: range | None = None) -> None:
-    """Per column, one resistor per (driver, rail): the parallel cells of rows sharing a driver."""
+def _crossbar_merged(out, l: int, group, n_groups: int, circuit: Circuit, cols: range | None = None,
+                     enable: dict | None = None) -> None:
+    """Per column, one resistor per (driver, rail): the parallel cells of rows sharing a driver
+    (switched conductances for the columns in `enable`, {neuron: enable node}: column gating)."""
+    enable = enable or {}
     g_pos, g_neg = circuit.g_pos[l], circuit.g_neg[l]
     n_in, n_out = g_pos.shape
     cols = range(n_out) if cols is None else cols
@@ -156,16 +318,17 @@ def _crossbar_merged(out, l: int, group, n_groups: int, circuit: Circuit, cols: 
             gp, gn = s_pos[k, i], s_neg[k, i]
             if k == n_groups and dual:         # both rails idle at 0 V: one resistor to ground
                 if gp + gn > 0:
-                    out.write(f"R{l}_{k}_{i} {col_p[i]} 0 {_f(1.0 / (gp + gn), what)}\n")
+                    _cell(out, f"{l}_{k}_{i}", col_p[i], "0", gp + gn, enable.get(i), what)
                 continue
             if gp > 0:
-                out.write(f"R{l}_{k}_{i}p {node_p} {col_p[i]} {_f(1.0 / gp, what)}\n")
+                _cell(out, f"{l}_{k}_{i}p", node_p, col_p[i], gp, enable.get(i), what)
             if gn > 0:
-                out.write(f"R{l}_{k}_{i}m {node_m} {col_m[i]} {_f(1.0 / gn, what)}\n")
+                _cell(out, f"{l}_{k}_{i}m", node_m, col_m[i], gn, enable.get(i), what)
 
 
-def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
-    """One resistor per cell; with wire resistance, a resistor per wire segment as well.
+def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit, enable: dict | None = None) -> None:
+    """One resistor per cell; with wire resistance, a resistor per wire segment as well. `enable`
+    ({neuron: enable node}, no wires only): those columns' cells as switched conductances.
 
     Geometry (wires): physical rows in input order, dual-rail puts input j's + row then its - row;
     each row's driver sits at the left end, one pitch before the first column; differential puts
@@ -185,9 +348,9 @@ def _crossbar_cells(out, l: int, row_p, row_m, circuit: Circuit) -> None:
             gp, gn = g_pos[j], g_neg[j]
             for i in range(n_out):
                 if gp[i] > 0:
-                    w(f"R{l}_{j}_{i}p {rp} {col_p[i]} {_f(1.0 / gp[i], what)}\n")
+                    _cell(out, f"{l}_{j}_{i}p", rp, col_p[i], gp[i], (enable or {}).get(i), what)
                 if gn[i] > 0:
-                    w(f"R{l}_{j}_{i}m {rm} {col_m[i]} {_f(1.0 / gn[i], what)}\n")
+                    _cell(out, f"{l}_{j}_{i}m", rm, col_m[i], gn[i], (enable or {}).get(i), what)
         return
     # physical rows: (input, rail, driver node, conductance row); physical columns: (node, cells)
     rows = []
@@ -306,13 +469,13 @@ def _crossbar_reduced(out, l: int, row_p, row_m, circuit: Circuit, cols: range |
                 w(f"Ry{l}_r{k}_r{k2} {names[k]} {names[k2]} {_f(1.0 / g_rr[k, k2], what)}\n")
 
 
-def _crossbar(out, l: int, row_p, row_m, circuit: Circuit, row_row: bool = True) -> None:
+def _crossbar(out, l: int, row_p, row_m, circuit: Circuit, row_row: bool = True, enable: dict | None = None) -> None:
     """Layer l's crossbar, every column: its exact port equivalent if the circuit asks for reduced
     wires, else one resistor per cell (and per wire segment)."""
     if circuit.reduced:
         _crossbar_reduced(out, l, row_p, row_m, circuit, row_row=row_row)
     else:
-        _crossbar_cells(out, l, row_p, row_m, circuit)
+        _crossbar_cells(out, l, row_p, row_m, circuit, enable)
 
 
 def _neurons(out, l: int, circuit: Circuit, cols: range | None = None) -> None:
@@ -321,25 +484,30 @@ def _neurons(out, l: int, circuit: Circuit, cols: range | None = None) -> None:
     c = _f(circuit.c_mem_f[l], f"layer {l} c_mem_f")
     a = _f(circuit.gain, "opamp_gain")
     col_p, col_m = _column_nodes(l, n_out, circuit)
-    out.write(f"* Neurons of layer {l}: {len(cols)} x {circuit.neuron}, c_mem = {c} F\n")
+    vs = circuit.swing(l)
+    clamp = "" if vs is None else (f"c vs={_f(vs, f'layer {l} output swing')} "
+                                   f"gcl={_f(circuit.clamp_g_s(l), 'clamp conductance')}")
+    out.write(f"* Neurons of layer {l}: {len(cols)} x {circuit.neuron}, c_mem = {c} F"
+              + ("" if vs is None else f", output clamped to +/- {_f(vs, 'output swing')} V") + "\n")
     for i in cols:
         if circuit.neuron == "passive":
             out.write(f"xn{l}_{i} {col_p[i]} p{l}_{i} npas params: c={c}\n")
         elif circuit.scheme == "differential":
-            out.write(f"xn{l}_{i} {col_p[i]} {col_m[i]} p{l}_{i} nintd params: c={c} a={a}\n")
+            out.write(f"xn{l}_{i} {col_p[i]} {col_m[i]} p{l}_{i} nintd{clamp[:1]} params: c={c} a={a}{clamp[1:]}\n")
         else:
-            out.write(f"xn{l}_{i} {col_p[i]} p{l}_{i} nint params: c={c} a={a}\n")
+            out.write(f"xn{l}_{i} {col_p[i]} p{l}_{i} nint{clamp[:1]} params: c={c} a={a}{clamp[1:]}\n")
 
 
-def _subckts(out, circuit: Circuit, comparator: bool) -> None:
-    if circuit.neuron == "passive":
-        out.write(_SUBCKTS["passive"])
-    elif circuit.scheme == "differential":
-        out.write(_SUBCKTS["integrator-differential"])
-    else:
-        out.write(_SUBCKTS["integrator"])
+def _subckts(out, circuit: Circuit, comparator: bool, layers: range | None = None) -> None:
+    """The neuron subcircuits layers `layers` use (clamped, unclamped or both) and the comparators."""
+    layers = range(circuit.n_layers) if layers is None else layers
+    clamped = {circuit.swing(l) is not None for l in layers}
+    for c in sorted(clamped):
+        out.write(_neuron_subckt(circuit, c))
     if comparator:
-        out.write(_COMPARATOR)
+        if layers.start < layers.stop - 1:
+            out.write(_comparator(circuit, True))
+        out.write(_comparator(circuit, False))
 
 
 def _header(out, circuit: Circuit, title: str, lines: list) -> None:
@@ -388,7 +556,8 @@ def columns_independent(circuit: Circuit) -> bool:
 
 
 def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: float | None = None,
-                  options: str = "", cols: range | None = None, save_all: bool = False) -> str:
+                  options: str = "", cols: range | None = None, save_all: bool = False,
+                  t_stop_s: float | None = None, t_fire_s=None) -> str:
     """Layer l (or its columns `cols`) driven at known row event times (s; inf = never).
 
     Saves v(p{l}_{i}) of the written neurons (`save_all`: every node voltage and branch current,
@@ -397,6 +566,12 @@ def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: fl
     columns; elsewhere the whole layer is one circuit and `cols` must be all of it. Reduced wires:
     the couplings between driver nodes (energy only) are written with `save_all`, in the netlist
     holding column 0.
+
+    The image's known times (netlists.simulate.image_events): `t_stop_s` (gating: the rows go idle,
+    the neurons' static supply is gated, no row switches from then; None: the window end) and the
+    layer's own firing times `t_fire_s` (n_out,) (s, inf = silent: the comparator decisions' supply
+    draws; column gating: when each column's cells are switched off). Row wire capacitance and the
+    rows' switching draws are written in the netlist holding column 0 (once per layer).
     """
     n_out = circuit.g_pos[l].shape[1]
     cols = range(n_out) if cols is None else cols
@@ -405,12 +580,17 @@ def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: fl
                          "into column tiles")
     if options and not _OPTIONS.fullmatch(options):
         raise ValueError(f"solver options {options!r}: expected name=value pairs separated by spaces")
+    if t_fire_s is not None and np.shape(t_fire_s) != (n_out,):
+        raise ValueError(f"t_fire_s: expected ({n_out},) firing times of layer {l}, got {np.shape(t_fire_s)}")
+    t_stop = circuit.t_end_s if t_stop_s is None else min(float(t_stop_s), circuit.t_end_s)
     out = io.StringIO()
-    times, group = driver_groups(t_rows_s, circuit.t_end_s)
+    times, group = driver_groups(t_rows_s, t_stop)
     _header(out, circuit, f"ttfs layer {l}, neurons {cols.start}..{cols.stop - 1} (runner netlist)",
-            [f"layer {l} alone, driven at given times"])
-    _subckts(out, circuit, comparator=False)
-    _drivers(out, l, times, circuit)
+            [f"layer {l} alone, driven at given times"]
+            + ([] if t_stop >= circuit.t_end_s else [f"gating {circuit.gating}: t_stop = {t_stop:.9g} s"]))
+    _subckts(out, circuit, comparator=False, layers=range(l, l + 1))
+    _drivers(out, l, times, circuit, t_stop, group, supplies=cols.start == 0)
+    enable = _column_enables(out, l, circuit, cols, t_stop, t_fire_s)
     if circuit.wires:
         row_p = [f"d{l}_{k}" if k >= 0 else "0" for k in group]
         row_m = [f"d{l}_{k}m" if k >= 0 else "0" for k in group]
@@ -419,8 +599,9 @@ def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: fl
         else:
             _crossbar_cells(out, l, row_p, row_m, circuit)
     else:
-        _crossbar_merged(out, l, group, len(times), circuit, cols)
+        _crossbar_merged(out, l, group, len(times), circuit, cols, enable)
     _neurons(out, l, circuit, cols)
+    _layer_supplies(out, l, circuit, cols, t_stop, t_fire_s)
     out.write(".save all\n" if save_all else ".save time " + " ".join(f"v(p{l}_{i})" for i in cols) + "\n")
     if options:
         out.write(f".options {options}\n")
@@ -429,10 +610,33 @@ def layer_netlist(circuit: Circuit, l: int, t_rows_s: np.ndarray, max_step_s: fl
     return out.getvalue()
 
 
+def _gate_signal(out, circuit: Circuit, l_out: int) -> None:
+    """Gating in the standalone netlist: run (1 V, falling to 0 over t_rise_s at t_stop = the first
+    output decision + comparator_delay_s + decision_guard_s, or the window end), from the output
+    layer's latches q and decision-time keepers tc. A V-type B source read only by B expressions:
+    it carries no current and delivers no energy."""
+    n_out = circuit.g_pos[l_out].shape[1]
+    after = circuit.comparator_delay_s + circuit.decision_guard_s
+    never = _f(2 * circuit.t_end_s, "2 x t_end_s")
+    terms = [f"(v(q{l_out}_{i}) > 0.5 ? v(tc{l_out}_{i}) * {_f(circuit.time_scale_s, 'time_scale_s')} + "
+             f"{_f(after, 'comparator_delay_s + decision_guard_s')} : {never})" for i in range(n_out)]
+    expr = terms[0]
+    for t in terms[1:]:
+        expr = f"min({expr}, {t})"
+    t_stop = f"min({_f(circuit.t_end_s, 't_end_s')}, {expr})"
+    out.write(f"* Gating ({circuit.gating}): run falls at t_stop = first output firing time + decision_guard_s "
+              f"({_f(circuit.decision_guard_s, 'decision_guard_s')} s)\n")
+    out.write(f"Brun run 0 V = min(1, max(0, 1 - (time - {t_stop}) / {_f(circuit.t_rise_s, 't_rise_s')}))\n")
+
+
 def network_netlist(circuit: Circuit, t_input_s: np.ndarray, layers: tuple | None = None,
                     title: str = "ttfs network", notes: list | None = None,
                     max_step_s: float | None = None) -> str:
-    """Standalone netlist of layers a..b-1 (default: all) driven by `t_input_s` (s) into layer a."""
+    """Standalone netlist of layers a..b-1 (default: all) driven by `t_input_s` (s) into layer a.
+
+    With gating, t_stop comes from layer b-1's comparators (the gate signal `run`): the input rows,
+    every comparator's rows and the static supply follow it. An input row whose event falls after
+    t_stop still draws its switching pulse here (the runner's layer netlists leave it out)."""
     a, b = layers if layers is not None else (0, circuit.n_layers)
     if max_step_s is None:
         max_step_s = circuit.t_end_s / 1000
@@ -441,33 +645,68 @@ def network_netlist(circuit: Circuit, t_input_s: np.ndarray, layers: tuple | Non
     t_input_s = np.asarray(t_input_s, dtype=np.float64).reshape(-1)
     if t_input_s.shape[0] != circuit.g_pos[a].shape[0]:
         raise ValueError(f"{t_input_s.shape[0]} input times for layer {a} with {circuit.g_pos[a].shape[0]} inputs")
+    gated = circuit.gating != "none"
     out = io.StringIO()
     notes = list(notes or [])
     notes += [f"layers {a}..{b - 1} (layer l is fed by weight matrix l; 0 = first hidden layer)",
               ".meas prints t_l{layer}_n{neuron}: the firing time in seconds (comparator decision plus "
               "comparator_delay_s); 'failed' = silent"]
     _header(out, circuit, title, notes)
-    _subckts(out, circuit, comparator=True)
+    _subckts(out, circuit, comparator=True, layers=range(a, b))
     times, group = driver_groups(t_input_s, circuit.t_end_s)
-    _drivers(out, a, times, circuit)
+    if gated:
+        _gate_signal(out, circuit, b - 1)
+        # the input drivers follow run: a unit PWL waveform (read only, no current) times v_read x run
+        buf = io.StringIO()
+        _drivers(buf, a, times, circuit, None, group, supplies=True)
+        for line in buf.getvalue().splitlines():
+            m = re.match(r"Vd(\S+) (\S+) 0 (PWL\(.*\))$", line)
+            if m:
+                name, node, _ = m.groups()
+                k = name.split("_")[1].rstrip("m")
+                sign = "-" if name.endswith("m") else ""
+                out.write(f"Bd{name} {node} 0 V = {sign}{_f(circuit.v_read_v, 'v_read_v')} * v(u{a}_{k}) * v(run)\n")
+            else:
+                out.write(line + "\n")
+        for k, t in enumerate(times):
+            out.write(f"Vu{a}_{k} u{a}_{k} 0 {_pwl(t, 1.0, circuit.t_rise_s)}\n")
+    else:
+        _drivers(out, a, times, circuit, None, group, supplies=True)
     row_p = [f"d{a}_{k}" if k >= 0 else "0" for k in group]
     row_m = [f"d{a}_{k}m" if k >= 0 else "0" for k in group]
     dual = circuit.scheme == "dual-rail"
+    sup = circuit.supply
+    vs = sup.v_supply_v
+    if sup.p_static_w > 0:
+        out.write(f"* Static bias: {_f(sup.p_static_w, 'p_static_w')} W per neuron from the supply vdd"
+                  + (", power-gated with run\n" if gated else "\n"))
+        out.write(f"Bdd vdd 0 V = {_f(vs, 'v_supply_v')} * v(run)\n" if gated else f"Vdd vdd 0 {_f(vs, 'v_supply_v')}\n")
     for l in range(a, b):
         if l > a:
             n_in = circuit.g_pos[l].shape[0]
             row_p = [f"s{l - 1}_{j}" for j in range(n_in)]
             row_m = [f"s{l - 1}_{j}m" for j in range(n_in)] if dual else row_p
-        _crossbar(out, l, row_p, row_m, circuit)
-        _neurons(out, l, circuit)
         n_out = circuit.g_pos[l].shape[1]
+        enable = {i: f"en{l}_{i}" for i in range(n_out)} if circuit.gating == "column" else None
+        _crossbar(out, l, row_p, row_m, circuit, enable=enable)
+        _neurons(out, l, circuit)
+        drives = l < b - 1
         out.write(f"* Comparators and row drivers of layer {l} (threshold includes the comparator offset)\n")
         common = (f"delay={_f(circuit.comparator_delay_s, 'comparator_delay_s')} "
                   f"tr={_f(circuit.t_rise_s, 't_rise_s')} vread={_f(circuit.v_read_v, 'v_read_v')} "
-                  f"ts={_f(circuit.time_scale_s, 'time_scale_s')}")
+                  f"ts={_f(circuit.time_scale_s, 'time_scale_s')} vsup={_f(vs, 'v_supply_v')} "
+                  f"ccmp={_f(2 * sup.e_comparator_j / vs ** 2, 'comparator pulse capacitance')}")
+        if drives:
+            common += (f" cpr={_f(2 * _row_pulse_j(circuit, l + 1) / vs ** 2, 'row pulse capacitance')} "
+                       f"cw={_f(cells_per_row(circuit, l + 1) * sup.c_wire_per_cell_f, 'row wire capacitance')}")
         for i in range(n_out):
             thr = _f(circuit.v_th_v[l][i], f"layer {l} neuron {i} threshold")
-            out.write(f"xc{l}_{i} p{l}_{i} s{l}_{i} s{l}_{i}m cmp params: thr={thr} {common}\n")
+            ports = f"p{l}_{i} s{l}_{i} s{l}_{i}m q{l}_{i} tc{l}_{i}" + (" run" if gated else "") + (
+                f" en{l}_{i}" if enable else "")
+            out.write(f"xc{l}_{i} {ports} {'cmp' if drives else 'cmpo'} params: thr={thr} {common}\n")
+        if sup.p_static_w > 0:
+            for i in range(n_out):
+                out.write(f"Rst{l}_{i} vdd 0 {_f(vs ** 2 / sup.p_static_w, 'static bias resistance')}\n")
     out.write("* Firing times (s): first upward threshold crossing of each neuron's potential"
               + (" plus the comparator delay\n" if circuit.comparator_delay_s > 0 else "\n"))
     delay = _f(circuit.comparator_delay_s, "comparator_delay_s")
