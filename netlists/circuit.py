@@ -138,13 +138,6 @@ class Circuit:
         g = self.g_pos[l] + self.g_neg[l]
         return CLAMP_GAIN * max(float(g.sum(axis=0).max()) if g.size else 0.0, 1e-9)
 
-    def stop_time(self, t_out_s) -> float:
-        """t_stop (s) of one image from its output layer's ungated firing times (n_out,)
-        (hwmodel.behavioural.stop_times: the window end with gating none)."""
-        from hwmodel.behavioural import stop_times
-        t = np.asarray(t_out_s, dtype=np.float64).reshape(1, -1)
-        return float(stop_times(t, self.t_end_s, self.gating, self.decision_guard_s)[0])
-
     @property
     def wires(self) -> bool:
         return self.r_wire_row_ohm > 0 or self.r_wire_col_ohm > 0

@@ -55,14 +55,18 @@ SAVES = ("potentials", "all")
 
 
 def simulate_layer(circuit: Circuit, l: int, t_rows_s: np.ndarray, settings: dict = FAST,
-                   deadline: float | None = None, save: str = "potentials", on_tile=None) -> np.ndarray:
+                   deadline: float | None = None, save: str = "potentials", on_tile=None,
+                   t_stop_s: float | None = None, t_fire_s=None) -> np.ndarray:
     """Firing times (s, inf = silent, comparator delay included) of layer l's neurons for row event
     times t_rows_s, the layer run in ngspice as tiles of columns (`tile_size`).
 
     save: "potentials" keeps only the neurons' potentials v(p{l}_i); "all" has ngspice keep every
     node voltage and branch current (`.save all`, e.g. to integrate the power of the sources).
     on_tile(netlist, vectors), if given, is called with each tile's netlist text and saved vectors.
-    deadline: time.perf_counter() value after which ngspice is halted (SimulationError)."""
+    deadline: time.perf_counter() value after which ngspice is halted (SimulationError).
+    t_stop_s, t_fire_s: the image's known gating time and this layer's own (gated) firing times
+    (`image_events`), written into the netlists (writer.layer_netlist); a neuron firing after
+    t_stop_s is silent."""
     if save not in SAVES:
         raise ValueError(f"simulate_layer: save must be one of {', '.join(SAVES)} (got {save!r})")
     frac = settings.get("max_step_frac")
@@ -74,7 +78,8 @@ def simulate_layer(circuit: Circuit, l: int, t_rows_s: np.ndarray, settings: dic
     for start in range(0, n_out, tile):
         cols = range(start, min(n_out, start + tile))
         netlist = layer_netlist(circuit, l, t_rows_s, max_step_s=max_step,
-                                options=settings.get("options", ""), cols=cols, save_all=save == "all")
+                                options=settings.get("options", ""), cols=cols, save_all=save == "all",
+                                t_stop_s=t_stop_s, t_fire_s=t_fire_s)
         timeout_s = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
         result = session().run(netlist, timeout_s=timeout_s)
         t = result.vectors.get("time")
@@ -94,15 +99,29 @@ def simulate_layer(circuit: Circuit, l: int, t_rows_s: np.ndarray, settings: dic
             on_tile(netlist, result.vectors)
     # A decision later than t_end - delay switches its rows only after the window: silent.
     t_cross[t_cross > circuit.t_end_s - circuit.comparator_delay_s] = np.inf
-    return t_cross + circuit.comparator_delay_s
+    t_fire = t_cross + circuit.comparator_delay_s
+    if t_stop_s is not None:
+        t_fire[t_fire > t_stop_s] = np.inf
+    return t_fire
 
 
 def simulate_network(circuit: Circuit, t_input_s: np.ndarray, settings: dict = FAST,
                      timeout_s: float | None = None) -> list:
-    """Per layer, firing times (s) of one input (n_in,) simulated layer by layer."""
+    """Per layer, firing times (s) of one input (n_in,) simulated layer by layer (gated: those
+    after the image's t_stop are inf, `image_events`)."""
     deadline = None if timeout_s is None else time.perf_counter() + timeout_s
     times, rows = [], np.asarray(t_input_s, dtype=np.float64)
     for l in range(circuit.n_layers):
         rows = simulate_layer(circuit, l, rows, settings, deadline)
         times.append(rows)
-    return times
+    return image_events(circuit, times)[0]
+
+
+def image_events(circuit: Circuit, times_s: list) -> tuple[list, float]:
+    """(every layer's gated firing times, t_stop) of one image from its ungated ones [(n_l,)]
+    (hwmodel.behavioural.gate_times: firing times up to t_stop are the ungated ones, so a
+    simulation without gating gives them). t_stop is the window end with gating none."""
+    from hwmodel.behavioural import gate_times
+    gated, t_stop = gate_times([np.asarray(t, dtype=np.float64)[None, :] for t in times_s], circuit.t_end_s,
+                               circuit.gating, circuit.decision_guard_s)
+    return [t[0] for t in gated], float(t_stop[0])

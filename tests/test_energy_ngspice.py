@@ -54,7 +54,7 @@ def test_every_voltage_source_of_the_netlist_is_accounted_for():
     assert sum(1 for e in elems if e[3] == "row") == n_v == 4          # 2 event times x (+, -) rows
     assert sum(1 for e in elems if e[3] == "opamp") == n_out
     assert ("e.xn0_2.eop#branch", "xn0_2.out", "0", "opamp") in elems
-    assert ("e.xn0_2.einv#branch", "p0_2", "0", "other") in elems   # port mapped to the outer node
+    assert ("e.xn0_2.einv#branch", "p0_2", "0", "bookkeeping") in elems   # port mapped to the outer node
 
 
 def test_energy_validate_json_prints_one_object(tmp_path, capsys):

@@ -94,7 +94,7 @@ def test_energy_validate_measures_a_layer_through_simulate_layer(monkeypatch):
     tile = {"time": np.array([0.0, 1.0, 2.0]), "r0": np.full(3, 0.2), "vd0_0#branch": np.full(3, -1e-3)}
     calls = []
 
-    def fake(circuit, l, t_rows_s, settings, save="potentials", on_tile=None):
+    def fake(circuit, l, t_rows_s, settings, save="potentials", on_tile=None, **known_times):
         calls.append(save)
         on_tile(netlist, tile)
         on_tile(netlist, tile)

@@ -67,8 +67,8 @@ def cmd_validate(args) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{args.design}: {result['n_images']} images, {result['neuron']}, {result['scheme']}; compared: "
-          f"{result['compared']}")
+    print(f"{args.design}: {result['n_images']} images, {result['neuron']}, {result['scheme']}, gating "
+          f"{result['gating']}; compared: {result['compared']}")
     print(f"  {'image':>5} {'ngspice (nJ)':>13} {'model (nJ)':>11} {'error':>8} {'model@circuit times':>20}")
     for p in result["images"]:
         print(f"  {p['image']:>5} {p['measured_j'] * 1e9:>13.5g} {p['model_j'] * 1e9:>11.5g} "
@@ -79,9 +79,11 @@ def cmd_validate(args) -> int:
     print(f"  mean |relative error| {100 * result['mean_abs_rel_error']:.3f}% (max "
           f"{100 * result['max_abs_rel_error']:.3f}%); at the circuit's own firing times "
           f"{100 * result['mean_abs_rel_error_at_circuit_times']:.3f}%; {result['seconds']:.1f} s")
-    print("  by source (model term vs measured): " + ", ".join(
+    print("  by source (model terms vs measured): " + ", ".join(
         f"{k} {100 * v:.3f}%" for k, v in result["mean_abs_rel_error_by_source"].items())
-        + "  (row: conduction [+ capacitor for passive]; opamp: capacitor)")
+        + "  (rows: conduction + row_switching [+ capacitor for passive]; opamp: capacitor + clamp)")
+    print(f"  bookkeeping elements (read-only signals) deliver at most {result['max_bookkeeping_share']:.2g} "
+          "of an image's energy")
     return 0
 
 
@@ -117,12 +119,16 @@ def register(sub, formatter) -> None:
                        parents=[flags.setting(VALIDATE_SECTIONS), flags.DATA_DIR, flags.QUIET],
                        description="Simulate N test images in ngspice (layer by layer, netlists package), integrate "
                                    "the power every source delivers over the window and compare it image by image "
-                                   "with the model's conduction + capacitor energy (the parts the netlist models).",
+                                   "with the model's total: every component, the integrator's output clamp at the "
+                                   "energy config's swing, the design's gating (hw.gating). The netlists carry the "
+                                   "clamp, the gating and the supply terms (static bias, comparator decisions, row "
+                                   "switching). docs/energy.md, 'Validation in ngspice'.",
                        epilog="example:\n  ttfs map runs/small --hw ideal --out /tmp/d && "
                               "ttfs energy-validate /tmp/d --limit 5 --json")
     p.add_argument("design", type=Path, help="design folder written by 'ttfs map'")
     p.add_argument("--limit", type=flags.count, default=5, help="number of test images")
-    p.add_argument("--energy", default=None, help="energy config YAML (v_swing_v is ignored: ideal op-amp)")
+    p.add_argument("--energy", default=None, help="energy config: a YAML file or a preset name (default: the "
+                                                  "built-in defaults); its swing clamps the netlists' op-amps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     flags.add_wires(p)
     p.set_defaults(func=cmd_validate)

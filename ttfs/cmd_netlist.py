@@ -31,8 +31,12 @@ def cmd_export(args) -> int:
     from netlists.writer import check_inert, network_netlist
     from training.data import check_fits, load_split, select
 
+    from energy.model import EnergyCircuit
+    from energy.validate import with_energy
+    from ttfs.cmd_energy import load_energy
     design, circuit = load(args.design, args.t_rise_s, args.wires)
     within_window(args.max_step_s, circuit.t_end_s, "--max-step-s")
+    circuit = with_energy(circuit, EnergyCircuit.from_design(design), load_energy(args.energy))
     check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)
     data = select(load_split(design.dataset, "test", args.data_dir), start=args.sample, limit=1,
                   start_flag="--sample")
@@ -74,7 +78,9 @@ def register(sub, formatter) -> None:
                        formatter_class=formatter, parents=[flags.DATA_DIR],
                        description="Write the circuit of a design (all layers, or --layers a:b) for test "
                                    "sample K as an ngspice netlist: PWL row drivers, one resistor per "
-                                   "crossbar cell (with wires: see --wires), neuron subcircuits, comparators and row drivers. "
+                                   "crossbar cell (with wires: see --wires), neuron subcircuits (op-amp output clamped at "
+                                   "the energy config's swing), comparators and row drivers, the design's gating, and "
+                                   "the energy config's supply terms as supply sources. "
                                    "'ngspice -b FILE' prints each neuron's firing time t_l{layer}_n{neuron} "
                                    "in seconds ('failed' = silent). Circuits: docs/netlists.md.",
                        epilog="example:\n  ttfs export-netlist designs/mnist --sample 0 --out mnist0.cir\n"
@@ -83,6 +89,8 @@ def register(sub, formatter) -> None:
     p.add_argument("--sample", type=flags.index, default=0, help="index K of the test image")
     p.add_argument("--out", required=True, type=Path, help="netlist file to write (.cir)")
     p.add_argument("--layers", default=None, metavar="A:B", help="only layers A..B-1 (0 = first hidden layer)")
+    p.add_argument("--energy", default=None, help="energy config (a YAML file or a preset name; default: the built-in "
+                                                  "defaults): the op-amp swing and the supply terms written")
     p.add_argument("--t-rise-s", type=flags.positive, default=None, help="row-driver edge (default 1e-3 * time_scale_s)")
     p.add_argument("--max-step-s", type=flags.positive, default=None,
                    help="ngspice maximum time step (default t_end_s / 1000; the comparators' edges "
