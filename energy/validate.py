@@ -199,17 +199,17 @@ def _measured_by_source(measured: dict) -> dict:
 
 def measure_image(circuit, t_in_s, settings: dict) -> tuple[list, dict]:
     """(gated firing times per layer, {source kind: J}) of one image: ngspice for the firing times,
-    then again with the image's known times in the netlists (module docstring)."""
+    then again, each layer driven at the first run's times, with the image's known times in the
+    netlists (module docstring); the second run's energy, the first run's times."""
     from netlists.simulate import image_events, simulate_network
     first = simulate_network(circuit, t_in_s, settings)
     fire, t_stop = image_events(circuit, first)
-    rows, sim_times, measured = np.asarray(t_in_s, dtype=np.float64), [], {}
+    rows, measured = np.asarray(t_in_s, dtype=np.float64), {}
     for l in range(circuit.n_layers):
-        rows, e = measure_layer(circuit, l, rows, settings, t_stop_s=t_stop, t_fire_s=fire[l])
-        sim_times.append(rows)
-        for k, v in e.items():
+        for k, v in measure_layer(circuit, l, rows, settings, t_stop_s=t_stop, t_fire_s=fire[l])[1].items():
             measured[k] = measured.get(k, 0.0) + v
-    return sim_times, measured
+        rows = fire[l]
+    return fire, measured
 
 
 def validate(design, images, cfg: EnergyConfig | None = None, max_step_frac: float | None = None,

@@ -261,8 +261,8 @@ def _layer_supplies(out, l: int, circuit: Circuit, cols: range, t_stop_s: float,
 
 def _column_enables(out, l: int, circuit: Circuit, cols: range, t_stop_s: float, t_fire_s) -> dict:
     """Column gating: per neuron of `cols` that fires, or is still connected at t_stop < t_end, an
-    enable node en{l}_{i} (1 V, falling to 0 over t_rise_s centred on min(t_i, t_stop)) that scales
-    the conductance of its cells. {neuron: node}."""
+    enable node en{l}_{i} (1 V, falling to 0 over t_rise_s from min(t_i, t_stop), after the
+    neuron's crossing) that scales the conductance of its cells. {neuron: node}."""
     if circuit.gating != "column":
         return {}
     en = {}
@@ -273,7 +273,7 @@ def _column_enables(out, l: int, circuit: Circuit, cols: range, t_stop_s: float,
         t = min(float(t_fire_s[i]) if t_fire_s is not None else np.inf, t_stop_s)
         if t >= circuit.t_end_s:
             continue
-        a, b = max(t - tr / 2, 0.0), max(t + tr / 2, tr)
+        a, b = t, t + tr
         pts = "0 1" if a == 0.0 else f"0 1 {_f(a, 'column gating time (s)')} 1"
         out.write(f"Ven{l}_{i} en{l}_{i} 0 PWL({pts} {_f(b, 'column gating time (s)')} 0)\n")
         en[i] = f"en{l}_{i}"
