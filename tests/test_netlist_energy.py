@@ -204,3 +204,25 @@ def test_energy_validate_cli_with_gating_and_export_netlist_carries_it(tmp_path,
     text = cir.read_text()
     assert "Brun run 0 V" in text and "Bcl in out I" in text and "Vdd vdd 0" not in text and "Bdd vdd 0" in text
     assert "Ben en 0 V" in text and "BR0_" in text
+
+
+def test_simulate_network_gates_the_firing_times_like_the_behavioural_model():
+    """`ttfs simulate`'s path: ngspice's times with gating are the behavioural model's gated times
+    (neurons after t_stop silent, the rest unchanged)."""
+    from hwmodel.behavioural import layer_times
+    from netlists.circuit import circuit_from_design
+    from netlists.simulate import simulate_network
+    design, rng = _design(gating="decision")
+    ungated = dataclasses.replace(design, hw=dataclasses.replace(design.hw, gating="none"))
+    t_in = input_times_s(design, rng.integers(0, 256, (2, 20)).astype(np.uint8))
+    beh, free = layer_times(design, t_in), layer_times(ungated, t_in)
+    circuit = circuit_from_design(design)
+    silenced = 0
+    for b in range(2):
+        sim = simulate_network(circuit, t_in[b])
+        for l in range(design.n_layers):
+            assert np.array_equal(np.isfinite(sim[l]), np.isfinite(beh[l][b]))
+            fired = np.isfinite(sim[l])
+            assert np.max(np.abs(sim[l][fired] - beh[l][b][fired]), initial=0.0) < 5e-3 * design.t_end_s
+            silenced += int(np.isfinite(free[l][b]).sum() - fired.sum())
+    assert silenced > 0                     # the gate silences late neurons here
