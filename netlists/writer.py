@@ -203,16 +203,26 @@ def _charge(out, name: str, t_s: float, energy_j: float, circuit: Circuit, what:
 
 
 def _drivers(out, l: int, times, circuit: Circuit, t_stop_s: float | None = None, group=None,
-             supplies: bool = False) -> None:
+             supplies: bool = False, run: bool = False) -> None:
     """Shared PWL row drivers d{l}_{k} (+V_read) and d{l}_{k}m (-V_read, dual-rail) of layer l,
-    back to idle at t_stop_s (gating; None: never). `supplies`: with the rows' wire capacitance on
-    each driver node and each driver's row-switching pulse (Circuit.supply; `group` counts its rows)."""
+    back to idle at t_stop_s (gating; None: never). `run` (the standalone netlist's gating): B
+    sources +/-V_read x v(u{l}_{k}) x v(run) on unit PWL waveforms (read only) instead. `supplies`:
+    with the rows' wire capacitance on each driver node and each driver's row-switching pulse
+    (Circuit.supply; `group` counts its rows)."""
     dual = circuit.scheme == "dual-rail"
     t_off = None if t_stop_s is None or t_stop_s >= circuit.t_end_s else t_stop_s
     out.write(f"* Row drivers of layer {l}: {len(times)} shared drivers, one per distinct event time; "
               f"edge {_f(circuit.t_rise_s, 't_rise_s')} s from the event time"
-              + ("" if t_off is None else f", idle from t_stop = {_f(t_off, 't_stop (s)')} s") + "\n")
+              + ("" if t_off is None else f", idle from t_stop = {_f(t_off, 't_stop (s)')} s")
+              + (", idle when run falls (t_stop)" if run else "") + "\n")
+    vr = _f(circuit.v_read_v, "v_read_v")
     for k, t in enumerate(times):
+        if run:
+            out.write(f"Vu{l}_{k} u{l}_{k} 0 {_pwl(t, 1.0, circuit.t_rise_s)}\n")
+            out.write(f"Bd{l}_{k} d{l}_{k} 0 V = {vr} * v(u{l}_{k}) * v(run)\n")
+            if dual:
+                out.write(f"Bd{l}_{k}m d{l}_{k}m 0 V = -{vr} * v(u{l}_{k}) * v(run)\n")
+            continue
         out.write(f"Vd{l}_{k} d{l}_{k} 0 {_pwl(t, circuit.v_read_v, circuit.t_rise_s, t_off)}\n")
         if dual:
             out.write(f"Vd{l}_{k}m d{l}_{k}m 0 {_pwl(t, -circuit.v_read_v, circuit.t_rise_s, t_off)}\n")
@@ -656,22 +666,7 @@ def network_netlist(circuit: Circuit, t_input_s: np.ndarray, layers: tuple | Non
     times, group = driver_groups(t_input_s, circuit.t_end_s)
     if gated:
         _gate_signal(out, circuit, b - 1)
-        # the input drivers follow run: a unit PWL waveform (read only, no current) times v_read x run
-        buf = io.StringIO()
-        _drivers(buf, a, times, circuit, None, group, supplies=True)
-        for line in buf.getvalue().splitlines():
-            m = re.match(r"Vd(\S+) (\S+) 0 (PWL\(.*\))$", line)
-            if m:
-                name, node, _ = m.groups()
-                k = name.split("_")[1].rstrip("m")
-                sign = "-" if name.endswith("m") else ""
-                out.write(f"Bd{name} {node} 0 V = {sign}{_f(circuit.v_read_v, 'v_read_v')} * v(u{a}_{k}) * v(run)\n")
-            else:
-                out.write(line + "\n")
-        for k, t in enumerate(times):
-            out.write(f"Vu{a}_{k} u{a}_{k} 0 {_pwl(t, 1.0, circuit.t_rise_s)}\n")
-    else:
-        _drivers(out, a, times, circuit, None, group, supplies=True)
+    _drivers(out, a, times, circuit, None, group, supplies=True, run=gated)
     row_p = [f"d{a}_{k}" if k >= 0 else "0" for k in group]
     row_m = [f"d{a}_{k}m" if k >= 0 else "0" for k in group]
     dual = circuit.scheme == "dual-rail"
