@@ -22,6 +22,13 @@ I(branch), over the transient (trapezoid rule), by kind (`source_elements`):
 - `static`: the neurons' bias from a supply source, power-gated at t_stop;
 - `bookkeeping`: read-only signals (the potentials' buffers, enables, waveforms): ~0.
 
+With gating the energy is integrated up to t_stop + 2 t_rise_s, when the rows are idle, the
+static supply is off and every edge is done: the chip is power-gated then, so nothing it does afterwards is supply
+energy. (The netlists' op-amps are ideal sources that stay on; with a finite gain a clamped or
+charged capacitor would leak back through the cells into its op-amp output after t_stop, a
+negative "delivery" the power-gated op-amp does not make. With an ideal op-amp, or passive
+columns, nothing is delivered after t_stop anyway.)
+
 Checked against the model (energy.model, evaluated as configured: clamped, gated, conduction in its
 exact form): the TOTAL of all its components per image (`rel_error`), and by source
 (`mean_abs_rel_error_by_source`): rows = conduction + row_switching (+ capacitor, passive),
@@ -110,11 +117,13 @@ def source_elements(netlist: str) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def source_energy(vectors: dict, elements) -> dict:
+def source_energy(vectors: dict, elements, t_until_s: float | None = None) -> dict:
     """Energy (J) delivered by each kind of source over the saved transient (row drivers: where
     they deliver, module docstring): the trapezoid rule, or for the supply draws that charge a
-    capacitor along a ramp (`_PULSES`) each step's mean voltage x the charge it moved."""
+    capacitor along a ramp (`_PULSES`) each step's mean voltage x the charge it moved. `t_until_s`:
+    only the steps that end by then (a gated chip's supplies are off after t_stop + t_rise_s)."""
     t = vectors["time"]
+    keep = slice(None) if t_until_s is None else np.nonzero(t[1:] <= t_until_s * (1 + 1e-12))[0]
     zero = np.zeros_like(t)
     out: dict[str, float] = {}
     for branch, n_plus, n_minus, kind in elements:
@@ -131,7 +140,7 @@ def source_energy(vectors: dict, elements) -> dict:
             p = 0.5 * (p[1:] + p[:-1])
         if kind == "row":
             p = np.maximum(p, 0.0)
-        out[kind] = out.get(kind, 0.0) + float(np.sum(p * np.diff(t)))
+        out[kind] = out.get(kind, 0.0) + float(np.sum((p * np.diff(t))[keep]))
     return out
 
 
@@ -140,12 +149,14 @@ def measure_layer(circuit, l: int, t_rows_s, settings: dict | None = None, t_sto
     """(firing times (n_out,) in s incl. comparator delay, {kind: energy J}) of one layer, simulated
     by netlists.simulate.simulate_layer with every vector saved (t_stop_s, t_fire_s: the image's known
     times, netlists.simulate.image_events). The columns of a tile are independent circuits driven by
-    ideal sources, so the tiles' source energies add up."""
+    ideal sources, so the tiles' source energies add up. Gated (t_stop_s < t_end): the energy up to
+    t_stop_s + 2 t_rise_s, when every supply is off and every edge done (module docstring)."""
     from netlists.simulate import FAST, simulate_layer
     energy: dict[str, float] = {}
+    until = None if t_stop_s is None or t_stop_s >= circuit.t_end_s else t_stop_s + 2 * circuit.t_rise_s
 
     def add(netlist: str, vectors: dict) -> None:
-        for k, e in source_energy(vectors, source_elements(netlist)).items():
+        for k, e in source_energy(vectors, source_elements(netlist), until).items():
             energy[k] = energy.get(k, 0.0) + e
 
     times = simulate_layer(circuit, l, t_rows_s, FAST if settings is None else settings, save="all", on_tile=add,

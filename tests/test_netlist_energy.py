@@ -101,9 +101,10 @@ def test_the_layer_netlists_supply_terms_are_the_energy_models_constants():
     {"gating": "decision", "decision_guard_s": 3e-7, "comparator_delay_s": 1e-8},
     {"gating": "column", "decision_guard_s": 2e-7},
     {"gating": "column", "scheme": "differential", "opamp_gain": 300.0},
+    {"gating": "decision", "opamp_gain": 1e3},     # after t_stop the capacitors leak into the (gated) op-amp
     {"gating": "decision", "neuron": "passive", "scale_by": "capacitance", "v_th_v": 0.05},
     {"gating": "column", "neuron": "passive", "scale_by": "capacitance", "v_th_v": 0.05},
-], ids=["decision", "decision-guard-delay", "column", "column-differential-finite-gain",
+], ids=["decision", "decision-guard-delay", "column", "column-differential-finite-gain", "decision-finite-gain",
         "passive-decision", "passive-column"])
 def test_gated_model_total_matches_ngspice_and_never_exceeds_the_ungated(hw):
     design, rng = _design(**hw)
