@@ -97,9 +97,15 @@ def _key(src: Source, hw: HardwareConfig, trials: int, images, labels) -> str:
 
 def point(src: Source, group: str, hw: HardwareConfig, images, labels, trials: int, progress: bool) -> dict:
     """One row: the input mapped (runs) with `hw`, evaluated over `trials` chips and as software."""
+    design, meta = load_source(src, hw)
+    return design_row(src, group, design, meta, images, labels, trials, progress)
+
+
+def design_row(src: Source, group: str, design, meta: dict, images, labels, trials: int, progress: bool) -> dict:
+    """The row of `point` for the input's design (load_source's): accuracy and hidden spikes over
+    `trials` chips, the run's regulariser and its software figures (energy.explore's rows too)."""
     from hwmodel.behavioural import evaluate    # numba: when a point is computed
 
-    design, meta = load_source(src, hw)
     run = _source_run(src, design)
     r = evaluate(design, images, labels, trials=trials, progress=progress)
     reg = reg_of(meta)

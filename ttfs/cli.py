@@ -43,10 +43,10 @@ import zipfile
 import yaml
 
 from infra.errors import TtfsError
-from ttfs import cmd_demo, cmd_energy, cmd_hw, cmd_netlist, cmd_nir, cmd_presets, cmd_sweep, cmd_train
+from ttfs import cmd_demo, cmd_energy, cmd_explore, cmd_hw, cmd_netlist, cmd_nir, cmd_presets, cmd_sweep, cmd_train
 
 # Each defines register(subparsers, formatter).
-COMMAND_MODULES = (cmd_train, cmd_sweep, cmd_hw, cmd_netlist, cmd_energy, cmd_demo, cmd_nir, cmd_presets)
+COMMAND_MODULES = (cmd_train, cmd_sweep, cmd_hw, cmd_netlist, cmd_energy, cmd_explore, cmd_demo, cmd_nir, cmd_presets)
 # The packages whose loggers (logging.getLogger(__name__) in each module) the command line shows.
 LIBRARY_PACKAGES = ("infra", "training", "hwmodel", "netlists", "energy", "ttfs")
 
