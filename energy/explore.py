@@ -3,7 +3,9 @@ pair with its hardware accuracy and its energy per inference, and the accuracy-e
 
 The grid is the product of the values of each varied hardware key (`--vary c_mem_f=1e-13,1e-12`),
 every point a full HardwareConfig (the base config with the point's values), validated before any
-work. For every (point, run) the run is mapped onto the point's chip (as `ttfs map`), evaluated
+work. For every (point, run) the run is mapped onto the point's chip (as `ttfs map`; with scale
+"common", the default, the runs of one architecture share one chip design per point, as `ttfs map
+--common-scale-with` and `ttfs energy-report` make it, so their energies compare), evaluated
 over Monte-Carlo chips as `ttfs hw-tradeoff` evaluates it (hwmodel.tradeoff.design_row: accuracy
 mean and std, hidden spikes per neuron, the run's regulariser and software accuracy), and its
 energy per inference computed by the energy model on the stored chip over the same images
@@ -35,7 +37,7 @@ from energy.config import EnergyConfig
 from energy.model import COMPONENTS
 from hwmodel.config import HardwareConfig
 from hwmodel.sources import Source, resolve_sources
-from infra import atomic_io
+from infra import atomic_io, provenance
 from infra.config import apply_overrides, build
 from infra.errors import CheckpointError, ConfigError
 from infra.fingerprint import digest
@@ -171,6 +173,7 @@ def compute(index: int, src: Source, hw: HardwareConfig, cfg: EnergyConfig, tria
     row.update({k: stats[k] for k in _ENERGY_STATS})
     row.update({f"energy_{c}_j": stats["breakdown_j"][c] for c in COMPONENTS})
     row["energy_model_accuracy"] = stats["accuracy"]
+    row["full_scale_weight"] = ";".join(f"{w:.17g}" for w in stats["full_scale_weight"])
     return index, row
 
 
@@ -185,11 +188,13 @@ def _read_cache(path: Path, key: str) -> dict | None:
 
 
 def explore(paths, points: list[Point], cfg: EnergyConfig, out, trials: int = 1, limit=None, data_dir=None,
-            jobs: int = 1, dask_address: str | None = None, progress: bool = True) -> dict:
+            jobs: int = 1, dask_address: str | None = None, progress: bool = True, scale: str = "common") -> dict:
     """Every (point, run) pair's row, from EXPLORE/cache or computed; writes the tables and figure.
-    Returns {"rows", "front", "computed", "cached"}."""
+    scale: how each point maps the runs (energy.report.source_hardware: "common", one chip design
+    per point for the runs of one architecture, or "per-run"). Returns {"rows", "front", "computed", "cached"}."""
     from tqdm import tqdm
 
+    from energy.report import source_hardware
     from hwmodel.tradeoff import common_dataset, input_groups
     from infra.workers import run_tasks, thread_env
 
@@ -198,8 +203,10 @@ def explore(paths, points: list[Point], cfg: EnergyConfig, out, trials: int = 1,
     dataset = common_dataset(input_groups(paths))
     data = _test_images(dataset, limit, data_dir)
     data_key = digest(data.images, data.labels)
-    pairs = [(p, group, src) for p in points for group, src in runs]
-    keys = [fingerprint(src, p.hw, cfg, trials, limit, data_key) for p, _, src in pairs]
+    sources = [src for _, src in runs]
+    hw_of = {p.index: source_hardware(sources, p.hw, scale) for p in points}    # the chip each pair maps onto
+    pairs = [(p, group, src, hw_of[p.index][src.path]) for p in points for group, src in runs]
+    keys = [fingerprint(src, hw, cfg, trials, limit, data_key) for _, _, src, hw in pairs]
     cache = out / CACHE
     with folder_lock(out, "ttfs explore"):
         cache.mkdir(parents=True, exist_ok=True)
@@ -215,10 +222,10 @@ def explore(paths, points: list[Point], cfg: EnergyConfig, out, trials: int = 1,
             maybe_exit("explore.after_point")
 
         def task(i):
-            p, _, src = pairs[i]
+            _, _, src, hw = pairs[i]
             if dask_address:                # as the cluster's workers see the run
                 src = Source(src.name, src.path.resolve(), src.kind)
-            return (i, src, p.hw, cfg, trials, dataset, limit,
+            return (i, src, hw, cfg, trials, dataset, limit,
                     None if data_dir is None else str(Path(data_dir).resolve()) if dask_address else data_dir)
 
         try:
@@ -226,12 +233,13 @@ def explore(paths, points: list[Point], cfg: EnergyConfig, out, trials: int = 1,
                       env=thread_env(1), name="ttfs-explore")
         finally:
             bar.close()
-        rows = [_row(p, group, src, found[i]) for i, (p, group, src) in enumerate(pairs)]
+        rows = [_row(p, group, src, found[i]) for i, (p, group, src, _) in enumerate(pairs)]
         front = pareto_front(rows)
         atomic_io.write_csv(out / POINTS_CSV, rows)
         atomic_io.write_csv(out / PARETO_CSV, front, list(rows[0]))
         atomic_io.save_png(pareto_figure(rows, front, trials), out / PARETO_PNG, dpi=130)
-        atomic_io.write_text(out / RECORD, json.dumps(_record(paths, points, cfg, trials, limit, dataset), indent=1))
+        atomic_io.write_text(out / RECORD, json.dumps(_record(paths, points, cfg, trials, limit, dataset, scale),
+                                                      indent=1))
     return {"rows": rows, "front": front, "computed": len(todo), "cached": len(pairs) - len(todo)}
 
 
@@ -241,11 +249,12 @@ def _row(p: Point, group: str, src: Source, figures: dict) -> dict:
             **figures}
 
 
-def _record(paths, points: list[Point], cfg: EnergyConfig, trials, limit, dataset) -> dict:
+def _record(paths, points: list[Point], cfg: EnergyConfig, trials, limit, dataset, scale) -> dict:
     """explore.json: what the tables of the folder were computed from."""
     return {"format": FORMAT, "inputs": [str(p) for p in paths], "dataset": dataset, "trials": trials,
-            "limit": limit, "energy_config": cfg.to_dict(),
-            "points": [{"point": p.index, "values": {k: v for k, v in p.values}, "hw": p.hw.to_dict()} for p in points]}
+            "limit": limit, "scale": scale, "energy_config": cfg.to_dict(),
+            "points": [{"point": p.index, "values": {k: v for k, v in p.values}, "hw": p.hw.to_dict()} for p in points],
+            provenance.KEY: provenance.provenance()}
 
 
 def _num(x) -> float:

@@ -17,6 +17,7 @@ import pytest
 from energy import explore as explore_mod
 from energy.explore import grid, pareto_front
 from hwmodel.config import HardwareConfig
+from hwmodel.design import load_design
 from infra.errors import ConfigError
 from ttfs.cli import main
 
@@ -27,6 +28,7 @@ CHIP = ["--hw", "passive", "--set", "hw.r_wire_row_ohm=0", "--set", "hw.r_wire_c
 VARY = ["--vary", "v_read_v=0.1,0.2", "--vary", "hw.bits=null,3"]
 EVAL = ["--trials", "2", "--limit", "40"]
 OUTPUTS = ("points.csv", "pareto.csv", "pareto.png", "explore.json")
+RUNS = ("none", "m-ssr_s0.001")
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +70,9 @@ def test_points_are_what_the_one_design_commands_give(sweep, explored, tmp_path,
     for r in rows:
         run = sweep / r["input"].split("/")[1]
         design = tmp_path / f"p{r['point']}-{run.name}"
-        assert main(["map", str(run), *CHIP, "--set", f"hw.v_read_v={r['hw.v_read_v']}", "--set", f"hw.bits={r['hw.bits']}",
-                     "--out", str(design)]) == 0
+        other = [str(sweep / n) for n in RUNS if n != run.name]      # one chip design per point (--scale common)
+        assert main(["map", str(run), *CHIP, "--set", f"hw.v_read_v={r['hw.v_read_v']}", "--set",
+                     f"hw.bits={r['hw.bits']}", "--common-scale-with", *other, "--out", str(design)]) == 0
         capsys.readouterr()
         assert main(["hw-eval", str(design), *EVAL, "--json"]) == 0
         hw = json.loads(capsys.readouterr().out)
@@ -95,6 +98,25 @@ def test_points_are_what_the_one_design_commands_give(sweep, explored, tmp_path,
         assert sum(float(r[f"energy_{c}_j"]) for c in e["breakdown_j"]) == pytest.approx(total, rel=1e-12)
     energies = {float(r["energy_per_inference_j"]) for r in rows}
     assert len(energies) > 2                                     # the grid changes the energy
+    assert len({r["full_scale_weight"] for r in rows}) == 1      # one chip design for both runs
+
+
+def test_per_run_scale_maps_each_run_as_ttfs_map_does(sweep, tmp_path, capsys):
+    out = tmp_path / "per-run"
+    assert main(["explore", str(sweep), *CHIP, "--vary", "v_read_v=0.1", *EVAL, "--scale", "per-run", "--quiet",
+                 "--out", str(out)]) == 0
+    rows = _rows(out / "points.csv")
+    assert len({r["full_scale_weight"] for r in rows}) == 2
+    for r in rows:
+        design = tmp_path / r["input"]
+        assert main(["map", str(sweep / r["input"].split("/")[1]), *CHIP, "--set", "hw.v_read_v=0.1",
+                     "--out", str(design)]) == 0
+        capsys.readouterr()
+        assert main(["hw-eval", str(design), *EVAL, "--json"]) == 0
+        hw = json.loads(capsys.readouterr().out)
+        assert (float(r["accuracy"]), float(r["spikes_per_neuron_mean"])) == (hw["accuracy"],
+                                                                              hw["spikes_per_neuron_mean"])
+        assert r["full_scale_weight"] == ";".join(f"{w:.17g}" for w in load_design(design).full_scale_weight)
 
 
 def _dominated(r, rows):
@@ -180,6 +202,28 @@ def test_a_kill_mid_run_resumes_to_the_same_files(sweep, explored, tmp_path, mon
 def test_two_jobs_write_what_one_writes(sweep, explored, tmp_path):
     out = tmp_path / "jobs2"
     assert main(_args(sweep, out, "--jobs", "2")) == 0
+    assert _files(out) == _files(explored)
+
+
+def test_a_dask_cluster_writes_what_one_process_writes(sweep, explored, tmp_path, monkeypatch):
+    from dask.distributed import LocalCluster
+
+    import threading
+
+    from hwmodel import tradeoff
+
+    threads, real = [], tradeoff.design_row
+
+    def recording(*args, **kw):             # processes=False: the worker is a thread here, the patch is seen
+        threads.append(threading.current_thread().name)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(tradeoff, "design_row", recording)
+    out = tmp_path / "dask"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        assert main(_args(sweep, out, "--dask", cluster.scheduler_address)) == 0
+    assert len(threads) == 8 and threading.main_thread().name not in threads     # computed by the worker
     assert _files(out) == _files(explored)
 
 

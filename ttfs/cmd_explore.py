@@ -29,7 +29,7 @@ def cmd_explore(args) -> int:
     if args.dask:
         check_dask_address(args.dask)
     r = explore(args.inputs, points, cfg, args.out, trials=args.trials, limit=args.limit, data_dir=args.data_dir,
-                jobs=args.jobs, dask_address=args.dask, progress=not args.quiet)
+                jobs=args.jobs, dask_address=args.dask, progress=not args.quiet, scale=args.scale)
     rows, front = r["rows"], r["front"]
     n_runs = len(rows) // len(points)
     print(f"wrote {args.out / POINTS_CSV} ({len(points)} points x {n_runs} runs; {r['computed']} computed, "
@@ -73,5 +73,10 @@ def register(sub, formatter) -> None:
     p.add_argument("--dask", default=None, metavar="ADDRESS",
                    help="send the pairs to this dask.distributed scheduler (workers with --nthreads 1 that see the "
                         "runs and data at the same absolute paths)")
+    p.add_argument("--scale", choices=["common", "per-run"], default="common",
+                   help="weight-to-conductance scale at each point: 'common' maps the runs of one architecture onto "
+                        "one chip design (per layer the largest full-scale weight among them, as energy-report), so "
+                        "their energies compare on the same hardware; 'per-run' scales each run by its own weights "
+                        "(as 'ttfs map')")
     p.add_argument("--out", required=True, type=Path, help="folder for points.csv, pareto.csv, pareto.png and cache/")
     p.set_defaults(func=cmd_explore)
