@@ -69,7 +69,8 @@ class Point:
 
 
 def _text(value) -> str:
-    return "null" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    """A varied key's value as points.csv and the labels show it (a float exactly: repr round-trips)."""
+    return "null" if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
 def parse_vary(items) -> list[tuple[str, list[str]]]:

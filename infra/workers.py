@@ -3,8 +3,8 @@
 `run_tasks(fn, tasks, on_result, jobs=N, dask_address=ADDRESS)` calls `fn(*args)` for every
 `args` in `tasks` and hands each result to `on_result(result)` in this process as soon as it is
 done (in order of completion, not of `tasks`). It is the one submit/collect loop of the toolkit:
-`ttfs simulate` (netlists.runner, one image per task) and `ttfs sweep` (training.sweep, one
-training per task) both use it.
+`ttfs simulate` (netlists.runner, one image per task), `ttfs sweep` (training.sweep, one
+training per task) and `ttfs explore` (energy.explore, one design point and run per task) use it.
 
 - no address and jobs <= 1: here, in order (nothing to pickle; what a test monkeypatches is used).
 - jobs > 1: `jobs` spawned processes (fresh interpreters: no ngspice state, thread pool or lock is
