@@ -155,17 +155,22 @@ def _test_images(dataset: str, limit, data_dir):
     return _DATA[key]
 
 
-def compute(index: int, src: Source, hw: HardwareConfig, cfg: EnergyConfig, trials: int, dataset: str,
+def compute(index: int, label: str, src: Source, hw: HardwareConfig, cfg: EnergyConfig, trials: int, dataset: str,
             limit, data_dir) -> tuple[int, dict]:
-    """The task of one (point, run) pair: (index, its figures), here or in a worker."""
-    from energy.model import design_energy
+    """The task of one (point, run) pair: (index, its figures), here or in a worker; a design the
+    run cannot be mapped onto (or the energy model cannot take) is a ConfigError naming the point."""
+    from energy.model import check_design, design_energy
     from energy.report import run_stats
     from hwmodel.sources import load_source
     from hwmodel.tradeoff import design_row
     from training.data import check_fits
 
     data = _test_images(dataset, limit, data_dir)
-    design, meta = load_source(src, hw)
+    try:
+        design, meta = load_source(src, hw)
+        check_design(design, cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"--vary point {label}: {exc}") from None
     check_fits(str(src.path), design.g_pos, design.dataset)
     row = design_row(src, "", design, meta, data.images, data.labels, trials, progress=False)
     result, pred = design_energy(design, cfg, data.images, progress=False)
@@ -223,10 +228,10 @@ def explore(paths, points: list[Point], cfg: EnergyConfig, out, trials: int = 1,
             maybe_exit("explore.after_point")
 
         def task(i):
-            _, _, src, hw = pairs[i]
+            p, _, src, hw = pairs[i]
             if dask_address:                # as the cluster's workers see the run
                 src = Source(src.name, src.path.resolve(), src.kind)
-            return (i, src, hw, cfg, trials, dataset, limit,
+            return (i, p.label, src, hw, cfg, trials, dataset, limit,
                     None if data_dir is None else str(Path(data_dir).resolve()) if dask_address else data_dir)
 
         try:
@@ -237,7 +242,7 @@ def explore(paths, points: list[Point], cfg: EnergyConfig, out, trials: int = 1,
         rows = [_row(p, group, src, found[i]) for i, (p, group, src, _) in enumerate(pairs)]
         front = pareto_front(rows)
         atomic_io.write_csv(out / POINTS_CSV, rows)
-        atomic_io.write_csv(out / PARETO_CSV, front, list(rows[0]))
+        atomic_io.write_csv(out / PARETO_CSV, front, list(dict.fromkeys(k for r in rows for k in r)))
         atomic_io.save_png(pareto_figure(rows, front, trials), out / PARETO_PNG, dpi=130)
         atomic_io.write_text(out / RECORD, json.dumps(_record(paths, points, cfg, trials, limit, dataset, scale),
                                                       indent=1))

@@ -266,3 +266,9 @@ def test_a_design_folder_or_a_jobs_and_dask_pair_is_refused(sweep, tmp_path, cap
     assert main(["explore", str(sweep), *CHIP, *VARY, "--jobs", "2", "--dask", "tcp://127.0.0.1:1",
                  "--out", str(tmp_path / "o")]) == 2
     assert "choose one" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    # a point the runs cannot be mapped onto: one line naming it, the pairs before it kept
+    assert main(["explore", str(sweep), *CHIP, "--set", "hw.clip_weights=false", "--vary",
+                 "full_scale_weight=10.0,1e-3", "--limit", "10", "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--vary point full_scale_weight=0.001: " in err[0] and "cannot map" in err[0]
+    assert len(list((tmp_path / "o" / "cache").glob("*.json"))) == 2
