@@ -183,6 +183,11 @@ def test_a_rerun_reuses_the_cache_and_another_setting_recomputes(sweep, explored
     assert main(args) == 0 and len(calls) == 8
     calls.clear()
     assert main(_args(sweep, out, "--set", "energy.e_comparator_j=1e-13")) == 0 and len(calls) == 8
+    # the folder explored with other inputs: its tables hold this command's pairs, its cache keeps the others
+    kept = len(list((out / "cache").glob("*.json")))
+    assert main(["explore", str(sweep / "none"), *CHIP, *VARY, *EVAL, "--quiet", "--out", str(out)]) == 0
+    assert [r["input"] for r in _rows(out / "points.csv")] == ["none"] * 4
+    assert len(list((out / "cache").glob("*.json"))) >= kept           # nothing of the other inputs deleted
 
 
 def test_a_kill_mid_run_resumes_to_the_same_files(sweep, explored, tmp_path, monkeypatch):
