@@ -52,7 +52,7 @@ ACCURACY = "accuracy"
 # the energy figures of a row, from energy.report.run_stats (its field metrics included)
 _ENERGY_STATS = ("energy_per_inference_j", "energy_per_inference_std_j", "spike_energy_j", "neuron_spike_energy_j",
                  "energy_per_mac_j", "energy_per_sop_j", "tops_per_w_equivalent", "macs_per_inference",
-                 "synaptic_ops_per_inference", "delay_s", "output_fired_fraction")
+                 "synaptic_ops_per_inference", "delay_s", "t_stop_s", "output_fired_fraction")
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,13 @@ def _run_files(path: Path) -> list[Path]:
 
 
 def fingerprint(src: Source, hw: HardwareConfig, cfg: EnergyConfig, trials: int, limit, data_key: str) -> str:
-    return digest(*_run_files(src.path), hw.to_dict(), cfg.to_dict(), trials, limit, FORMAT, data_key)
+    """What a pair's figures depend on; the formats of hw-tradeoff's and energy-report's figures
+    are part of it, so a change there recomputes the pairs too."""
+    from energy.report import FORMAT as REPORT_FORMAT
+    from hwmodel.tradeoff import FORMAT as TRADEOFF_FORMAT
+
+    return digest(*_run_files(src.path), hw.to_dict(), cfg.to_dict(), trials, limit, FORMAT, TRADEOFF_FORMAT,
+                  REPORT_FORMAT, data_key)
 
 
 _DATA: dict = {}

@@ -232,6 +232,19 @@ def test_a_dask_cluster_writes_what_one_process_writes(sweep, explored, tmp_path
     assert _files(out) == _files(explored)
 
 
+def test_a_gating_grid_keeps_the_accuracy_and_never_raises_the_energy(sweep, tmp_path):
+    out = tmp_path / "gating"
+    assert main(["explore", str(sweep), *CHIP, "--vary", "gating=none,decision,column", *EVAL, "--quiet",
+                 "--out", str(out)]) == 0
+    rows = {(r["hw.gating"], r["input"]): r for r in _rows(out / "points.csv")}
+    for run in RUNS:
+        none, decision, column = (rows[(g, f"sweep/{run}")] for g in ("none", "decision", "column"))
+        assert none["accuracy"] == decision["accuracy"] == column["accuracy"]
+        e = [float(r["energy_per_inference_j"]) for r in (none, decision, column)]
+        assert e[2] <= e[1] <= e[0]
+        assert float(decision["t_stop_s"]) <= float(none["t_stop_s"])
+
+
 def test_gating_is_a_key_like_any_other():
     points = grid(HardwareConfig(), ["gating=none,decision,column", "c_mem_f=1e-12,1e-11"])
     assert [(p.hw.gating, p.hw.c_mem_f) for p in points] == [
