@@ -32,7 +32,7 @@ from hwmodel.mapping import layer_conductances, layer_scale, quantise
 from hwmodel.neurons import layer_circuit
 from hwmodel.wire_model import LayerWires, has_wires, layer_wires
 from infra.shapes import check_shape
-from training.chip_layer import ChipLayer
+from training.chip_layer import ChipLayer, ConductionForm
 from training.config import ModelConfig
 
 _RANDOM_OFF = dict(prog_sigma=0.0, stuck_on_fraction=0.0, stuck_off_fraction=0.0,
@@ -53,6 +53,8 @@ class _Chain:
     d_drive: tuple | None        # d g_eff / d g_cell per cell (+, -): wires; None = 1
     d_leak: tuple | None         # d g_self / d g_cell per cell (+, -), broadcastable; None = 1
     leak_per_g: np.ndarray | None  # (n,) d lam / d g_self (None: no leak)
+    g_cond: np.ndarray | None = None   # (K, n) g_pos + g_neg the conduction energy counts (S)
+    d_cond: tuple | None = None        # d g_cond / d g_cell per cell (+, -): first-order wires; None = 1
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,32 @@ class ChipTraining:
         defaults (off), so a run trained before a key existed still trains for the same chip."""
         return HardwareConfig.from_dict(saved).to_dict()
 
-    def pull_back(self, weights, layers, grad_w, grad_lam) -> list[np.ndarray]:
+    def conduction(self, layers) -> ConductionForm | None:
+        """The conduction energy of layers this view drew (training.chip_layer.ConductionForm):
+        rates v_read^2 tau_s (g_pos + g_neg) in nJ per model time unit, with the cells the energy
+        model counts (energy.model's conduction, exact form: the programmed cells, their first-order
+        effective conductances with first-order wires, and with exact wires the cells themselves,
+        i.e. without the wires' share), and hw.gating's stop. None for passive columns, whose cells
+        conduct g (v_row - v_col): not this form (docs/regularizers.md)."""
+        if self.hw.neuron != "integrator":
+            return None
+        per_s = self.hw.v_read_v ** 2 * self.hw.time_scale_s * 1e9
+        rates = []
+        for l, layer in enumerate(layers):
+            c = getattr(layer, "chain", None)
+            if c is None:
+                raise TypeError(f"layer {l}: conduction needs layers drawn by this ChipTraining (draw or nominal)")
+            rates.append(c.g_cond * per_s)
+        gating = self.hw.gating
+        return ConductionForm(rates, stops_at_decision=gating != "none",
+                              guard=self.hw.decision_guard_s / self.hw.time_scale_s, column_stops=gating == "column")
+
+    def pull_back(self, weights, layers, grad_w, grad_lam, grad_rates=None) -> list[np.ndarray]:
         """dLoss/dweights from dLoss/dw_eff (grad_w) and dLoss/dlam (grad_lam, None entries allowed)
-        of layers this view drew (or nominal)."""
+        of layers this view drew (or nominal), plus dLoss/d`conduction(layers)`.rates (grad_rates)."""
         out = []
         v_read = self.hw.v_read_v
+        per_s = v_read ** 2 * self.hw.time_scale_s * 1e9
         for l, (w, layer) in enumerate(zip(weights, layers)):
             c = getattr(layer, "chain", None)
             if c is None:
@@ -142,6 +165,11 @@ class ChipTraining:
                 g_self = (np.asarray(gl, dtype=np.float64) * c.leak_per_g)[None, :]
                 lp, ln = c.d_leak if c.d_leak is not None else (1.0, 1.0)
                 d_pos, d_neg = d_pos + g_self * lp, d_neg + g_self * ln
+            if grad_rates is not None and grad_rates[l] is not None:
+                check_shape(f"grad_rates[{l}]", grad_rates[l], w.shape)
+                g_c = np.asarray(grad_rates[l], dtype=np.float64) * per_s            # dL / d g_cond
+                cp, cn = c.d_cond if c.d_cond is not None else (1.0, 1.0)
+                d_pos, d_neg = d_pos + g_c * cp, d_neg + g_c * cn
             if c.mult is not None:
                 d_pos, d_neg = d_pos * c.mult[0], d_neg * c.mult[1]
             if c.stuck is not None:
@@ -192,9 +220,11 @@ class ChipTraining:
             g_self = wires.g_self_s
             leak_per_g = tau * _ratio(circ.g_leak_s, g_self) / circ.c_eff_f     # g_leak is linear in g_self
         offsets = hw.comparator_offset_v != 0 or hw.comparator_offset_sigma_v > 0
+        first_order = has_wires(hw) and not self._exact_wires
+        g_cond = wires.g_pos_s + wires.g_neg_s if first_order else pp + pn
         chain = _Chain(k=k, fs=fs, a=a, mult=mult, stuck=None if on is None else (on | off),
                        g_eff=(wires.g_pos_s, wires.g_neg_s), eps=eps, d_drive=d_drive, d_leak=d_leak,
-                       leak_per_g=leak_per_g)
+                       leak_per_g=leak_per_g, g_cond=g_cond, d_cond=d_drive if first_order else None)
         if offsets and np.any(circ.theta_v <= 0):
             raise ConfigError(f"hw.comparator_offset_sigma_v: a drawn comparator offset put layer {l}'s threshold at or "
                               f"below 0 V (min {circ.theta_v.min():.3g} V), which training cannot model (the comparator "

@@ -12,7 +12,12 @@ lives in hwmodel (hwmodel.aware), which is above training, so training only know
 - `ChipView.record()`: the chip's hardware config as a mapping (the run folder's hw.yaml);
 - `ChipView.pull_back(weights, layers, grad_w, grad_lam)`: dLoss/dweights from the gradients with
   respect to each layer's effective weights and leak (exact where the map is differentiable,
-  straight-through where it is not; docs/hwmodel.md, "Training for the chip", says which).
+  straight-through where it is not; docs/hwmodel.md, "Training for the chip", says which);
+  `grad_rates` adds dLoss/d(each layer's ConductionForm.rates) to it the same way;
+- `ChipView.conduction(layers)`: the chip's conduction energy in the form training differentiates
+  (`ConductionForm`: per cell pair the energy per model time unit it draws while conducting, and
+  when the chip stops conducting; training.energy_term computes the energy per image from the
+  firing times, reg.energy_strength).
 
 An ideal run has no view, and training takes the same path bit for bit as before views existed.
 """
@@ -39,6 +44,23 @@ class ChipLayer:
         return self.lam is None and self.v_th is None
 
 
+@dataclass(frozen=True)
+class ConductionForm:
+    """The chip's conduction energy per inference as a function of firing times (model units).
+
+    Cell pair (j, i) of layer l (input j's cells into neuron i: both rows of a dual-rail input,
+    both columns of a differential neuron) draws rates[l][j, i] nanojoules per model time unit
+    (v_read^2 tau_s (g_pos + g_neg)) while it conducts: from its input's spike time t_j until
+    t_stop, or until min(t_i, t_stop) when `column_stops` (the neuron's own spike time t_i). t_stop
+    is the window end, or with `stops_at_decision` min(t_end, t_dec + guard), t_dec the first
+    output spike of the image."""
+
+    rates: list            # per layer (K, n): nJ per model time unit of each conducting cell pair
+    stops_at_decision: bool = False
+    guard: float = 0.0     # model time from the first output spike to t_stop
+    column_stops: bool = False
+
+
 class ChipView(Protocol):
     def draw(self, weights: list[np.ndarray], step: int) -> list[ChipLayer]: ...
 
@@ -51,4 +73,6 @@ class ChipView(Protocol):
     def canonical(self, saved: dict) -> dict: ...
 
     def pull_back(self, weights: list[np.ndarray], layers: list[ChipLayer], grad_w: list[np.ndarray],
-                  grad_lam: list[np.ndarray | None]) -> list[np.ndarray]: ...
+                  grad_lam: list[np.ndarray | None], grad_rates: list | None = None) -> list[np.ndarray]: ...
+
+    def conduction(self, layers: list[ChipLayer]) -> ConductionForm: ...

@@ -67,16 +67,22 @@ REG_KINDS = ("none", "m-ssr", "f-ssr", "membrane")
 
 @dataclass(frozen=True)
 class RegConfig:
-    """Sparse-firing regulariser on the hidden layers (strength multiplies the per-image sum)."""
+    """Sparse-firing regulariser on the hidden layers (strength multiplies the per-image sum), and the
+    chip's conduction energy (energy_strength: loss per nanojoule per image, docs/regularizers.md;
+    needs a run trained for a chip, 0 = off)."""
 
     kind: str = "none"
     strength: float | tuple[float, ...] = 0.0
     v_hat: float | None = None
+    energy_strength: float = 0.0
 
     def __post_init__(self):
         require(self.kind in REG_KINDS, "reg.kind", f"must be one of {', '.join(REG_KINDS)} (got {self.kind!r})")
         values = self.strength if isinstance(self.strength, tuple) else (self.strength,)
         require(all(s >= 0 for s in values), "reg.strength", f"must be >= 0 (got {self.strength})")
+        require(isinstance(self.energy_strength, (int, float)) and math.isfinite(self.energy_strength)
+                and self.energy_strength >= 0, "reg.energy_strength",
+                f"must be a finite number >= 0, in loss per nJ per image (got {self.energy_strength})")
         if self.kind == "membrane":
             require(self.v_hat is not None, "reg.v_hat", "is required when reg.kind is 'membrane'")
             require(math.isfinite(self.v_hat) and self.v_hat >= 0, "reg.v_hat",

@@ -562,3 +562,43 @@ def regularizer(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks):
         gw += in_tail.T @ tail_a
         gt -= in_tail * (tail_b @ w.T)
     return values, gw, gt
+
+
+@nb.njit(parallel=True, cache=_CACHE)
+def _column_conduction_sweep(t_in, a, rates, n_chunks):
+    b_size, k_in = t_in.shape
+    n = a.shape[1]
+    values = np.zeros(b_size)
+    g_tin = np.zeros((b_size, k_in))
+    g_a = np.zeros((b_size, n))
+    parts = np.zeros((n_chunks, k_in, n))
+    for c in nb.prange(n_chunks):
+        for b in range(c, b_size, n_chunks):
+            e = 0.0
+            for j in range(k_in):
+                tj = t_in[b, j]
+                if not tj < np.inf:
+                    continue
+                s = 0.0
+                for i in range(n):
+                    d = a[b, i] - tj
+                    if d > 0.0:
+                        r = rates[j, i]
+                        e += r * d
+                        s += r
+                        parts[c, j, i] += d
+                        g_a[b, i] += r
+                g_tin[b, j] = -s
+            values[b] = e
+    g_rates = parts[0].copy()
+    for c in range(1, n_chunks):
+        g_rates += parts[c]
+    return values, g_rates, g_tin, g_a
+
+
+def column_conduction(t_in, a, rates):
+    """Conduction of cells that stop at their own column's time: per sample sum_ji rates_ji
+    (a_i - t_j)^+ for input times t_in (B, K), stop times a (B, n) and rates (K, n). Returns
+    (values (B,), d/drates summed over the batch (K, n), d/dt_in (B, K), d/da (B, n)).
+    The samples are summed in REG_CHUNKS interleaved parts whatever the thread count."""
+    return _column_conduction_sweep(t_in, a, rates, REG_CHUNKS)

@@ -114,3 +114,21 @@ def regularizer(t_in, w, order, n_valid, kind, theta, t_end, coef, n_chunks=1):
             cols = np.nonzero(at_input)[0]
             np.add.at(gt[b], o[k[cols] + 1], coef * s[k[cols], cols])
     return values, gw, gt
+
+
+def column_conduction(t_in, a, rates):
+    b_size, k_in = t_in.shape
+    values = np.zeros(b_size)
+    g_rates = np.zeros_like(rates)
+    g_tin = np.zeros((b_size, k_in))
+    g_a = np.zeros_like(a)
+    for b in range(b_size):
+        with np.errstate(invalid="ignore"):
+            d = a[b][None, :] - t_in[b][:, None]            # (K, n); -inf for a silent input
+        on = d > 0.0
+        dp = np.where(on, d, 0.0)
+        values[b] = (rates * dp).sum()
+        g_rates += dp
+        g_tin[b] = -(rates * on).sum(axis=1)
+        g_a[b] = (rates * on).sum(axis=0)
+    return values, g_rates, g_tin, g_a

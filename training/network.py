@@ -246,13 +246,16 @@ class Backprop:
 
 
 def backprop(weights, states, delta_out, model: ModelConfig, backend: str = "numba",
-             reg_kind: str = "none", reg_coefs=(), v_hat=None, penalty: FirePenalty | None = None) -> Backprop:
+             reg_kind: str = "none", reg_coefs=(), v_hat=None, penalty: FirePenalty | None = None,
+             extra_gt: list | None = None) -> Backprop:
     """dLoss/dw (and d/dlam of leaky chip layers) for every layer, plus the regulariser's values.
 
     delta_out: dLoss/dt_out of the output layer (B, n_out), already divided by the batch size
     if the loss is a mean. reg_coefs: one coefficient per hidden layer multiplying that layer's
     per-sample regulariser sum in the loss (0 skips the layer). penalty: the batch's firing
-    penalty (`fire_penalty`), whose gradient is added (None: no penalty, today's path). A chip
+    penalty (`fire_penalty`), whose gradient is added (None: no penalty, today's path). extra_gt:
+    per layer dLoss/dt_out of a further loss term on the firing times (None entries: none; the
+    conduction energy, training.energy_term), chained like the rest. A chip
     layer (states[l].chip) is differentiated with its own weights, leak, thresholds and window
     t_end - delay; a delay shifts a spike without changing its derivatives.
     """
@@ -270,6 +273,8 @@ def backprop(weights, states, delta_out, model: ModelConfig, backend: str = "num
         kf, slope, t_f = s.kf, s.slope, s.t_cross
         if penalty is not None and penalty.gt[l] is not None:
             delta = delta + penalty.gt[l]
+        if extra_gt is not None and extra_gt[l] is not None:
+            delta = delta + extra_gt[l]
         if l == len(weights) - 1:
             silent = ~np.isfinite(s.t_out)
             if silent.any():

@@ -33,14 +33,14 @@ from infra import atomic_io
 from infra.folder_lock import folder_lock, is_temporary
 from infra.killpoints import maybe_exit
 from infra.threads import ThreadCountChooser
-from training import checkpoint, network
+from training import checkpoint, energy_term, network
 from training.chip_layer import ChipView
 from training.config import RunConfig
 from training.augment import augment_images
 from training.data import N_CLASSES, load_split
 from training.encoding import encode_pixels
 from infra.errors import CheckpointError, ConfigError
-from training.evaluate import evaluate
+from training.evaluate import evaluate, spike_times, summarize
 from training.optim import Adam, WeightAverage
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,9 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
     opt.lr = tc.epoch_lr(epoch)
     n_layers = len(weights)
     fire_coef = cfg.loss.fire_penalty
-    sums = {"loss": 0.0, "reg": 0.0, "fire_penalty": 0.0, "correct": 0, "n": 0, "fired": np.zeros(n_layers)}
+    energy_coef = cfg.reg.energy_strength
+    sums = {"loss": 0.0, "reg": 0.0, "fire_penalty": 0.0, "energy_nj": 0.0, "correct": 0, "n": 0,
+            "fired": np.zeros(n_layers)}
     bar = tqdm(range(0, len(perm), tc.batch_size), desc=f"epoch {epoch + 1}/{tc.epochs}",
                disable=not progress, unit="batch", leave=False)
     threads = ThreadCountChooser()
@@ -81,10 +83,17 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
         loss, delta = network.output_loss(states[-1].t_out, labels[idx], model, cfg.loss)
         penalty = (network.fire_penalty(weights, states, model, fire_coef / b, cfg.loss.fire_penalty_on, tc.backend)
                    if fire_coef > 0 else None)
+        energy = (energy_term.conduction_energy(conduction_form(view, chip), states[0].t_in,
+                                                [s.t_out for s in states], model.t_end, energy_coef / b, tc.backend)
+                  if energy_coef > 0 else None)
         back = network.backprop(weights, states, delta / b, model, tc.backend,
-                                cfg.reg.kind, [s / b for s in strengths], cfg.reg.v_hat, penalty)
+                                cfg.reg.kind, [s / b for s in strengths], cfg.reg.v_hat, penalty,
+                                None if energy is None else energy.gt)
         grads, reg = back.gw, back.reg
-        if view is not None:
+        if energy is not None:
+            grads = view.pull_back(weights, chip, grads, back.glam, energy.g_rates)
+            sums["energy_nj"] += float(energy.values_nj.sum())
+        elif view is not None:
             grads = view.pull_back(weights, chip, grads, back.glam)
         opt.step(weights, grads)
         threads.end(b)
@@ -104,8 +113,38 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
     n = sums["n"]
     fired = sums["fired"] / n
     extra = {"train_fire_penalty": sums["fire_penalty"] / n} if fire_coef > 0 else {}
+    if energy_coef > 0:
+        extra["train_energy_nj"] = sums["energy_nj"] / n
     return {"train_loss": sums["loss"] / n, "train_reg": sums["reg"] / n, **extra, "train_accuracy": sums["correct"] / n,
             "train_spikes_per_neuron": fired[:-1].tolist(), "train_output_spikes_per_neuron": float(fired[-1])}
+
+
+def conduction_form(view: ChipView | None, layers):
+    """The conduction energy form of the chip layers `layers` (ChipView.conduction); a ConfigError
+    naming reg.energy_strength when there is no chip or its conduction is not of that form."""
+    form = None if view is None else view.conduction(layers)
+    if form is None:
+        why = ("the run trains for no chip: give --hw HW (or a hw: section in the config)" if view is None else
+               "the chip's conduction is not the virtual-ground form it differentiates (hw.neuron passive): "
+               "train for hw.neuron integrator")
+        raise ConfigError(f"reg.energy_strength: the energy term needs the chip's conduction energy, but {why}, "
+                          "or set reg.energy_strength=0")
+    return form
+
+
+def mean_conduction_nj(view: ChipView, layers, t_input, layer_times, t_end: float, backend: str,
+                   batch_size: int = 1000) -> float | None:
+    """Mean conduction energy per image (nJ) of a chip's layers over the given spike times, or None
+    when the chip's conduction is not of the form training differentiates."""
+    form = view.conduction(layers)
+    if form is None:
+        return None
+    total = 0.0
+    for start in range(0, len(t_input), batch_size):
+        part = slice(start, start + batch_size)
+        total += float(energy_term.conduction_energy(form, t_input[part], [t[part] for t in layer_times], t_end,
+                                                     backend=backend).values_nj.sum())
+    return total / max(len(t_input), 1)
 
 
 STATE = checkpoint.STATE
@@ -302,6 +341,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     RUN/hw.yaml; a resumed run must train for the same one."""
     run = Path(out)
     check_output_layer(cfg)
+    if cfg.reg.energy_strength > 0 and view is None:
+        conduction_form(None, None)
     hw = None if view is None else view.record()
     train_set = load_split(cfg.data.dataset, "train", cfg.data.data_dir, cfg.data.train_limit)
     test_set = load_split(cfg.data.dataset, "test", cfg.data.data_dir, cfg.data.test_limit)
@@ -413,8 +454,12 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
         model_weights = weights if average is None else average.weights()
         if view is not None:            # the saved weights' own wires: the chip `ttfs eval` evaluates
             view.refresh(model_weights)
-        test = evaluate(model_weights, cfg.model, test_set.images, test_set.labels, cfg.train.backend,
-                        None if view is None else view.nominal(model_weights))
+        nominal = None if view is None else view.nominal(model_weights)
+        t_test, test_times = spike_times(model_weights, cfg.model, test_set.images, backend=cfg.train.backend,
+                                         chip=nominal)
+        test = summarize(test_times, test_set.labels)
+        energy_nj = (None if view is None else
+                     mean_conduction_nj(view, nominal, t_test, test_times, cfg.model.t_end, cfg.train.backend))
         if average is not None:
             if view is not None:
                 view.refresh(weights)
@@ -425,6 +470,7 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
                        "spikes_per_neuron_mean": test["spikes_per_neuron_mean"],
                        "output_spikes_per_neuron": test["output_spikes_per_neuron"],
                        "silent_neurons": test["silent_neurons"],
+                       **({} if energy_nj is None else {"energy_nj": energy_nj}),
                        "seconds": time.perf_counter() - t0})
         history.append(record)
         _save_epoch(run, cfg, weights, opt, epoch, history, average, model_weights, hw)
