@@ -210,3 +210,60 @@ def test_cli_energy_strength_lowers_the_chips_energy(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "reg.energy_strength" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_sweep_takes_energy_strength_like_other_reg_keys(tmp_path):
+    """`ttfs sweep --hw ... --set reg.energy_strength=X`: every point trains with the term;
+    tradeoff.csv and tradeoff_mean.csv hold energy_strength (a point column) and energy_nj."""
+    from training.sweep import CSV_NAME, MEAN_CSV_NAME, read_tradeoff
+    from ttfs.cli import main
+
+    out = tmp_path / "sweep"
+    tiny = ["model.layers=[784, 12, 10]", "train.epochs=1", "data.train_limit=200", "data.test_limit=50",
+            "train.batch_size=50", "reg.energy_strength=0.01"]
+    assert main(["sweep", "--config", "mnist-784-400-10", "--reg", "m-ssr", "--strengths", "0,1e-3", "--hw", "ideal",
+                 "--out", str(out), "--quiet"] + [x for s in tiny for x in ("--set", s)]) == 0
+    rows = read_tradeoff(out / CSV_NAME)
+    assert len(rows) == 2 and all(r["energy_strength"] == 0.01 and r["energy_nj"] > 0 for r in rows)
+    for run in ("none", "m-ssr_s0.001"):
+        last = json.loads((out / run / "metrics.jsonl").read_text().splitlines()[-1])
+        assert last["train_energy_nj"] > 0 and last["energy_nj"] == pytest.approx(
+            [r for r in rows if r["run"] == run][0]["energy_nj"])
+    header = (out / MEAN_CSV_NAME).read_text().splitlines()[0].split(",")
+    assert "energy_strength" in header and "energy_nj" in header and "energy_nj_std" in header
+
+
+def test_exact_wires_and_finite_gain_the_term_is_the_cells_at_virtual_ground():
+    """With exact wires the term counts the programmed cells at virtual ground without the wires
+    (energy.model of the same cells with no wire resistance, exactly); against energy.model's
+    exact-wire conduction of the default chip's wires (1.2 ohm per pitch, 128 x 128 tiles) it is a
+    little above (measured +2.2%: the wires' IR drop lowers the rows' currents). With a finite
+    op-amp gain A the summing node sits at y/A: the term is its A -> inf limit (measured 2.5e-4
+    relative at A = 1e4)."""
+    model = ModelConfig(layers=(200, 50, 10))
+    default = load_config(PRESETS_DIR / "hw" / "default.yaml", HardwareConfig, section="hw").with_(
+        prog_sigma=0.0, stuck_on_fraction=0.0, stuck_off_fraction=0.0, comparator_offset_sigma_v=0.0,
+        read_noise_rel=0.0, ktc_noise_temperature_k=None)
+    rng = np.random.default_rng(0)
+    w = [rng.normal(0.01, 0.1, (200, 50)), rng.normal(0.1, 0.3, (50, 10))]
+    t_in = rng.uniform(0, 1, (10, 200))
+
+    def both(hw, times_hw=None):
+        design = map_model(w, model, hw)
+        tau = hw.time_scale_s
+        times = layer_times(design, t_in * tau, design.stored_chip()) if times_hw is None else times_hw
+        res = energy_per_image(EnergyCircuit.from_design(design), EnergyConfig(), t_in * tau, times)
+        view = ChipTraining(hw, model)
+        term = energy_term.conduction_energy(view.conduction(view.nominal(w)), t_in, [t / tau for t in times],
+                                             model.t_end)
+        return term.values_nj * 1e-9, res.energy_j[:, :2, COMPONENTS.index("conduction")].sum(axis=1), times
+
+    wired = default.with_(opamp_gain=None)
+    assert wired.wire_model == "exact" and wired.r_wire_row_ohm > 0
+    got, want, times = both(wired)
+    assert np.all((got / want - 1 > 0.005) & (got / want - 1 < 0.04))
+    got_free, want_free, _ = both(wired.with_(r_wire_row_ohm=0.0, r_wire_col_ohm=0.0), times)
+    np.testing.assert_allclose(got, got_free, rtol=1e-12)
+    np.testing.assert_allclose(got_free, want_free, rtol=1e-10)
+    got, want, _ = both(default.with_(r_wire_row_ohm=0.0, r_wire_col_ohm=0.0, opamp_gain=1e4))
+    assert np.all(np.abs(got / want - 1) < 1e-3)

@@ -10,7 +10,9 @@ Several sweeps (M-SSR, F-SSR, membrane) may share one SWEEP folder and its basel
 covers every run in it. A complete run (all epochs committed, and its model and metrics
 files those of the last one: training.trainer.run_is_complete) is skipped, a partial one resumed, so
 rerunning an interrupted sweep continues where it stopped. SWEEP is locked while the sweep runs, and
-each run folder while it trains. A run folder whose saved config differs from the one the sweep
+each run folder while it trains. `--set reg.energy_strength=X` (the chip's conduction energy,
+needs `chip`) applies to every point, the baseline included; tradeoff.csv holds each run's
+energy_strength and, for runs trained for a chip, its energy_nj (a point column and a metric). A run folder whose saved config differs from the one the sweep
 would train is an error, never silently reused, and so is one trained for another chip.
 
 `chip` trains every point for a chip (`ttfs sweep --hw`): a callable giving the ChipView of a
@@ -209,7 +211,9 @@ _TRADEOFF_COLUMNS = ("run", "dataset", "layers", "kind", "strength", "epochs", "
 _TRADEOFF_RANGES = {"epochs": ("an integer >= 1", lambda x: x >= 1 and x == int(x)),
                     "seed": ("an integer >= 0", lambda x: x >= 0 and x == int(x)),
                     "accuracy": ("a number in [0, 1]", lambda x: 0 <= x <= 1),
-                    "spikes": ("a number >= 0", lambda x: x >= 0)}
+                    "spikes": ("a number >= 0", lambda x: x >= 0),
+                    "energy_strength": ("a number >= 0", lambda x: x >= 0),
+                    "energy_nj": ("a number >= 0", lambda x: x >= 0)}
 
 
 def run_row(run: str | Path) -> dict | None:
@@ -234,6 +238,7 @@ def run_row(run: str | Path) -> dict | None:
         "kind": kind,
         "strength": 0.0 if kind == "none" else strength,
         "v_hat": reg.get("v_hat") if kind == "membrane" else "",
+        "energy_strength": reg.get("energy_strength", 0.0),
         "seed": cfg.get("seed", ""),
         "epochs": rec["epoch"],
         "accuracy": rec["test_accuracy"],
@@ -242,6 +247,8 @@ def run_row(run: str | Path) -> dict | None:
         row[f"spikes_per_neuron_l{l + 1}"] = s
     row["spikes_per_neuron_mean"] = rec["spikes_per_neuron_mean"]
     row["output_spikes_per_neuron"] = rec["output_spikes_per_neuron"]
+    if "energy_nj" in rec:
+        row["energy_nj"] = rec["energy_nj"]
     return row
 
 
@@ -268,11 +275,12 @@ def write_tradeoff(sweep: str | Path, rows: list[dict]) -> Path:
 
 
 # the columns that say which point a run belongs to; every other number column is averaged
-POINT_COLUMNS = ("dataset", "layers", "kind", "strength", "v_hat", "epochs")
+POINT_COLUMNS = ("dataset", "layers", "kind", "strength", "v_hat", "energy_strength", "epochs")
 
 
 def _is_metric(col: str) -> bool:
-    return col == "accuracy" or col.startswith("spikes_per_neuron") or col == "output_spikes_per_neuron"
+    return (col == "accuracy" or col.startswith("spikes_per_neuron") or col == "output_spikes_per_neuron"
+            or col == "energy_nj")
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
