@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from infra.errors import DataError
 from infra.shapes import check_shape
 from training import kernels, kernels_ref
 from training.chip_layer import ConductionForm
@@ -58,7 +59,8 @@ def conduction_energy(form: ConductionForm, t_input, layer_times, t_end: float, 
     times [(B, n_l)] (model units, inf = silent, as network.forward's t_out), with gradients of
     coef x the batch's sum."""
     n_layers = len(form.rates)
-    check_shape("layer_times", np.empty(len(layer_times)), (n_layers,), f"one array per layer of the chip ({n_layers})")
+    if len(layer_times) != n_layers:
+        raise DataError(f"layer_times: {len(layer_times)} layers of spike times for a chip of {n_layers} layers")
     drivers = [np.asarray(t_input, dtype=np.float64)] + [np.asarray(t, dtype=np.float64) for t in layer_times]
     b = len(drivers[0])
     for l, rates in enumerate(form.rates):
