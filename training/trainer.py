@@ -133,7 +133,7 @@ def conduction_form(view: ChipView | None, layers):
 
 
 def mean_conduction_nj(view: ChipView, layers, t_input, layer_times, t_end: float, backend: str,
-                   batch_size: int = 1000) -> float | None:
+                       batch_size: int = 1000) -> float | None:
     """Mean conduction energy per image (nJ) of a chip's layers over the given spike times, or None
     when the chip's conduction is not of the form training differentiates."""
     form = view.conduction(layers)
