@@ -67,12 +67,15 @@ def _brute_force_nj(form, t_in, times, t_end, dt=2e-4):
     return out
 
 
+@pytest.mark.parametrize("gating", ["none", "decision", "column"])
 @pytest.mark.parametrize("scheme", ["dual-rail", "differential"])
 @pytest.mark.parametrize("wires", [False, True], ids=["no-wires", "first-order-wires"])
-def test_the_term_is_energy_models_conduction(scheme, wires):
-    """Gating none: per image and crossbar the term (nominal chip) equals energy.model's exact
-    conduction of the same design, on the behavioural model's firing times."""
-    hw = IDEAL.with_(scheme=scheme, comparator_delay_s=5e-8, full_scale_weight=1.5, clip_weights=True, bits=6)
+def test_the_term_is_energy_models_conduction(scheme, wires, gating):
+    """Per image and crossbar the term (nominal chip) equals energy.model's exact conduction of the
+    same design (gated there by the behavioural model's gate_times), on the behavioural model's
+    firing times and on training's own ungated ones."""
+    hw = IDEAL.with_(scheme=scheme, comparator_delay_s=5e-8, full_scale_weight=1.5, clip_weights=True, bits=6,
+                     gating=gating, decision_guard_s=2e-7)
     if wires:
         hw = hw.with_(r_wire_row_ohm=50.0, r_wire_col_ohm=30.0, wire_model="first-order")
     w = _weights(2)
@@ -86,6 +89,8 @@ def test_the_term_is_energy_models_conduction(scheme, wires):
                                          MODEL.t_end)
     want = result.energy_j[:, :MODEL.n_hidden_layers + 1, COMPONENTS.index("conduction")]
     assert want.min() > 0
+    if gating != "none":
+        assert np.all(result.t_stop_s < design.t_end_s)
     np.testing.assert_allclose(term.per_layer_nj * 1e-9, want, rtol=1e-10)
     # and the training forward pass's own times give the same energies
     own, _, _ = _energy(view, w, t_in)
