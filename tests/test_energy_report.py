@@ -142,6 +142,12 @@ def test_report_errors_name_the_fix(folders, tmp_path, capsys):
     assert main(["energy-report", str(folders / "single"), "--hw", "configs/hw/ideal.yaml", "--rate", "1e7",
                  "--limit", "5", "--out", str(tmp_path / "r"), "--quiet"]) == 2
     assert "--rate: 1e+07 inferences/s leaves less than one window" in capsys.readouterr().err
+    # a --set hw. key cannot reach a design folder (it keeps its own hardware): an error, not ignored
+    assert main(["energy-report", str(folders / "single"), str(folders / "design"), "--hw", "ideal", "--set",
+                 "hw.gating=decision", "--limit", "5", "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--set hw.gating=decision: applies to run folders" in err
+    assert str(folders / "design") in err and "ttfs map RUN" in err and not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("command", ["energy-report", "energy-validate"])

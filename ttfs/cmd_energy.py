@@ -23,12 +23,27 @@ def _load_hw(path, overrides=()):
     return load_config(path, HardwareConfig, overrides, section="hw")
 
 
+def _check_designs_take_no_hw_sets(inputs, hw_sets) -> None:
+    """--set hw.KEY changes how run folders are mapped; a design folder keeps the hardware it was
+    mapped with, so a --set beside one would silently not apply to it: an error instead."""
+    if not hw_sets:
+        return
+    from hwmodel.sources import folder_kind
+    from infra.errors import ConfigError
+    for path in inputs:
+        if folder_kind(path) == "design":
+            raise ConfigError(f"--set hw.{hw_sets[0]}: applies to run folders (mapped with --hw), but {path} is a "
+                              "design folder, which keeps the hardware it was mapped with; give its run folder, "
+                              f"or map it again with 'ttfs map RUN --hw HW --set hw.{hw_sets[0]} --out DESIGN'")
+
+
 def cmd_report(args) -> int:
     prepare_out_dir(args.out)
     from energy.anchors import OPS_PER_MAC
     from energy.report import build_report
     sets = flags.overrides(args)
     hw = _load_hw(args.hw, sets["hw"])
+    _check_designs_take_no_hw_sets(args.inputs, sets["hw"])
     cfg = load_energy(args.energy, sets["energy"])
     report = build_report(args.inputs, hw, cfg, rate_hz=args.rate, limit=args.limit, out=args.out,
                           data_dir=args.data_dir, progress=not args.quiet, scale=args.scale)
