@@ -41,7 +41,7 @@ class EnergyConfig:
     cell_pitch_m: float = 1e-6
     # Which conduction form the report's totals use; both are always computed.
     conduction_form: str = "exact"
-    # Integrator output swing: the membrane (op-amp output) saturates at +/- v_swing_v. null (the
+    # Integrator output swing: the membrane (op-amp output) is clamped at +v_swing_v (one-sided). null (the
     # default): derived from the design, per layer swing_over_threshold x that layer's threshold (an
     # output range sized to the threshold with headroom). swing_over_threshold .inf: unclamped, the
     # ideal op-amp of the netlists (an integrator keeps integrating after it fired and can reach

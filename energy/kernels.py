@@ -119,15 +119,17 @@ def quadratic_row_energy(rem, a):
 @nb.njit(cache=True)
 def _segment(v, s, g, c, swing, dt):
     """One column over dt with constant drive s: (v at the end, integral of v, clamp charge). The
-    state relaxes to s/g at rate g/c (g = 0: a ramp of slope s/c) and is held at +/- swing while
-    the drive pushes it past: the clamp then takes the net current s - g v (its charge returned)."""
+    state relaxes to s/g at rate g/c (g = 0: a ramp of slope s/c) and is held at +swing while the
+    drive pushes it past: the clamp then takes the net current s - g v (its charge returned). The
+    clamp is one-sided: above the threshold only, where a neuron has already fired, so it moves no
+    firing time (a lower rail would: docs/energy.md, "The output clamp")."""
     integ = 0.0
     q = 0.0
-    for _ in range(4):                     # at most: off the clamp, to the other side, held there
+    for _ in range(4):                     # at most: off the clamp, back onto it, held there
         if dt <= 0.0:
             break
-        if swing < np.inf and abs(v) >= swing:
-            sgn = 1.0 if v > 0.0 else -1.0
+        if swing < np.inf and v >= swing:
+            sgn = 1.0
             i_net = s - g * sgn * swing
             if i_net * sgn > 0.0:          # still pushed outward: clamped for the whole rest
                 integ += sgn * swing * dt
@@ -138,8 +140,8 @@ def _segment(v, s, g, c, swing, dt):
             v_inf = s / g
             em1 = np.expm1(-g * dt / c)
             v_new = v_inf + (v - v_inf) * (em1 + 1.0)
-            if swing < np.inf and abs(v_new) > swing:
-                sgn = 1.0 if v_new > 0.0 else -1.0
+            if swing < np.inf and v_new > swing:
+                sgn = 1.0
                 th = (c / g) * np.log((v - v_inf) / (sgn * swing - v_inf))
                 th = min(max(th, 0.0), dt)
                 integ += v_inf * th - (v - v_inf) * (c / g) * np.expm1(-g * th / c)
@@ -149,8 +151,8 @@ def _segment(v, s, g, c, swing, dt):
             integ += v_inf * dt - (v - v_inf) * (c / g) * em1
             return v_new, integ, q
         v_new = v + s * dt / c
-        if swing < np.inf and abs(v_new) > swing:
-            sgn = 1.0 if v_new > 0.0 else -1.0
+        if swing < np.inf and v_new > swing:
+            sgn = 1.0
             th = min(max((sgn * swing - v) * c / s, 0.0), dt)
             integ += v * th + 0.5 * s * th * th / c
             v = sgn * swing
@@ -206,8 +208,8 @@ def _column_one(t, d, g_cell, g_leak, c_f, v_read, t_col, node_scale, swing, v, 
 @nb.njit(cache=True)
 def column_energy(t_rows, d, g_cell, g_leak, c_f, v_read, t_col, node_scale, swing):
     """The gated, clamped generalisation of `passive_row_energy`: column i is connected to the
-    crossbar until t_col[b, i] (its own end: gating), its state is held at +/- swing[i] while the
-    drive pushes it past (the integrator's output clamp; inf: unclamped).
+    crossbar until t_col[b, i] (its own end: gating), its state is held at +swing[i] (one-sided) while
+    the drive pushes it past (the integrator's output clamp; inf: unclamped).
 
     t_rows (N, K) row switching times in s; d (K, n) signed drive currents (A); g_cell (K, n) each
     cell's total conductance, both rows / both columns of the pair (S); g_leak (n,) in S; c_f (n,)

@@ -43,14 +43,14 @@ def quadratic_row_energy(rem, a):
 
 
 def _segment(v, s, g, c, swing, dt):
-    """One column over dt with constant drive s, held at +/- swing while pushed past it:
+    """One column over dt with constant drive s, held at +swing (one-sided) while pushed past it:
     (v at the end, integral of v, clamp charge); twin of energy.kernels._segment."""
     integ, q = 0.0, 0.0
     for _ in range(4):
         if dt <= 0:
             break
-        if np.isfinite(swing) and abs(v) >= swing:
-            sgn = np.sign(v)
+        if np.isfinite(swing) and v >= swing:
+            sgn = 1.0
             i_net = s - g * sgn * swing
             if i_net * sgn > 0:
                 return sgn * swing, integ + sgn * swing * dt, q + abs(i_net) * dt
@@ -61,8 +61,8 @@ def _segment(v, s, g, c, swing, dt):
             v_new = v_inf + (v - v_inf) * decay
         else:
             v_new = v + s * dt / c
-        if np.isfinite(swing) and abs(v_new) > swing:
-            sgn = np.sign(v_new)
+        if np.isfinite(swing) and v_new > swing:
+            sgn = 1.0
             th = (c / g) * np.log((v - v_inf) / (sgn * swing - v_inf)) if g > 0 else (sgn * swing - v) * c / s
             th = min(max(th, 0.0), dt)
         else:

@@ -67,10 +67,11 @@ Ebuf pot 0 in 0 1
 .ends npas
 """,
 }
-# The integrator's output clamp |pot| <= vs: a conductance gcl across the feedback capacitor that
-# conducts only while |pot| > vs (the summing node stays at virtual ground; the column current the
-# capacitor cannot take flows through the clamp, delivered by the op-amp output at ~vs).
-_CLAMP = "Bcl in out I = {gcl} * (max(v(pot) - {vs}, 0) + min(v(pot) + {vs}, 0))\n"
+# The integrator's output clamp pot <= vs: a conductance gcl across the feedback capacitor that
+# conducts only while pot > vs (the summing node stays at virtual ground; the column current the
+# capacitor cannot take flows through the clamp, delivered by the op-amp output at ~vs). One-sided,
+# as the energy model's: above the threshold a neuron has fired, so it moves no firing time.
+_CLAMP = "Bcl in out I = {gcl} * max(v(pot) - {vs}, 0)\n"
 
 
 def _neuron_subckt(circuit: Circuit, clamped: bool) -> str:
@@ -85,7 +86,7 @@ def _neuron_subckt(circuit: Circuit, clamped: bool) -> str:
     text = text.replace(" a=1e9\n", " a=1e9 vs=1 gcl=1\n", 1)
     head, tail = text.rsplit("Einv", 1)
     return ("* ... with its output clamp: Bcl across the feedback capacitor conducts (gcl) only while "
-            "|pot| > vs.\n" + head + _CLAMP + "Einv" + tail)
+            "pot > vs.\n" + head + _CLAMP + "Einv" + tail)
 
 
 def _comparator(circuit: Circuit, drives_rows: bool) -> str:

@@ -160,7 +160,7 @@ def _circuit(neuron="integrator", gain=None, gating="decision", guard_s=0.0, k=5
 def _step_layer(t_rows, gp, gn, c, v_read, t_col, swing, gain, passive, steps=25_000):
     """Brute force: Euler steps of one layer's columns, cell (j, i) conducting from t_j to t_col_i.
     Integrator: c_f dy/dt = S - (G/A) y with the summing node at y/A, any charge that would carry |y|
-    past the swing goes into the clamp at the swing; passive: C dV/dt = sum g (V_row - V). Returns the
+    past +swing goes into the clamp at the swing (one-sided: unbounded below); passive: C dV/dt = sum g (V_row - V). Returns the
     rows' energy, the state at t_col and the clamp energy."""
     t_last = float(np.max(t_col))
     dt = t_last / steps
@@ -180,10 +180,10 @@ def _step_layer(t_rows, gp, gn, c, v_read, t_col, swing, gain, passive, steps=25
         g_leak = g_cell.sum(axis=0) * node      # every cell of a connected column, idle rows at 0 V too
         e_rows += dt * float((v_read ** 2 * g_cell * on).sum() - (node * d * on * y[None, :]).sum())
         y_new = np.where(live, y + dt * (s - g_leak * y) / c_f, y)
-        over = np.abs(y_new) - swing
+        over = y_new - swing                    # one-sided: held at +swing, unbounded below
         excess = np.where(over > 0, over, 0.0)
         e_clamp += float((swing * c_f * excess)[excess > 0].sum()) if np.isfinite(swing) else 0.0
-        y = np.where(over > 0, np.sign(y_new) * swing, y_new)
+        y = np.where(over > 0, swing, y_new)
     return e_rows, y, e_clamp
 
 
@@ -214,7 +214,7 @@ def test_gated_terms_and_the_clamp_match_time_stepping(case, gating):
     if passive:
         assert comp["clamp"] == 0.0
     else:
-        assert e_clamp > 0.05 * cap and np.any(np.abs(y) < 0.99 * swing), "some columns clamp, some not"
+        assert e_clamp > 0.05 * cap and np.any(y < 0.99 * swing) and np.any(y >= swing), "some columns clamp, some not"
         np.testing.assert_allclose(comp["clamp"], e_clamp, rtol=1e-3)
     # the static power stops at t_stop; the late neuron (2.5 us) does not fire, the output's second neuron never
     p = 1e-6 + (0.0 if passive else 10e-6)
@@ -222,22 +222,31 @@ def test_gated_terms_and_the_clamp_match_time_stepping(case, gating):
     np.testing.assert_array_equal(r.spikes[0], [4, 1, 1])
 
 
-def test_the_clamp_comes_off_when_the_current_reverses_and_hits_the_other_side():
-    """One neuron: +I for 1 us (clamped at +Vs), then -I: y falls through 0 to -Vs, clamped again."""
-    gp = np.array([[4e-5], [1e-6]])
-    gn = np.array([[1e-6], [9e-5]])
+def test_the_clamp_comes_off_when_the_current_reverses_and_leaves_the_membrane_unbounded_below():
+    """One neuron: +I for 1 us (clamped at +Vs), then -I: y comes off the clamp and falls through 0
+    and past -Vs unclamped (the clamp is one-sided), then a third row drives it back up onto +Vs."""
+    gp = np.array([[4e-5], [1e-6], [2e-4]])
+    gn = np.array([[1e-6], [9e-5], [1e-6]])
     c, v = 1e-11, 0.2
-    t = np.array([[0.0, 1 * US]])
+    t = np.array([[0.0, 1 * US, 3 * US]])
     swing = np.array([0.06])
     e, y, clamp, _ = kernels.column_energy(t, v * (gp - gn), gp + gn, np.zeros(1), np.full(1, c), v,
-                                           np.full((1, 1), 3 * US), 0.0, swing)
+                                           np.full((1, 1), 4 * US), 0.0, swing)
     i1 = v * (gp[0, 0] - gn[0, 0])
     i2 = i1 + v * (gp[1, 0] - gn[1, 0])
+    i3 = i2 + v * (gp[2, 0] - gn[2, 0])
+    assert i1 > 0 > i2 and i3 > 0
     t_hit1 = swing[0] * c / i1
-    t_hit2 = 2 * swing[0] * c / -i2
-    want = swing[0] * (i1 * (1 * US - t_hit1) + -i2 * (2 * US - t_hit2))
-    assert y[0, 0] == pytest.approx(-0.06, rel=1e-14)
+    y3 = swing[0] + i2 * 2 * US / c                 # at 3 us, well below -Vs: not held there
+    assert y3 < -2 * swing[0]
+    t_hit3 = (swing[0] - y3) * c / i3
+    assert t_hit3 < 1 * US
+    want = swing[0] * (i1 * (1 * US - t_hit1) + i3 * (1 * US - t_hit3))
+    assert y[0, 0] == pytest.approx(0.06, rel=1e-14)
     np.testing.assert_allclose(clamp[0], want, rtol=1e-12)
+    e_ref, y_ref, clamp_ref, _ = kernels_ref.column_energy(t, v * (gp - gn), gp + gn, np.zeros(1), np.full(1, c), v,
+                                                           np.full((1, 1), 4 * US), 0.0, swing)
+    np.testing.assert_allclose([e[0], y[0, 0], clamp[0]], [e_ref[0], y_ref[0, 0], clamp_ref[0]], rtol=1e-12)
 
 
 def _random_case(seed, n_img=6, k=9, n=5):

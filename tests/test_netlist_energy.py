@@ -68,6 +68,25 @@ def test_the_clamp_holds_the_output_at_the_swing_and_the_opamp_delivers_capacito
     assert e["row"] == pytest.approx(V_READ ** 2 * (g1 * t_end + g2 * (t_end - t2)), rel=2e-3)
 
 
+def test_the_clamp_is_one_sided_so_an_inhibited_membrane_fires_when_the_unclamped_one_does():
+    """One integrator, a strong - row from 0 drives the membrane far below -Vs, a stronger + row
+    from t2 brings it up through the threshold: the clamp (above the threshold only) moves no firing
+    time, so ngspice fires at the unclamped crossing; a clamp at -Vs would have fired it earlier."""
+    g1, g2, c, vs, th, t_end, t2 = 30e-6, 200e-6, 1e-11, 0.75, 0.5, 4e-6, 3e-6
+    g_pos = np.array([[0.0], [g2]])
+    g_neg = np.array([[g1], [0.0]])
+    circuit = make_circuit([g_pos], [g_neg], c, [th], t_end_s=t_end, v_swing_v=(vs,))
+    i1, i2 = g1 * V_READ, g2 * V_READ
+    y2 = -i1 * t2 / c
+    assert y2 < -2 * vs
+    t_unclamped = t2 + (th - y2) * c / (i2 - i1)
+    t_two_sided = t2 + (th + vs) * c / (i2 - i1)
+    assert t_unclamped < t_end and t_unclamped - t_two_sided > 0.05 * t_end
+    from netlists.simulate import simulate_layer
+    t_fire = simulate_layer(circuit, 0, np.array([0.0, t2]))
+    assert t_fire[0] == pytest.approx(t_unclamped, abs=5e-3 * t_end)
+
+
 def test_the_layer_netlists_supply_terms_are_the_energy_models_constants():
     """Static bias (P x t_stop per neuron), comparator decisions (e per firing neuron) and row switching
     (per switched row e_row_driver_j + C_row v_read^2, half of it through the driver into the wire
