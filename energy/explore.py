@@ -295,16 +295,19 @@ def pareto_figure(rows: list[dict], front: list[dict], trials: int):
     line with its pairs in full colour, a colour and marker per regulariser (training.plots.KIND_STYLE)."""
     from matplotlib.figure import Figure
 
-    from training.plots import KIND_LABEL, KIND_STYLE
+    from training.plots import KIND_LABEL, KIND_STYLE, style_key
+
+    def key(r):
+        return style_key(r["kind"], r.get("energy_strength"))
 
     fig = Figure(figsize=(6.8, 4.6))
     ax = fig.subplots()
-    for kind in dict.fromkeys(r["kind"] for r in rows):
+    for kind in dict.fromkeys(key(r) for r in rows):
         color, marker = KIND_STYLE.get(kind, ("tab:gray", "x"))
-        mine = [r for r in rows if r["kind"] == kind]
+        mine = [r for r in rows if key(r) == kind]
         ax.scatter([_num(r[ENERGY]) * 1e9 for r in mine], [_num(r[ACCURACY]) * 100 for r in mine], color=color,
                    marker=marker, alpha=0.25, s=28, label=KIND_LABEL.get(kind, kind))
-        top = [r for r in front if r["kind"] == kind]
+        top = [r for r in front if key(r) == kind]
         ax.scatter([_num(r[ENERGY]) * 1e9 for r in top], [_num(r[ACCURACY]) * 100 for r in top], color=color,
                    marker=marker, s=46, edgecolors="black", linewidths=0.6, zorder=3)
     if front:

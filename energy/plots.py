@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from energy.model import COMPONENTS
 from infra import atomic_io
-from training.plots import KIND_STYLE
+from training.plots import KIND_STYLE, style_key
 
 DPI = 110
 COLORS = {"comparator": "tab:red", "row_switching": "tab:purple", "conduction": "tab:blue",
@@ -52,7 +52,7 @@ def plot_energy_vs_accuracy(runs: list[dict], path: Path) -> None:
                            (axes[1], "neuron_spike_energy_j", "energy driven by the neurons' spikes")):
         seen = set()
         for r in runs:
-            kind = r["reg"]["kind"]
+            kind = style_key(r["reg"]["kind"], r["reg"].get("energy_strength"))
             color, marker = KIND_STYLE.get(kind, ("tab:gray", "x"))
             ax.scatter(100 * r["accuracy"], r[key] * 1e9, color=color, marker=marker,
                        label=None if kind in seen else kind, s=40)

@@ -72,9 +72,11 @@ class Source:
 
 
 def reg_of(meta: dict) -> dict:
+    """A run's regularisers: the sparse-firing kind and strength (v_hat of the membrane loss) and the
+    energy-aware term's strength (reg.energy_strength, 0 for runs from before it existed)."""
     reg = meta.get("reg") or {}
     return {"kind": reg.get("kind", "none"), "strength": float(reg.get("strength") or 0.0),
-            "v_hat": reg.get("v_hat")}
+            "v_hat": reg.get("v_hat"), "energy_strength": float(reg.get("energy_strength") or 0.0)}
 
 
 def read_mapping(p: Path) -> dict:
@@ -98,7 +100,8 @@ def _in_progress(p: Path) -> bool:
 def _sweep_order(p: Path):
     meta = read_mapping(p / "model.yaml") if is_run(p) else {}
     reg = reg_of(meta)
-    return (reg["kind"] != "none", reg["kind"], reg["strength"], p.name)
+    return (reg["kind"] != "none" or reg["energy_strength"] > 0, reg["kind"], reg["strength"],
+            reg["energy_strength"], p.name)
 
 
 def resolve_sources(paths) -> list[Source]:

@@ -111,6 +111,7 @@ def design_row(src: Source, group: str, design, meta: dict, images, labels, tria
     reg = reg_of(meta)
     row = {"group": group, "input": src.name, "trained_for": trained_for(run, design.hw), "kind": reg["kind"],
            "strength": reg["strength"], "v_hat": "" if reg["v_hat"] is None else reg["v_hat"],
+           "energy_strength": reg["energy_strength"],
            "seed": meta.get("seed", ""), "dataset": design.dataset,
            "layers": "-".join(str(n) for n in design.layers), **_software(design, run, images, labels),
            "accuracy": r["accuracy"], "accuracy_std": r["accuracy_std"],

@@ -272,3 +272,15 @@ def test_exact_wires_and_finite_gain_the_term_is_the_cells_at_virtual_ground():
     np.testing.assert_allclose(got_free, want_free, rtol=1e-10)
     got, want, _ = both(default.with_(r_wire_row_ohm=0.0, r_wire_col_ohm=0.0, opamp_gain=1e4))
     assert np.all(np.abs(got / want - 1) < 1e-3)
+
+
+def test_an_energy_aware_run_is_told_apart_in_tables_and_figures():
+    """reg_of carries reg.energy_strength (hw-tradeoff's and explore's rows, energy-report's reg) and
+    style_key gives such a run its own colour, whatever its sparse-firing kind; old runs read 0."""
+    from hwmodel.sources import reg_of
+    from training.plots import KIND_STYLE, style_key
+    new = reg_of({"reg": {"kind": "none", "strength": 0.0, "v_hat": None, "energy_strength": 0.03}})
+    old = reg_of({"reg": {"kind": "none", "strength": 0.0, "v_hat": None}})
+    assert new["energy_strength"] == 0.03 and old["energy_strength"] == 0.0
+    assert style_key(new["kind"], new["energy_strength"]) == "energy" != style_key(old["kind"], old["energy_strength"])
+    assert style_key("m-ssr", 0.0) == "m-ssr" and KIND_STYLE["energy"] != KIND_STYLE["none"]

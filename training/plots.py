@@ -23,10 +23,17 @@ from matplotlib.figure import Figure
 
 from infra import atomic_io  # noqa: E402
 
-KIND_LABEL = {"none": "no regulariser", "m-ssr": "M-SSR", "f-ssr": "F-SSR", "membrane": "membrane loss"}
-# (colour, marker) of each regulariser (training.config.REG_KINDS), in every figure (energy.plots too)
+KIND_LABEL = {"none": "no regulariser", "m-ssr": "M-SSR", "f-ssr": "F-SSR", "membrane": "membrane loss",
+              "energy": "energy-aware (reg.energy_strength)"}
+# (colour, marker) of each regulariser (training.config.REG_KINDS, and "energy" for runs trained with
+# reg.energy_strength > 0, whatever their kind: style_key), in every figure (energy.plots too)
 KIND_STYLE = {"none": ("black", "*"), "m-ssr": ("tab:blue", "o"), "f-ssr": ("tab:orange", "s"),
-              "membrane": ("tab:green", "^")}
+              "membrane": ("tab:green", "^"), "energy": ("tab:red", "D")}
+
+
+def style_key(kind: str, energy_strength) -> str:
+    """The KIND_STYLE / KIND_LABEL entry of a run: "energy" when it was trained energy-aware."""
+    return "energy" if float(energy_strength or 0.0) > 0 else kind
 DPI = 110
 
 
