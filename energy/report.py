@@ -31,11 +31,11 @@ from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
 from infra.errors import CheckpointError, ConfigError
 
-# 5: the integrator's output clamp (component `clamp`, the capacitor at the clamped end voltage),
+# 6: the output clamp one-sided (above the threshold), reg.energy_strength in `reg`; 5: the integrator's output clamp (component `clamp`, the capacitor at the clamped end voltage),
 # gating (`gating`, `t_stop_s`); 4: the field's metrics (field_metrics); 3: exact wire energy for
 # finite gain and passive. Caches of another format are recomputed (the format is part of their
 # fingerprint, as the hardware keys, gating among them, are).
-FORMAT = "ttfs-energy-report/5"
+FORMAT = "ttfs-energy-report/6"
 DELAY_DEFINITION = ("time of the first output spike (the decision), or the window end t_end_s when no "
                     "output neuron fires")
 # Markdown units: name -> (suffix shown in the header, scale the JSON value is divided by)

@@ -23,7 +23,7 @@ from infra import atomic_io
 from infra.errors import CheckpointError, ConfigError
 from infra.fingerprint import digest
 
-FORMAT = "ttfs-hw-tradeoff/1"
+FORMAT = "ttfs-hw-tradeoff/2"   # 2: energy_strength per row (cached rows of 1 are recomputed)
 CSV_NAME = "hw_tradeoff.csv"
 PNG_NAME = "hw_tradeoff.png"
 TRAINED_FOR = {"ideal": "trained for ideal neurons", "this chip": "trained for this chip",

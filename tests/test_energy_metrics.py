@@ -80,7 +80,7 @@ def test_report_md_json_and_summary_show_the_metrics_beside_the_anchors(tmp_path
                  "--out", str(out), "--quiet"]) == 0
     summary = capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
-    assert report["format"] == "ttfs-energy-report/5"
+    assert report["format"] == "ttfs-energy-report/6"
     assert report["anchors"] == [a.to_dict() for a in ANCHORS]
     r = report["runs"][0]
     for key in ("energy_per_inference_j", "average_power_w", "edp_js", "delay_s"):   # kept, with their meaning
