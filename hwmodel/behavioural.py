@@ -31,6 +31,7 @@ from infra.shapes import check_shape
 from training import kernels as train_kernels
 from training import kernels_ref as train_kernels_ref
 from training import network
+from training.energy_term import decision_stop
 from training.encoding import encode_pixels
 
 _BACKENDS = {"numba": (train_kernels, kernels, coupled.coupled_forward),
@@ -90,12 +91,9 @@ def fire(circ: LayerCircuit, t_in_s: np.ndarray, t_end_s: float, delay_s: float,
 
 def stop_times(t_out_s: np.ndarray, t_end_s: float, gating: str, guard_s: float) -> np.ndarray:
     """t_stop per image (N,) in seconds from the output layer's firing times (N, n_out): the window
-    end with gating none, else min(t_end_s, first output spike + guard_s) (inf + guard: t_end_s)."""
-    t_out_s = np.asarray(t_out_s, dtype=np.float64)
-    t_end = np.full(len(t_out_s), float(t_end_s))
-    if gating == "none" or t_out_s.shape[1] == 0:
-        return t_end
-    return np.minimum(t_end, t_out_s.min(axis=1) + guard_s)
+    end with gating none, else min(t_end_s, first output spike + guard_s) (inf + guard: t_end_s);
+    the rule is training.energy_term.decision_stop's (the energy-aware term's)."""
+    return decision_stop(t_out_s, t_end_s, guard_s, gating != "none")[0]
 
 
 def gate_times(times_s: list[np.ndarray], t_end_s: float, gating: str, guard_s: float) -> tuple[list, np.ndarray]:

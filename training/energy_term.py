@@ -42,15 +42,24 @@ class EnergyTerm:
         return self.per_layer_nj.sum(axis=1)
 
 
-def stop_times(form: ConductionForm, t_out_last: np.ndarray, t_end: float) -> tuple[np.ndarray, np.ndarray]:
-    """(t_stop (B,), the first output neuron (B,), -1 where t_stop is the window end)."""
-    b = len(t_out_last)
-    if not form.stops_at_decision or t_out_last.shape[1] == 0:
+def decision_stop(t_out: np.ndarray, t_end: float, guard: float, gated: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The one rule of a gated chip's stop time (docs/hwmodel.md, "Gating"), in any time unit: per
+    image t_stop = min(t_end, first output spike + guard) when `gated`, else t_end; returns (t_stop
+    (B,), the first output neuron (B,), -1 where t_stop is the window end). hwmodel.behavioural's
+    stop_times is this rule in seconds."""
+    t_out = np.asarray(t_out, dtype=np.float64)
+    b = len(t_out)
+    if not gated or t_out.shape[1] == 0:
         return np.full(b, float(t_end)), np.full(b, -1)
-    first = np.argmin(t_out_last, axis=1)
-    t_stop = t_out_last[np.arange(b), first] + form.guard
+    first = np.argmin(t_out, axis=1)
+    t_stop = t_out[np.arange(b), first] + guard
     decided = t_stop < t_end
     return np.where(decided, t_stop, float(t_end)), np.where(decided, first, -1)
+
+
+def stop_times(form: ConductionForm, t_out_last: np.ndarray, t_end: float) -> tuple[np.ndarray, np.ndarray]:
+    """(t_stop (B,), the first output neuron (B,), -1 where t_stop is the window end)."""
+    return decision_stop(t_out_last, t_end, form.guard, form.stops_at_decision)
 
 
 def conduction_energy(form: ConductionForm, t_input, layer_times, t_end: float, coef: float = 1.0,
