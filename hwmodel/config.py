@@ -135,8 +135,9 @@ class HardwareConfig:
         require(self.gating != "column" or self.wire_model != "exact"
                 or not (self.r_wire_row_ohm > 0 or self.r_wire_col_ohm > 0), "hw.gating",
                 "column gating is not modelled with exact wires (disconnecting a column changes the "
-                "currents in the others); use hw.wire_model: first-order, no wire resistance, or "
-                "hw.gating: decision")
+                "currents in the others); use hw.wire_model: first-order (the behavioural and energy "
+                "models only: netlists write column gating without wire resistance), no wire resistance, "
+                "or hw.gating: decision")
         require(self.wire_model in WIRE_MODELS, "hw.wire_model",
                 f"must be one of {', '.join(WIRE_MODELS)} (got {self.wire_model!r})")
         for key, paired in (("tile_rows", "dual-rail"), ("tile_cols", "differential")):
