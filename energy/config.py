@@ -66,6 +66,10 @@ class EnergyConfig:
                 f"must be >= 1 (the output must reach the threshold), or .inf for an unclamped op-amp "
                 f"(got {self.swing_over_threshold})")
 
+    def static_power_w(self, neuron: str) -> float:
+        """A neuron's static power (W): its comparator's bias, and its op-amp's for an integrator."""
+        return self.p_comparator_static_w + (self.p_opamp_static_w if neuron == "integrator" else 0.0)
+
     def swing_v(self, v_th_v: float) -> float | None:
         """The op-amp output swing of a layer with threshold v_th_v (None: unclamped)."""
         if self.v_swing_v is not None:

@@ -64,7 +64,7 @@ from tqdm import tqdm
 
 from energy import kernels, kernels_ref
 from energy.config import EnergyConfig
-from hwmodel.config import GATINGS, check_circuit
+from hwmodel.config import GATINGS, check_circuit, rows_per_input
 from infra.errors import CheckpointError, ConfigError
 from infra.shapes import check_chain, check_shape
 
@@ -224,11 +224,6 @@ def conduction_spike_count(t_rows_s, g_row_s, v_read_v: float, t_end_s) -> np.nd
     return n_fired * float(np.mean(g_row_s)) * v_read_v ** 2 * mean_rem
 
 
-def rows_per_input(scheme: str, n_out: int) -> tuple[int, int]:
-    """(rows switched per input spike, cells on each row)."""
-    return (2, n_out) if scheme == "dual-rail" else (1, 2 * n_out)
-
-
 def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_times_s,
                      backend: str = "numba") -> EnergyResult:
     """Energy of every image from its input spike times (N, n_in) and every layer's firing times
@@ -261,7 +256,7 @@ def energy_per_image(circ: EnergyCircuit, cfg: EnergyConfig, t_input_s, layer_ti
         t_input_s = np.where(t_input_s > t_stop[:, None], np.inf, t_input_s)
     t_run = t_stop[:, None] if gated else T           # when the rows stop conducting, per image
     drivers = [t_input_s] + times
-    p_static = cfg.p_comparator_static_w + (cfg.p_opamp_static_w if circ.neuron == "integrator" else 0.0)
+    p_static = cfg.static_power_w(circ.neuron)
     column = _COLUMN[backend]
     for g in range(L + 1):
         t_rows = drivers[g]

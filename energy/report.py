@@ -24,7 +24,8 @@ import numpy as np
 
 from energy.anchors import ANCHORS, OPS_PER_MAC
 from energy.config import EnergyConfig
-from energy.model import COMPONENTS, design_energy, rows_per_input
+from energy.model import COMPONENTS, design_energy
+from hwmodel.config import rows_per_input
 from hwmodel.sources import Source, load_source, read_mapping, reg_of, resolve_sources
 from infra import atomic_io, provenance
 from infra.fingerprint import digest

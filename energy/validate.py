@@ -167,7 +167,7 @@ def measure_layer(circuit, l: int, t_rows_s, settings: dict | None = None, t_sto
 def supply(cfg: EnergyConfig, neuron: str):
     """The energy model's supply terms as the netlists write them (netlists.circuit.Supply)."""
     from netlists.circuit import Supply
-    return Supply(p_static_w=cfg.p_comparator_static_w + (cfg.p_opamp_static_w if neuron == "integrator" else 0.0),
+    return Supply(p_static_w=cfg.static_power_w(neuron),
                   e_comparator_j=cfg.e_comparator_j, c_wire_per_cell_f=cfg.c_wire_per_cell_f,
                   e_row_driver_j=cfg.e_row_driver_j)
 

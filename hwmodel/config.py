@@ -31,6 +31,13 @@ GATINGS = ("none", "decision", "column")
 KTC_TEMPERATURE_MAX_K = 600.0   # well above any chip's operating range: a larger value is a mistake
 
 
+def rows_per_input(scheme: str, n_out: int) -> tuple[int, int]:
+    """(physical rows one input drives, cells on each row) of a crossbar with n_out neurons:
+    dual-rail a + and a - row of n_out cells; differential one row across both columns of every
+    neuron (the energy model's row switching and the netlists' row wires both count these)."""
+    return (2, n_out) if scheme == "dual-rail" else (1, 2 * n_out)
+
+
 def check_circuit(neuron: str, scheme: str, prefix: str = "") -> None:
     """`neuron` and `scheme` name a circuit the toolkit models, else a ConfigError naming the key
     (`{prefix}neuron`, `{prefix}scheme`) and the choices."""

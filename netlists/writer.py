@@ -32,6 +32,7 @@ import numpy as np
 
 from infra.errors import SimulationError
 from infra.inert_text import comment_line, number_text
+from hwmodel.config import rows_per_input
 from hwmodel.tiles import layer_tiles
 from netlists.circuit import Circuit
 
@@ -178,10 +179,8 @@ def _pwl(t_s: float, level_v: float, t_rise_s: float, t_off_s: float | None = No
 
 
 def cells_per_row(circuit: Circuit, l: int) -> int:
-    """Cells on one physical row of layer l's crossbar: n_out (dual-rail: a + and a - row per input)
-    or 2 n_out (differential: one row per input across both columns of every neuron)."""
-    n_out = circuit.g_pos[l].shape[1]
-    return n_out if circuit.scheme == "dual-rail" else 2 * n_out
+    """Cells on one physical row of layer l's crossbar (hwmodel.config.rows_per_input)."""
+    return rows_per_input(circuit.scheme, circuit.g_pos[l].shape[1])[1]
 
 
 def _row_pulse_j(circuit: Circuit, l: int) -> float:
@@ -189,8 +188,8 @@ def _row_pulse_j(circuit: Circuit, l: int) -> float:
     per physical row e_row_driver_j plus the driver's loss charging the wire, 1/2 C_row v_read^2
     (an ideal source delivers only the 1/2 C_row v_read^2 the wire stores)."""
     sup = circuit.supply
-    rails = 2 if circuit.scheme == "dual-rail" else 1
-    c_row = cells_per_row(circuit, l) * sup.c_wire_per_cell_f
+    rails, cells = rows_per_input(circuit.scheme, circuit.g_pos[l].shape[1])
+    c_row = cells * sup.c_wire_per_cell_f
     return rails * (sup.e_row_driver_j + 0.5 * c_row * circuit.v_read_v ** 2)
 
 
