@@ -42,15 +42,15 @@ class Profile:
     trials: int                   # Monte-Carlo chips of hw-eval
     sim_images: int
     explore_limit: int
+    workers: int                  # ngspice workers (simulate --workers), sweep and explore jobs
 
 
 PROFILES = {
     # about 10 minutes on 2 cores (docs/results.md, "The demo")
-    "full": Profile("[784, 400, 10]", None, None, 4, 64, 2e-3, 2e-5, 0.5, 6000, None, 3, 20, 1000),
+    "full": Profile("[784, 400, 10]", None, None, 4, 64, 2e-3, 2e-5, 0.5, 6000, None, 3, 20, 1000, 2),
     # seconds: the default test suite runs this
-    "tiny": Profile("[784, 16, 10]", 600, 200, 1, 20, 2e-3, 1e-4, 0.2, 200, 200, 2, 1, 100),
+    "tiny": Profile("[784, 16, 10]", 600, 200, 1, 20, 2e-3, 1e-4, 0.2, 200, 200, 2, 1, 100, 1),
 }
-WORKERS = 2     # ngspice workers and sweep/explore jobs
 
 
 def _run(argv, capture=False):
@@ -68,8 +68,17 @@ def _sets(values) -> list[str]:
     return [x for s in values for x in ("--set", s)]
 
 
+_STEPS: list[tuple[str, float]] = []     # (title, start time) of this demo's steps, for their wall times
+
+
 def _step(title: str):
+    _STEPS.append((title, time.perf_counter()))
     print(f"\n== {title}", flush=True)
+
+
+def _step_times() -> dict:
+    ends = [t for _, t in _STEPS[1:]] + [time.perf_counter()]
+    return {title: round(end - t0, 1) for (title, t0), end in zip(_STEPS, ends)}
 
 
 def _limit(n):
@@ -79,6 +88,7 @@ def _limit(n):
 def run_demo(out: Path, profile: Profile, hw: str, low_power: str, quiet: bool) -> dict:
     from training.sweep import SweepPoint
     out.mkdir(parents=True, exist_ok=True)
+    _STEPS.clear()
     q = ["--quiet"] if quiet else []
     common = [f"model.layers={profile.layers}", f"train.epochs={profile.epochs}",
               f"train.batch_size={profile.batch_size}", f"train.lr={profile.lr}", "train.shift_px=0"]
@@ -87,9 +97,9 @@ def run_demo(out: Path, profile: Profile, hw: str, low_power: str, quiet: bool) 
     sweep = out / "runs" / "ideal"
     n_train = profile.train_limit or "60,000"
     _step(f"train {profile.layers} on {n_train} MNIST images, {profile.epochs} epochs, without and with M-SSR "
-          f"({WORKERS} at once)")
+          f"({profile.workers} at once)")
     _run(["sweep", "--config", TRAIN_PRESET, "--reg", "m-ssr", "--strengths", f"0,{profile.mssr_strength}",
-          "--jobs", WORKERS, "--no-plots", "--out", sweep, *_sets(common), *q])
+          "--jobs", profile.workers, "--no-plots", "--out", sweep, *_sets(common), *q])
     ideal = {"baseline": sweep / SweepPoint("none", 0.0).name,
              "m-ssr": sweep / SweepPoint("m-ssr", profile.mssr_strength).name}
 
@@ -126,9 +136,9 @@ def run_demo(out: Path, profile: Profile, hw: str, low_power: str, quiet: bool) 
         row = {"run": str(run), "design": str(design), "chip": Path(chip).stem,
                "gating": "decision" if sets else "none", "software": software, "hardware": hw_eval}
         if simulate:
-            _step(f"simulate {profile.sim_images} test images of {name} in ngspice ({WORKERS} workers)")
+            _step(f"simulate {profile.sim_images} test images of {name} in ngspice ({profile.workers} workers)")
             sim_dir = out / "sim" / _slug(name)
-            _run(["simulate", design, "--limit", profile.sim_images, "--workers", WORKERS, "--out", sim_dir, *q])
+            _run(["simulate", design, "--limit", profile.sim_images, "--workers", profile.workers, "--out", sim_dir, *q])
             row["circuit"] = json.loads((sim_dir / "summary.json").read_text())
         summary["rows"][name] = row
 
@@ -150,8 +160,9 @@ def run_demo(out: Path, profile: Profile, hw: str, low_power: str, quiet: bool) 
     explore = out / "explore"
     _step(f"explore: the {lp_name} runs x gating none/decision x read voltage 0.1/0.2 V ({profile.explore_limit} images)")
     _run(["explore", *chip_runs.values(), "--hw", low_power, "--vary", "gating=none,decision",
-          "--vary", "v_read_v=0.1,0.2", "--limit", profile.explore_limit, "--jobs", WORKERS, "--out", explore, *q])
+          "--vary", "v_read_v=0.1,0.2", "--limit", profile.explore_limit, "--jobs", profile.workers, "--out", explore, *q])
 
+    summary["step_wall_s"] = _step_times()
     summary[provenance.KEY] = provenance.provenance()
     summary["artefacts"] = {
         "runs": str(out / "runs"), "designs": str(out / "designs"), "netlist": str(netlist),
@@ -189,8 +200,8 @@ def format_table(summary: dict) -> str:
     rows.append(f"\nSoftware: ideal neurons (for the chip-trained runs, `ttfs eval --ideal`); behavioural: the chip "
                 f"model on the test set, mean +- std over chips; circuit: ngspice; spikes per hidden neuron and "
                 f"energy: the chip model; savings: of the total energy against the first network on the same chip. "
-                f"The low-power chip's baseline uses {100 * (1 - lp['energy']['energy_per_inference_j'] / base[0]):.1f}% "
-                f"less energy per inference than the default chip's.")
+                f"The low-power chip's baseline uses {base[0] / lp['energy']['energy_per_inference_j']:.0f} times less "
+                f"energy per inference than the default chip's.")
     return "\n".join(rows)
 
 
