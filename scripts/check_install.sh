@@ -36,7 +36,7 @@ fi
 "$venv/bin/python" - "$work/outside/demo/summary.json" <<'EOF'
 import json, sys
 summary = json.load(open(sys.argv[1]))
-assert summary["baseline"]["circuit"]["n_ok"] == 1, summary["baseline"]["circuit"]
+assert summary["rows"]["baseline"]["circuit"]["n_ok"] == 1, summary["rows"]["baseline"]["circuit"]
 assert summary["provenance"]["ttfs-codesign"], summary["provenance"]
 EOF
 echo "check-install: pip install . into a fresh environment, ttfs presets and ttfs demo --profile tiny" \

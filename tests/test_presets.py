@@ -48,6 +48,7 @@ def test_every_kind_has_presets_and_the_demo_defaults_are_presets():
     assert kinds == set(CLASSES)
     assert config_path(cmd_demo.TRAIN_PRESET, "train") == PRESETS_DIR / f"{cmd_demo.TRAIN_PRESET}.yaml"
     assert config_path(cmd_demo.HW_PRESET, "hw") == PRESETS_DIR / "hw" / f"{cmd_demo.HW_PRESET}.yaml"
+    assert config_path(cmd_demo.LOW_POWER_PRESET, "hw") == PRESETS_DIR / "hw" / f"{cmd_demo.LOW_POWER_PRESET}.yaml"
 
 
 @pytest.mark.parametrize("preset", presets(), ids=lambda p: f"{p.kind}-{p.name}")
