@@ -39,6 +39,7 @@ def demo_folder(tmp_path_factory):
     return cwd
 
 
+@pytest.mark.slow     # about 30 s CPU: the tiny demo, a sweep, explore, ngspice
 def test_every_runnable_readme_block(demo_folder, monkeypatch, capsys):
     monkeypatch.chdir(demo_folder)
     ran = []
