@@ -35,10 +35,12 @@ class Profile:
     epochs: int
     batch_size: int
     lr: float
+    shift_px: int                 # random translations (train.shift_px)
     mssr_strength: float
     energy_strength: float        # reg.energy_strength of the energy-aware fine-tune (loss per nJ per image)
     finetune_limit: int           # training images of the one-epoch fine-tunes for the low-power chip
     eval_images: int | None       # None: the whole test set
+    energy_images: int | None     # test images of the energy reports
     trials: int                   # Monte-Carlo chips of hw-eval
     sim_images: int
     explore_limit: int
@@ -47,9 +49,9 @@ class Profile:
 
 PROFILES = {
     # about 10 minutes on 2 cores (docs/results.md, "The demo")
-    "full": Profile("[784, 400, 10]", None, None, 4, 64, 2e-3, 2e-5, 0.5, 6000, None, 3, 20, 1000, 2),
+    "full": Profile("[784, 400, 10]", None, None, 8, 64, 1e-3, 1, 5e-6, 0.5, 6000, None, 2000, 3, 20, 1000, 2),
     # seconds: the default test suite runs this
-    "tiny": Profile("[784, 16, 10]", 600, 200, 1, 20, 2e-3, 1e-4, 0.2, 200, 200, 2, 1, 100, 1),
+    "tiny": Profile("[784, 16, 10]", 600, 200, 1, 20, 2e-3, 0, 1e-4, 0.2, 200, 200, 200, 2, 1, 100, 1),
 }
 
 
@@ -91,7 +93,7 @@ def run_demo(out: Path, profile: Profile, hw: str, low_power: str, quiet: bool) 
     _STEPS.clear()
     q = ["--quiet"] if quiet else []
     common = [f"model.layers={profile.layers}", f"train.epochs={profile.epochs}",
-              f"train.batch_size={profile.batch_size}", f"train.lr={profile.lr}", "train.shift_px=0"]
+              f"train.batch_size={profile.batch_size}", f"train.lr={profile.lr}", f"train.shift_px={profile.shift_px}"]
     common += [f"data.train_limit={profile.train_limit}"] if profile.train_limit else []
     common += [f"data.test_limit={profile.test_limit}"] if profile.test_limit else []
     sweep = out / "runs" / "ideal"
@@ -151,7 +153,7 @@ def run_demo(out: Path, profile: Profile, hw: str, low_power: str, quiet: bool) 
         names = [n for n, _, c, _, _ in rows if c == chip]
         report = out / "reports" / Path(chip).stem
         _step(f"energy report on {Path(chip).stem}: {', '.join(names)} (savings against the first)")
-        _run(["energy-report", *[designs[n] for n in names], "--hw", chip, *_limit(profile.eval_images),
+        _run(["energy-report", *[designs[n] for n in names], "--hw", chip, *_limit(profile.energy_images),
               "--out", report, *q])
         for name, r in zip(names, json.loads((report / "report.json").read_text())["runs"]):
             summary["rows"][name]["energy"] = r
