@@ -120,12 +120,11 @@ def grid(base: HardwareConfig, vary, fixed_keys=()) -> list[Point]:
     return points
 
 
-def run_sources(paths) -> list[tuple[str, Source]]:
-    """(group, run) for every run of the folders given (runs and sweeps; hwmodel.tradeoff.input_groups),
-    else a ConfigError: a design keeps the chip it was mapped onto, so it has no place in a grid."""
-    from hwmodel.tradeoff import input_groups
-
-    pairs = [(group, src) for group, sources in input_groups(paths) for src in sources]
+def run_sources(groups) -> list[tuple[str, Source]]:
+    """(group, run) for every run of the input groups (hwmodel.tradeoff.input_groups of the folders
+    given: runs and sweeps), else a ConfigError: a design keeps the chip it was mapped onto, so it
+    has no place in a grid."""
+    pairs = [(group, src) for group, sources in groups for src in sources]
     for _, src in pairs:
         if src.kind != "run":
             raise ConfigError(f"{src.path}: a design folder keeps the chip it was mapped onto; explore maps runs "
@@ -211,8 +210,9 @@ def explore(paths, points: list[Point], cfg: EnergyConfig, out, trials: int = 1,
     from infra.workers import run_tasks, thread_env
 
     out = Path(out)
-    runs = run_sources(paths)
-    dataset = common_dataset(input_groups(paths))
+    groups = input_groups(paths)
+    runs = run_sources(groups)
+    dataset = common_dataset(groups)
     data = _test_images(dataset, limit, data_dir)
     data_key = digest(data.images, data.labels)
     sources = [src for _, src in runs]

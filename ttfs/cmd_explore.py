@@ -19,13 +19,14 @@ def cmd_explore(args) -> int:
         raise ConfigError(f"--jobs {args.jobs} and --dask: choose one (--dask sends every pair to the cluster)")
     prepare_out_dir(args.out)
     from energy.explore import PARETO_CSV, PARETO_PNG, POINTS_CSV, explore, grid, run_sources
+    from hwmodel.tradeoff import input_groups
     from infra.workers import check_dask_address
 
     sets = flags.overrides(args)
     base = load_hw(args.hw, sets["hw"])
     cfg = load_energy(args.energy, sets["energy"])
     points = grid(base, args.vary, [s.partition("=")[0].strip() for s in sets["hw"]])
-    run_sources(args.inputs)                  # every input is a run or a sweep of runs, before any work
+    run_sources(input_groups(args.inputs))    # every input is a run or a sweep of runs, before any work
     if args.dask:
         check_dask_address(args.dask)
     r = explore(args.inputs, points, cfg, args.out, trials=args.trials, limit=args.limit, data_dir=args.data_dir,
