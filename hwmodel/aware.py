@@ -118,6 +118,10 @@ class ChipTraining:
         defaults (off), so a run trained before a key existed still trains for the same chip."""
         return HardwareConfig.from_dict(saved).to_dict()
 
+    def _rate_per_s(self) -> float:
+        """A conduction rate per siemens of cell conductance: v_read^2 tau_s in nJ per model time unit."""
+        return self.hw.v_read_v ** 2 * self.hw.time_scale_s * 1e9
+
     def conduction(self, layers) -> ConductionForm | None:
         """The conduction energy of layers this view drew (training.chip_layer.ConductionForm):
         rates v_read^2 tau_s (g_pos + g_neg) in nJ per model time unit, with the cells the energy
@@ -127,7 +131,7 @@ class ChipTraining:
         conduct g (v_row - v_col): not this form (docs/regularizers.md)."""
         if self.hw.neuron != "integrator":
             return None
-        per_s = self.hw.v_read_v ** 2 * self.hw.time_scale_s * 1e9
+        per_s = self._rate_per_s()
         rates = []
         for l, layer in enumerate(layers):
             c = getattr(layer, "chain", None)
@@ -143,7 +147,7 @@ class ChipTraining:
         of layers this view drew (or nominal), plus dLoss/d`conduction(layers)`.rates (grad_rates)."""
         out = []
         v_read = self.hw.v_read_v
-        per_s = v_read ** 2 * self.hw.time_scale_s * 1e9
+        per_s = self._rate_per_s()
         for l, (w, layer) in enumerate(zip(weights, layers)):
             c = getattr(layer, "chain", None)
             if c is None:
