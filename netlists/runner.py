@@ -93,13 +93,17 @@ def simulate_image(circuit: Circuit, t_input_s: np.ndarray, timeout_s: float = 9
 
     start, cpu0 = time.perf_counter(), cpu()
     errors = []
+
+    def version() -> str | None:     # the ngspice that ran it, in this (worker) process
+        return provenance.provenance()["ngspice"]
+
     for attempt, settings in enumerate((FAST, SAFE)):
         try:
             with _LOCK:
                 times = simulate_network(circuit, t_input_s, settings, timeout_s=timeout_s)
             return {"status": "ok", "times": [t.tolist() for t in times], "retried": attempt > 0,
                     "errors": errors, "seconds": time.perf_counter() - start,
-                    "cpu_seconds": cpu() - cpu0}
+                    "cpu_seconds": cpu() - cpu0, "ngspice": version()}
         except EngineError as exc:           # no ngspice at all: safer solver settings cannot help
             errors.append(str(exc))
             return {"status": "failed", "times": None, "retried": attempt > 0, "errors": errors,
@@ -107,7 +111,7 @@ def simulate_image(circuit: Circuit, t_input_s: np.ndarray, timeout_s: float = 9
         except SimulationError as exc:
             errors.append(str(exc)[:500])
     return {"status": "failed", "times": None, "retried": True, "errors": errors,
-            "seconds": time.perf_counter() - start, "cpu_seconds": cpu() - cpu0}
+            "seconds": time.perf_counter() - start, "cpu_seconds": cpu() - cpu0, "ngspice": version()}
 
 
 def _task(design_path: str, t_rise_s, index: int, t_input_s, timeout_s: float, wires: str = "reduced") -> tuple:
@@ -131,6 +135,8 @@ def compare(index: int, label: int, sim: dict, behavioural: list, t_end_s: float
            "retried": sim["retried"]}
     if sim["errors"]:
         rec["errors"] = sim["errors"]
+    if sim.get("ngspice"):
+        rec["ngspice"] = sim["ngspice"]
     if sim["status"] != "ok":
         return rec
     circuit = [np.asarray(t, dtype=np.float64) for t in sim["times"]]
@@ -179,6 +185,15 @@ def summarize(records: list, t_end_s: float) -> dict:
         out["seconds_per_image"] = float(np.mean([r["seconds"] for r in records]))
         out["cpu_seconds_per_image"] = float(np.mean([r["cpu_seconds"] for r in records]))
     return out
+
+
+def _provenance(records: list) -> dict:
+    """provenance() with the ngspice versions that simulated these records (known also on a rerun
+    that simulated nothing, or when workers did; this process's for records written before they
+    carried it)."""
+    versions = sorted({r["ngspice"] for r in records if r.get("ngspice")})
+    here = provenance.provenance()
+    return {**here, "ngspice": ", ".join(versions) if versions else here["ngspice"]}
 
 
 def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | None = None,
@@ -245,7 +260,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
         summary = summarize(records, circuit.t_end_s)
         summary.update({"design": str(design_path), "workers": workers if not dask_address else None,
                         "dask": dask_address, "neuron": circuit.neuron, "scheme": circuit.scheme,
-                        "layers": circuit.sizes, provenance.KEY: provenance.provenance()})
+                        "layers": circuit.sizes, provenance.KEY: _provenance(records)})
         if records:
             atomic_io.write_text(out_dir / SUMMARY, json.dumps(summary, indent=1))
     return summary

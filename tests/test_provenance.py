@@ -134,3 +134,19 @@ def test_git_state_of_a_checkout_an_installed_copy_and_no_git(tmp_path, monkeypa
 def test_nir_export_records_the_package_version():
     from training import nir_export
     assert nir_export._package_version() == provenance.provenance()["ttfs-codesign"] == metadata.version("ttfs-codesign")
+
+
+def test_a_rerun_and_workers_keep_the_ngspice_version(chain, tmp_path, monkeypatch):
+    """A rerun that simulates nothing (ngspice never loaded) and images simulated by worker processes
+    still name the ngspice that produced them: each results.jsonl record carries its version."""
+    records = [json.loads(line) for line in (chain / "sim" / "results.jsonl").read_text().splitlines()]
+    assert [r["ngspice"] for r in records] == [ngspice_version()]
+    monkeypatch.setitem(provenance._RECORDED, "ngspice", None)     # a fresh process: nothing loaded yet
+    assert main(["simulate", str(chain / "design"), "--limit", "1", "--out", str(chain / "sim"), "--quiet"]) == 0
+    summary = json.loads((chain / "sim" / "summary.json").read_text())
+    assert summary[provenance.KEY]["ngspice"] == ngspice_version()
+    assert main(["simulate", str(chain / "design"), "--limit", "2", "--workers", "2", "--out", str(tmp_path / "w"),
+                 "--quiet"]) == 0
+    assert provenance.provenance()["ngspice"] is None             # this process never loaded ngspice
+    summary = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert summary["n_ok"] == 2 and summary[provenance.KEY]["ngspice"] == ngspice_version()
