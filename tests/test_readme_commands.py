@@ -54,3 +54,49 @@ def test_every_runnable_readme_block(demo_folder, monkeypatch, capsys):
     # the three daily jobs and the steps before and after them are all among the blocks
     for cmd in ("train", "map", "export-netlist", "simulate", "energy-report", "explore", "hw-eval", "eval"):
         assert cmd in ran, cmd
+
+
+DASK_MARKER = "<!-- runnable: dask -->"
+
+
+def _scheduler_address(proc, log: Path, timeout_s: float = 60.0) -> str:
+    """The tcp:// address `dask scheduler` writes to its log once it listens."""
+    import time
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and proc.poll() is None:
+        found = re.search(r"Scheduler at:\s*(tcp://\S+)", log.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.5)
+    raise AssertionError(f"dask scheduler printed no address: {log.read_text()[-2000:]}")
+
+
+@pytest.mark.slow     # a dask scheduler and two workers on this machine, ngspice on 20 tiny images
+def test_the_dask_block_runs_on_a_local_scheduler(demo_folder, tmp_path, monkeypatch, capsys):
+    import json
+    import subprocess
+    text = README.read_text()
+    block = re.findall(re.escape(DASK_MARKER) + r"\s*\n```bash\n(.*?)\n```", text, flags=re.S)
+    assert len(block) == 1 == text.count(DASK_MARKER)
+    lines = [ln.split(" #")[0].strip() for ln in block[0].splitlines() if ln.strip()]
+    assert [ln.split()[:2] for ln in lines] == [["dask", "scheduler"], ["dask", "worker"], ["ttfs", "simulate"]]
+    monkeypatch.chdir(demo_folder)
+    procs = []
+    logs = [tmp_path / "scheduler.log", tmp_path / "worker.log"]
+    try:
+        with open(logs[0], "w") as log:
+            procs.append(subprocess.Popen(shlex.split(lines[0]), stderr=log, stdout=log))
+        address = _scheduler_address(procs[0], logs[0])
+        with open(logs[1], "w") as log:
+            procs.append(subprocess.Popen(shlex.split(lines[1].replace("tcp://HOST:8786", address)),
+                                          stderr=log, stdout=log))
+        argv = shlex.split(lines[2].replace("tcp://HOST:8786", address))[1:]
+        assert main(argv) == 0, lines[2]
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=60)
+    capsys.readouterr()
+    out = demo_folder / argv[argv.index("--out") + 1]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dask"] == address and summary["n_ok"] == 20 and summary["n_failed"] == 0
