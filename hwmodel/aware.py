@@ -71,15 +71,21 @@ def _ratio(eff: np.ndarray, cell: np.ndarray) -> np.ndarray:
 
 
 class ChipTraining:
-    """ChipView of the chip `hw` for a network of `model` (training.chip_layer)."""
+    """ChipView of the chip `hw` for a network of `model` (training.chip_layer); static_power_w is
+    one neuron's static power (W, energy.config.EnergyConfig.static_power_w), which the energy
+    term counts for every neuron until the chip stops (0: conduction only)."""
 
-    def __init__(self, hw: HardwareConfig, model: ModelConfig):
+    def __init__(self, hw: HardwareConfig, model: ModelConfig, static_power_w: float = 0.0):
+        if not (np.isfinite(static_power_w) and static_power_w >= 0):
+            raise ConfigError(f"static_power_w: {static_power_w!r} W is not a finite power >= 0; check the "
+                              "energy config's p_comparator_static_w and p_opamp_static_w")
         window_s = model.t_end * hw.time_scale_s
         if hw.comparator_delay_s >= window_s:
             raise ConfigError(f"hw.comparator_delay_s: {hw.comparator_delay_s:g} s is not shorter than the window "
                               f"(model.t_end x hw.time_scale_s = {window_s:g} s), so no spike would be seen in it; "
                               "lower it or lengthen hw.time_scale_s")
         self.hw, self.model = hw, model
+        self.static_power_w = float(static_power_w)
         self._nominal_hw = hw.with_(**_RANDOM_OFF)
         self._exact_wires = has_wires(hw) and hw.wire_model == "exact"
         self._wire_ratios: list | None = None      # per layer (r_pos, r_neg, r_self), exact wires
@@ -123,12 +129,13 @@ class ChipTraining:
         return self.hw.v_read_v ** 2 * self.hw.time_scale_s * 1e9
 
     def conduction(self, layers) -> ConductionForm | None:
-        """The conduction energy of layers this view drew (training.chip_layer.ConductionForm):
-        rates v_read^2 tau_s (g_pos + g_neg) in nJ per model time unit, with the cells the energy
-        model counts (energy.model's conduction, exact form: the programmed cells, their first-order
+        """The energy of layers this view drew (training.chip_layer.ConductionForm): rates
+        v_read^2 tau_s (g_pos + g_neg) in nJ per model time unit, with the cells the energy model
+        counts (energy.model's conduction, exact form: the programmed cells, their first-order
         effective conductances with first-order wires, and with exact wires the cells themselves,
-        i.e. without the wires' share), and hw.gating's stop. None for passive columns, whose cells
-        conduct g (v_row - v_col): not this form (docs/regularizers.md)."""
+        i.e. without the wires' share), the static power static_power_w x (neurons of all layers)
+        x tau_s in nJ per model time unit (energy.model's static), and hw.gating's stop. None for
+        passive columns, whose cells conduct g (v_row - v_col): not this form (docs/regularizers.md)."""
         if self.hw.neuron != "integrator":
             return None
         per_s = self._rate_per_s()
@@ -139,8 +146,10 @@ class ChipTraining:
                 raise TypeError(f"layer {l}: conduction needs layers drawn by this ChipTraining (draw or nominal)")
             rates.append(c.g_cond * per_s)
         gating = self.hw.gating
+        n_neurons = sum(r.shape[1] for r in rates)
         return ConductionForm(rates, stops_at_decision=gating != "none",
-                              guard=self.hw.decision_guard_s / self.hw.time_scale_s, column_stops=gating == "column")
+                              guard=self.hw.decision_guard_s / self.hw.time_scale_s, column_stops=gating == "column",
+                              static_nj_per_t=self.static_power_w * n_neurons * self.hw.time_scale_s * 1e9)
 
     def pull_back(self, weights, layers, grad_w, grad_lam, grad_rates=None) -> list[np.ndarray]:
         """dLoss/dweights from dLoss/dw_eff (grad_w) and dLoss/dlam (grad_lam, None entries allowed)

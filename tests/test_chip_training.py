@@ -28,6 +28,8 @@ LOSS = LossConfig(tau_soft=0.5, gamma_t=1e-2, t_ref=2.0)
 class AnalyticView:
     """w_eff = scale w, lam_i = lam0 + lam_w sum_j |w_ij|, thresholds v_th (1 + offsets), a delay."""
 
+    static_power_w = 0.0
+
     def __init__(self, scale=1.0, lam0=0.0, lam_w=0.0, offsets=None, delay=0.0, leaky=True):
         self.scale, self.lam0, self.lam_w, self.offsets, self.delay, self.leaky = \
             scale, lam0, lam_w, offsets, delay, leaky

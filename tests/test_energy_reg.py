@@ -1,7 +1,9 @@
-"""Energy-aware training (reg.energy_strength): the chip's conduction energy as training computes it
-(training.energy_term on hwmodel.aware's ConductionForm) against energy.model and a brute-force
-time integral, its gradient through the whole network against finite differences, strength 0 bit
-for bit unchanged, and a tiny CLI run that spends less energy than the same run without it."""
+"""Energy-aware training (reg.energy_strength): the chip's conduction and static energy as training
+computes it (training.energy_term on hwmodel.aware's ConductionForm) against energy.model and a
+brute-force time integral, its gradient through the whole network against finite differences,
+strength 0 bit for bit unchanged, the static power a run records and resumes with (a run saved
+before it was counted: conduction only), and a tiny CLI run that spends less energy than the same
+run without it."""
 from __future__ import annotations
 
 import json
@@ -16,7 +18,7 @@ from hwmodel.behavioural import layer_times
 from hwmodel.config import HardwareConfig
 from hwmodel.mapping import map_model
 from infra.config import PRESETS_DIR, load_config
-from infra.errors import ConfigError
+from infra.errors import CheckpointError, ConfigError
 from tests.finite_diff import weight_differences
 from training import energy_term, kernels, kernels_ref, network
 from training.config import ModelConfig, RegConfig
@@ -26,6 +28,7 @@ IDEAL = load_config(PRESETS_DIR / "hw" / "ideal.yaml", HardwareConfig, section="
 # smooth for finite differences: no quantisation or stuck cells, a fixed full scale; drawn variation
 # and a comparator delay (fixed draws within a step)
 SMOOTH = IDEAL.with_(full_scale_weight=1.5, clip_weights=True, prog_sigma=0.1, comparator_delay_s=5e-8)
+P_STATIC_W = EnergyConfig().static_power_w("integrator")    # the built-in defaults' comparator + op-amp bias
 
 
 def _weights(seed=0):
@@ -73,7 +76,8 @@ def _brute_force_nj(form, t_in, times, t_end, dt=2e-4):
 def test_the_term_is_energy_models_conduction(scheme, wires, gating):
     """Per image and crossbar the term (nominal chip) equals energy.model's exact conduction of the
     same design (gated there by the behavioural model's gate_times), on the behavioural model's
-    firing times and on training's own ungated ones."""
+    firing times and on training's own ungated ones; its static part per image equals energy.model's
+    `static` summed over the layers (the neurons' bias until the image's t_stop)."""
     hw = IDEAL.with_(scheme=scheme, comparator_delay_s=5e-8, full_scale_weight=1.5, clip_weights=True, bits=6,
                      gating=gating, decision_guard_s=2e-7)
     if wires:
@@ -84,10 +88,14 @@ def test_the_term_is_energy_models_conduction(scheme, wires, gating):
     t_in = _inputs(3, b=8)
     times_s = layer_times(design, t_in * tau, design.stored_chip())
     result = energy_per_image(EnergyCircuit.from_design(design), EnergyConfig(), t_in * tau, times_s)
-    view = ChipTraining(hw, MODEL)
+    view = ChipTraining(hw, MODEL, static_power_w=P_STATIC_W)
     term = energy_term.conduction_energy(view.conduction(view.nominal(w)), t_in, [t / tau for t in times_s],
                                          MODEL.t_end)
     want = result.energy_j[:, :MODEL.n_hidden_layers + 1, COMPONENTS.index("conduction")]
+    static = result.energy_j[:, :, COMPONENTS.index("static")].sum(axis=1)
+    assert static.min() > 0
+    np.testing.assert_allclose(term.static_nj * 1e-9, static, rtol=1e-10)
+    np.testing.assert_allclose(term.values_nj * 1e-9, want.sum(axis=1) + static, rtol=1e-10)
     assert want.min() > 0
     if gating != "none":
         assert np.all(result.t_stop_s < design.t_end_s)
@@ -117,15 +125,17 @@ def test_the_term_is_the_time_integral_of_the_conducting_cells(gating):
         assert np.all(term.values_nj < plain.values_nj)
 
 
+@pytest.mark.parametrize("static", [False, True], ids=["conduction", "with-static"])
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("scheme", ["dual-rail", "differential"])
 @pytest.mark.parametrize("gating", ["none", "decision", "column"])
-def test_the_gradient_through_the_whole_network_matches_finite_differences(gating, scheme, backend):
+def test_the_gradient_through_the_whole_network_matches_finite_differences(gating, scheme, backend, static):
     """d(batch energy)/d(every weight of every layer), through the firing times (the network's
     exact backward pass), t_stop (the first output spike) and the cells (pull_back), against
-    central differences of the energy of the same drawn chip."""
+    central differences of the energy of the same drawn chip; with the static bias counted, which
+    moves the gradient (through t_stop) only when the chip stops at the decision."""
     hw = SMOOTH.with_(scheme=scheme, gating=gating, decision_guard_s=3e-7)
-    view = ChipTraining(hw, MODEL)
+    view = ChipTraining(hw, MODEL, static_power_w=P_STATIC_W if static else 0.0)
     w = _weights(6)
     t_in = _inputs(7)
     term, layers, states = _energy(view, w, t_in, step=3, backend=backend)
@@ -144,6 +154,13 @@ def test_the_gradient_through_the_whole_network_matches_finite_differences(gatin
         alone = view.pull_back(w, layers, [np.zeros_like(x) for x in w], [None, None], term.g_rates)[l]
         through_times |= not np.allclose(alone.ravel(), fd, rtol=1e-3, atol=1e-3 * np.abs(fd).max())
     assert through_times
+    if static:
+        assert term.static_nj.min() > 0.2 * term.conduction_nj.max()        # not a negligible part
+        plain, _, _ = _energy(ChipTraining(hw, MODEL), w, t_in, step=3, backend=backend)
+        np.testing.assert_allclose(term.conduction_nj, plain.values_nj, rtol=1e-12)
+        g_plain = network.backprop(w, states, np.zeros_like(states[-1].t_out), MODEL, backend, extra_gt=plain.gt)
+        moved = any(not np.allclose(a, b) for a, b in zip(g_plain.gw, back.gw))
+        assert moved == (gating != "none")
 
 
 def test_column_kernel_numba_equals_its_numpy_twin():
@@ -171,7 +188,7 @@ def test_energy_strength_is_checked_and_needs_an_integrator_chip():
         conduction_form(None, None)
 
 
-def _train(tmp_path, name, settings, hw=True, monkeypatch=None):
+def _train(tmp_path, name, settings, hw=True, monkeypatch=None, extra=()):
     from ttfs.cli import main
 
     run = tmp_path / name
@@ -182,7 +199,7 @@ def _train(tmp_path, name, settings, hw=True, monkeypatch=None):
         args += ["--hw", "ideal"]
     for s in settings:
         args += ["--set", s]
-    code = main(args)
+    code = main(args + list(extra))
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()] if code == 0 else None
     return code, run, records
 
@@ -198,8 +215,67 @@ def test_strength_zero_trains_bit_for_bit_as_without_the_term(tmp_path, monkeypa
             np.testing.assert_array_equal(za[k], zb[k])
     for a, b in zip(rec_a, rec_b):
         assert a.pop("energy_nj") > 0 and "energy_nj" not in b and "train_energy_nj" not in a
+        assert a.pop("static_nj") > 0 and "static_nj" not in b and "train_static_nj" not in a
         a.pop("seconds"), b.pop("seconds")
         assert a == b
+
+
+def _energy_file(tmp_path, name, **powers):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text("".join(f"{k}: {v}\n" for k, v in powers.items()))
+    return str(path)
+
+
+AWARE = ["hw.gating=decision", "hw.decision_guard_s=2e-7", "reg.energy_strength=0.03"]
+
+
+def test_a_run_records_its_static_power_and_resumes_only_with_it(tmp_path, capsys):
+    """model.yaml holds the static power per neuron the term counted (--energy, default the built-in
+    defaults); a resume without --energy takes it, one with another --energy is a one-line error."""
+    from infra import atomic_io
+    from training.trainer import STATIC_KEY
+
+    code, run, rec = _train(tmp_path, "r", AWARE + ["train.epochs=1"])
+    assert code == 0 and atomic_io.read_yaml(run / "model.yaml", CheckpointError)[STATIC_KEY] == P_STATIC_W
+    assert rec[-1]["train_static_nj"] > 0 and rec[-1]["train_energy_nj"] > 0 and rec[-1]["static_nj"] > 0
+    other = _energy_file(tmp_path, "other", p_opamp_static_w=2e-5)
+    code, _, _ = _train(tmp_path, "r", AWARE + ["train.epochs=2"], extra=["--resume", "--energy", other])
+    err = capsys.readouterr().err
+    assert code == 2 and "--energy" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    code, _, rec = _train(tmp_path, "r", AWARE + ["train.epochs=2"], extra=["--resume"])
+    assert code == 0 and len(rec) == 2 and rec[-1]["static_nj"] > 0
+    # a larger static power is a larger static part, of the same firing times
+    code, _, big = _train(tmp_path, "big", AWARE + ["train.epochs=1"], extra=["--energy", other])
+    assert code == 0 and atomic_io.read_yaml(tmp_path / "big" / "model.yaml", CheckpointError)[STATIC_KEY] == pytest.approx(2.1e-5)
+    assert big[0]["train_static_nj"] > rec[0]["train_static_nj"]
+
+
+def test_a_run_saved_before_the_static_power_resumes_with_the_conduction_only_term(tmp_path):
+    """A run whose model.yaml (and state.npz) has no static_power_w, as every run saved before the
+    term counted it, resumes (without --energy) with the conduction alone: bit for bit the run
+    trained throughout with zero static powers."""
+    from infra import atomic_io
+    from training import checkpoint
+    from training.trainer import STATE, STATIC_KEY
+
+    zero = ["--energy", _energy_file(tmp_path, "zero", p_comparator_static_w=0.0, p_opamp_static_w=0.0)]
+    assert _train(tmp_path, "ref", AWARE, extra=zero)[0] == 0
+    code, old, _ = _train(tmp_path, "old", AWARE + ["train.epochs=1"], extra=zero)
+    assert code == 0
+    with np.load(old / STATE) as z:             # as saved before: no static_power_w
+        state = {k: z[k] for k in z.files}
+    meta = json.loads(str(state[checkpoint.STATE_META]))
+    assert meta.pop(STATIC_KEY) == 0.0
+    state[checkpoint.STATE_META] = np.array(json.dumps(meta))
+    np.savez(old / STATE, **state)
+    yaml = atomic_io.read_yaml(old / "model.yaml", CheckpointError)
+    del yaml[STATIC_KEY]
+    atomic_io.write_yaml(old / "model.yaml", yaml)
+    code, _, rec = _train(tmp_path, "old", AWARE, extra=["--resume"])      # not the built-in defaults' power
+    assert code == 0 and len(rec) == 2 and "static_nj" not in rec[-1] and "train_static_nj" not in rec[-1]
+    with np.load(old / "model.npz") as za, np.load(tmp_path / "ref" / "model.npz") as zb:
+        for k in za.files:
+            np.testing.assert_array_equal(za[k], zb[k])
 
 
 def test_cli_energy_strength_lowers_the_chips_energy(tmp_path, capsys):

@@ -1,18 +1,21 @@
-"""The chip's conduction energy per image as a loss term (reg.energy_strength), with exact gradients.
+"""The chip's energy per image as a loss term (reg.energy_strength), with exact gradients.
 
 For integrator columns (at virtual ground) cell pair (j, i) of layer l draws rates[l][j, i] nJ per
-model time unit from its input's spike time t_j until it stops (training.chip_layer.ConductionForm):
+model time unit from its input's spike time t_j until it stops, and the chip's neurons together
+draw static_nj_per_t nJ per model time unit (their bias) until t_stop (training.chip_layer.ConductionForm):
 
-    E = sum_l sum_j sum_i rates[l][j, i] (a_i - t_j)^+,   a_i = t_stop, or min(t_i, t_stop) (column gating),
+    E = sum_l sum_j sum_i rates[l][j, i] (a_i - t_j)^+  +  static_nj_per_t t_stop,
+    a_i = t_stop, or min(t_i, t_stop) (column gating),
 
 t_stop = t_end, or min(t_end, t_dec + guard) with t_dec the first output spike (decision gating).
 It is piecewise linear in the firing times and linear in the rates, so its gradients are exact
 (kinks where an input's spike crosses t_stop or t_i, or the first output neuron changes):
 dE/dt_j = -sum_i rates_ji [t_j < a_i], dE/dt_i = sum_j rates_ji [t_j < t_i] while t_i < t_stop,
-dE/dt_stop = the rate of every pair conducting at t_stop, passed to the first output neuron when
-t_dec + guard < t_end, dE/drates_ji = (a_i - t_j)^+. Firing-time gradients join the network's exact
-backward pass (network.backprop's `extra_gt`), rate gradients the chip's pull-back
-(ChipView.pull_back's `grad_rates`). docs/regularizers.md, "Energy-aware training".
+dE/dt_stop = the rate of every pair conducting at t_stop + static_nj_per_t, passed to the first
+output neuron when t_dec + guard < t_end (else t_stop is the constant t_end), dE/drates_ji =
+(a_i - t_j)^+. Firing-time gradients join the network's exact backward pass (network.backprop's
+`extra_gt`), rate gradients the chip's pull-back (ChipView.pull_back's `grad_rates`).
+docs/regularizers.md, "Energy-aware training".
 """
 from __future__ import annotations
 
@@ -30,16 +33,23 @@ _COLUMN = {"numba": kernels.column_conduction, "numpy": kernels_ref.column_condu
 
 @dataclass
 class EnergyTerm:
-    """One batch's conduction energy: per image and layer (nJ), and coef-weighted gradients."""
+    """One batch's energy: conduction per image and layer and static per image (nJ), and the
+    coef-weighted gradients of their sum."""
 
     per_layer_nj: np.ndarray     # (B, L): crossbar l's conduction energy per image
     gt: list                     # per layer l: d(coef sum_b E_b)/dt_out of layer l (B, n_l), None if zero
     g_rates: list                # per layer: d(coef sum_b E_b)/d rates[l] (K, n)
+    static_nj: np.ndarray        # (B,): the neurons' static energy per image (all layers)
+
+    @property
+    def conduction_nj(self) -> np.ndarray:
+        """(B,) the conduction energy of every image, nJ."""
+        return self.per_layer_nj.sum(axis=1)
 
     @property
     def values_nj(self) -> np.ndarray:
-        """(B,) the conduction energy of every image, nJ."""
-        return self.per_layer_nj.sum(axis=1)
+        """(B,) the energy of every image the term counts (conduction + static), nJ."""
+        return self.conduction_nj + self.static_nj
 
 
 def decision_stop(t_out: np.ndarray, t_end: float, guard: float, gated: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -64,9 +74,9 @@ def stop_times(form: ConductionForm, t_out_last: np.ndarray, t_end: float) -> tu
 
 def conduction_energy(form: ConductionForm, t_input, layer_times, t_end: float, coef: float = 1.0,
                       backend: str = "numba") -> EnergyTerm:
-    """The conduction energy of a batch from its input spike times (B, n_in) and every layer's spike
-    times [(B, n_l)] (model units, inf = silent, as network.forward's t_out), with gradients of
-    coef x the batch's sum."""
+    """The energy of a batch (conduction and static) from its input spike times (B, n_in) and every
+    layer's spike times [(B, n_l)] (model units, inf = silent, as network.forward's t_out), with
+    gradients of coef x the batch's sum."""
     n_layers = len(form.rates)
     if len(layer_times) != n_layers:
         raise DataError(f"layer_times: {len(layer_times)} layers of spike times for a chip of {n_layers} layers")
@@ -79,7 +89,7 @@ def conduction_energy(form: ConductionForm, t_input, layer_times, t_end: float, 
     per_layer = np.zeros((b, n_layers))
     gt: list = [None] * n_layers
     g_rates = []
-    g_stop = np.zeros(b)
+    g_stop = np.full(b, float(form.static_nj_per_t))
     for l, rates in enumerate(form.rates):
         rates = np.ascontiguousarray(rates, dtype=np.float64)
         t_in = drivers[l]
@@ -107,7 +117,7 @@ def conduction_energy(form: ConductionForm, t_input, layer_times, t_end: float, 
         g_out = np.zeros_like(drivers[-1])
         g_out[np.flatnonzero(decided), first[decided]] = coef * g_stop[decided]
         gt[-1] = _add(gt[-1], g_out)
-    return EnergyTerm(per_layer, gt, g_rates)
+    return EnergyTerm(per_layer, gt, g_rates, form.static_nj_per_t * t_stop)
 
 
 def _add(a, b):

@@ -68,7 +68,7 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
     n_layers = len(weights)
     fire_coef = cfg.loss.fire_penalty
     energy_coef = cfg.reg.energy_strength
-    sums = {"loss": 0.0, "reg": 0.0, "fire_penalty": 0.0, "energy_nj": 0.0, "correct": 0, "n": 0,
+    sums = {"loss": 0.0, "reg": 0.0, "fire_penalty": 0.0, "energy_nj": 0.0, "static_nj": 0.0, "correct": 0, "n": 0,
             "fired": np.zeros(n_layers)}
     bar = tqdm(range(0, len(perm), tc.batch_size), desc=f"epoch {epoch + 1}/{tc.epochs}",
                disable=not progress, unit="batch", leave=False)
@@ -92,7 +92,8 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
         grads, reg = back.gw, back.reg
         if energy is not None:
             grads = view.pull_back(weights, chip, grads, back.glam, energy.g_rates)
-            sums["energy_nj"] += float(energy.values_nj.sum())
+            sums["energy_nj"] += float(energy.conduction_nj.sum())
+            sums["static_nj"] += float(energy.static_nj.sum())
         elif view is not None:
             grads = view.pull_back(weights, chip, grads, back.glam)
         opt.step(weights, grads)
@@ -115,6 +116,8 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
     extra = {"train_fire_penalty": sums["fire_penalty"] / n} if fire_coef > 0 else {}
     if energy_coef > 0:
         extra["train_energy_nj"] = sums["energy_nj"] / n
+        if view.static_power_w > 0:
+            extra["train_static_nj"] = sums["static_nj"] / n
     return {"train_loss": sums["loss"] / n, "train_reg": sums["reg"] / n, **extra, "train_accuracy": sums["correct"] / n,
             "train_spikes_per_neuron": fired[:-1].tolist(), "train_output_spikes_per_neuron": float(fired[-1])}
 
@@ -132,23 +135,28 @@ def conduction_form(view: ChipView | None, layers):
     return form
 
 
-def mean_conduction_nj(view: ChipView, layers, t_input, layer_times, t_end: float, backend: str,
-                       batch_size: int = 1000) -> float | None:
-    """Mean conduction energy per image (nJ) of a chip's layers over the given spike times, or None
-    when the chip's conduction is not of the form training differentiates."""
+def mean_energy_nj(view: ChipView, layers, t_input, layer_times, t_end: float, backend: str,
+                   batch_size: int = 1000) -> dict:
+    """The metrics of a chip's energy per image over the given spike times (nJ, means): `energy_nj`
+    the conduction, `static_nj` the neurons' static energy (when the view counts a static power);
+    {} when the chip's conduction is not of the form training differentiates."""
     form = view.conduction(layers)
     if form is None:
-        return None
-    total = 0.0
+        return {}
+    cond = static = 0.0
     for start in range(0, len(t_input), batch_size):
         part = slice(start, start + batch_size)
-        total += float(energy_term.conduction_energy(form, t_input[part], [t[part] for t in layer_times], t_end,
-                                                     backend=backend).values_nj.sum())
-    return total / max(len(t_input), 1)
+        term = energy_term.conduction_energy(form, t_input[part], [t[part] for t in layer_times], t_end,
+                                             backend=backend)
+        cond += float(term.conduction_nj.sum())
+        static += float(term.static_nj.sum())
+    n = max(len(t_input), 1)
+    return {"energy_nj": cond / n, **({"static_nj": static / n} if view.static_power_w > 0 else {})}
 
 
 STATE = checkpoint.STATE
 HW_FILE = "hw.yaml"
+STATIC_KEY = "static_power_w"      # model.yaml: one neuron's static power (W) the chip run's energy term counted
 RUN_FILES = ("config.yaml", STATE, "model.npz", "model.yaml", "metrics.jsonl", HW_FILE)
 
 
@@ -157,7 +165,8 @@ def _metrics_text(history: list) -> str:
 
 
 def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, history: list,
-                average: WeightAverage | None, model_weights, hw: dict | None = None) -> None:
+                average: WeightAverage | None, model_weights, hw: dict | None = None,
+                static_power_w: float | None = None) -> None:
     """Commit epoch `epoch` (0-based): state.npz, replaced in one step, holds all of it (training
     state, the model's weights and model.yaml, every metrics record); model.npz, model.yaml and
     metrics.jsonl are then written from the same values (and rebuilt from state.npz by `_recover`
@@ -172,6 +181,7 @@ def _save_epoch(run: Path, cfg: RunConfig, weights, opt: Adam, epoch: int, histo
         "reg": config_to_dict(cfg.reg),
         "seed": cfg.seed,
         **({} if hw is None else {"hw": hw}),
+        **({} if static_power_w is None else {STATIC_KEY: static_power_w}),
     }
     meta = checkpoint.model_meta(cfg.model, cfg.data.dataset, extra)
     atomic_io.write_yaml(run / "config.yaml", config_to_dict(cfg))
@@ -350,6 +360,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     with folder_lock(run, "ttfs train"):
         _check_out_folder(run, cfg, resume)
         _check_hw(run, hw, None if view is None else view.canonical)
+        _check_static_power(run, view)
         return _train_locked(cfg, run, resume, progress, train_set, test_set, weights, view, hw)
 
 
@@ -380,6 +391,26 @@ def saved_hw(run: str | Path) -> dict | None:
                                       "train into another --out")
             return data
     return None
+
+
+def saved_static_power_w(run: str | Path) -> float | None:
+    """The static power per neuron (W) the committed epochs of chip run `run` counted (model.yaml's
+    static_power_w; 0 for a run saved before the energy term counted it, or for an ideal run),
+    None when no epoch is committed."""
+    state = _read_state(Path(run))
+    if state is None:
+        return None
+    meta = json.loads(str(state[checkpoint.STATE_META])) if checkpoint.STATE_META in state else {}
+    return float(meta.get(STATIC_KEY, 0.0))
+
+
+def _check_static_power(run: Path, view: ChipView | None) -> None:
+    """A resumed chip run counts the static power its committed epochs counted."""
+    saved = None if view is None else saved_static_power_w(run)
+    if saved is not None and saved != view.static_power_w:
+        raise CheckpointError(f"{run}: cannot resume, its energy term counted a static power of {saved:g} W per neuron "
+                              f"and this command's --energy gives {view.static_power_w:g} W; resume with the same "
+                              "--energy (ttfs train: or none, its own) or use a new --out")
 
 
 def hw_change(run: Path, saved: dict | None, hw: dict | None) -> tuple[str, str]:
@@ -458,8 +489,8 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
         t_test, test_times = spike_times(model_weights, cfg.model, test_set.images, backend=cfg.train.backend,
                                          chip=nominal)
         test = summarize(test_times, test_set.labels)
-        energy_nj = (None if view is None else
-                     mean_conduction_nj(view, nominal, t_test, test_times, cfg.model.t_end, cfg.train.backend))
+        energy = ({} if view is None else
+                  mean_energy_nj(view, nominal, t_test, test_times, cfg.model.t_end, cfg.train.backend))
         if average is not None:
             if view is not None:
                 view.refresh(weights)
@@ -470,10 +501,11 @@ def _train_locked(cfg: RunConfig, run: Path, resume: bool, progress: bool, train
                        "spikes_per_neuron_mean": test["spikes_per_neuron_mean"],
                        "output_spikes_per_neuron": test["output_spikes_per_neuron"],
                        "silent_neurons": test["silent_neurons"],
-                       **({} if energy_nj is None else {"energy_nj": energy_nj}),
+                       **energy,
                        "seconds": time.perf_counter() - t0})
         history.append(record)
-        _save_epoch(run, cfg, weights, opt, epoch, history, average, model_weights, hw)
+        _save_epoch(run, cfg, weights, opt, epoch, history, average, model_weights, hw,
+                    None if view is None else view.static_power_w)
         log.info(f"epoch {epoch + 1}/{cfg.train.epochs}: loss {record['train_loss']:.4f}  train acc "
                  f"{record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  spikes/neuron "
                  f"{record['spikes_per_neuron_mean']:.3f} {[round(s, 3) for s in record['spikes_per_neuron']]}  "

@@ -8,7 +8,8 @@ from infra.errors import ConfigError
 from infra.config import read_yaml
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
-from ttfs.cmd_train import HW_SECTION, SECTIONS, add_hw_arg, chip_banner, chip_factory, chip_to_train_for
+from ttfs.cmd_train import (HW_SECTION, SECTIONS, add_energy_arg, add_hw_arg, chip_banner, chip_factory,
+                            chip_to_train_for, static_power_to_train_with)
 from infra.folder_lock import folder_lock
 
 
@@ -52,7 +53,7 @@ def cmd_sweep(args) -> int:
     with folder_lock(args.out, "ttfs sweep"):        # run_sweep takes it too; held on for the figures
         rows = run_sweep(base, args.reg, strengths, args.out, v_hats, overrides, progress=not args.quiet,
                          seeds=seeds, jobs=args.jobs, dask_address=args.dask, threads_per_job=args.threads_per_job,
-                         chip=chip_factory(hw))
+                         chip=chip_factory(hw, None if hw is None else static_power_to_train_with(args, hw)))
         print(f"wrote {args.out / CSV_NAME} ({len(rows)} runs) and {args.out / MEAN_CSV_NAME}")
         if not args.no_plots:
             for png in sweep_figures(args.out, args.out, args.data_dir):
@@ -111,6 +112,7 @@ def register(sub, formatter) -> None:
                         "see --out at the same absolute path)")
     p.add_argument("--no-plots", action="store_true", help="only the runs and the tables")
     add_hw_arg(p)
+    add_energy_arg(p, resumes_own=False)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("plot", help="figures from run or sweep folders", formatter_class=formatter,

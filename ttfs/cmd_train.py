@@ -71,7 +71,7 @@ def cmd_train(args) -> int:
     hw = chip_to_train_for(args, section, args.out if args.resume else None)
     view = None
     if hw is not None:
-        view = chip_factory(hw)(cfg.model)
+        view = chip_factory(hw, static_power_to_train_with(args, hw, args.out if args.resume else None))(cfg.model)
         print(chip_banner(hw, f"{args.out}/hw.yaml"))
     record = train(cfg, args.out, resume=args.resume, progress=not args.quiet, view=view)
     print(f"run folder: {args.out}  (model.npz, model.yaml, metrics.jsonl)")
@@ -138,16 +138,36 @@ def add_hw_arg(p) -> None:
                         "runs on a drawn instance of it (docs/model.md, training for the chip)")
 
 
-def chip_factory(hw: HardwareConfig | None):
+def add_energy_arg(p, resumes_own: bool) -> None:
+    own = " (a resumed run: the one it trained with)" if resumes_own else ""
+    p.add_argument("--energy", default=None,
+                   help="energy config (a YAML file or a preset name, as for energy-report) whose static powers "
+                        "the energy term (reg.energy_strength) counts for every neuron until the chip stops; "
+                        f"default: the built-in defaults{own}")
+
+
+def static_power_to_train_with(args, hw: HardwareConfig, resumed: Path | None = None) -> float:
+    """One neuron's static power (W) the energy term counts: that of --energy (energy.config's
+    static_power_w for hw.neuron), or without --energy the one run folder `resumed` counted (0 for a
+    run saved before the term counted it), else the built-in defaults'."""
+    from ttfs.cmd_energy import load_energy
+    from training.trainer import saved_static_power_w
+
+    saved = saved_static_power_w(resumed) if resumed is not None and args.energy is None else None
+    return saved if saved is not None else load_energy(args.energy).static_power_w(hw.neuron)
+
+
+def chip_factory(hw: HardwareConfig | None, static_power_w: float = 0.0):
     """The ChipView maker of training.sweep.run_sweep (ModelConfig -> hwmodel's ChipTraining for
-    `hw`; it pickles, for worker processes), or None for ideal neurons."""
+    `hw`, counting static_power_w W per neuron; it pickles, for worker processes), or None for
+    ideal neurons."""
     if hw is None:
         return None
     from functools import partial
 
     from hwmodel.aware import ChipTraining
 
-    return partial(ChipTraining, hw)
+    return partial(ChipTraining, hw, static_power_w=static_power_w)
 
 
 def chip_banner(hw: HardwareConfig, where: str) -> str:
@@ -165,6 +185,7 @@ def register(sub, formatter) -> None:
     p.add_argument("--out", required=True, type=Path, help="run folder to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_hw_arg(p)
+    add_energy_arg(p, resumes_own=True)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="accuracy and spikes per neuron of a run", formatter_class=formatter,
