@@ -6,7 +6,8 @@ RUN/state.npz     weights + optimiser state (+ weight average) after the last fi
 RUN/model.npz, RUN/model.yaml   the checkpoint other tools read (training.checkpoint): the weights
                   the run evaluates, i.e. the moving average over steps when train.ema_decay is set
 RUN/hw.yaml       the hardware config the run trains for (`ttfs train --hw`; absent for an ideal run),
-                  also recorded in model.yaml under `hw`
+                  also recorded in model.yaml under `hw`, with the neuron static power its energy
+                  term counts (`static_power_w`, W; a resumed run keeps it)
 A run starts from the config's random initialisation, or from another run's weights
 (train.init_from: fine-tuning, e.g. adding a regulariser to a trained network).
 An epoch is committed by one atomic replace of state.npz, which holds everything of the epoch (also
