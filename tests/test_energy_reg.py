@@ -294,8 +294,9 @@ def test_cli_energy_strength_lowers_the_chips_energy(tmp_path, capsys):
 
 
 def test_sweep_takes_energy_strength_like_other_reg_keys(tmp_path):
-    """`ttfs sweep --hw ... --set reg.energy_strength=X`: every point trains with the term;
-    tradeoff.csv and tradeoff_mean.csv hold energy_strength (a point column) and energy_nj."""
+    """`ttfs sweep --hw ... --set reg.energy_strength=X`: every point trains with the term (its
+    static part too); tradeoff.csv and tradeoff_mean.csv hold energy_strength (a point column) and
+    energy_nj."""
     from training.sweep import CSV_NAME, MEAN_CSV_NAME, read_tradeoff
     from ttfs.cli import main
 
@@ -310,6 +311,7 @@ def test_sweep_takes_energy_strength_like_other_reg_keys(tmp_path):
         last = json.loads((out / run / "metrics.jsonl").read_text().splitlines()[-1])
         assert last["train_energy_nj"] > 0 and last["energy_nj"] == pytest.approx(
             [r for r in rows if r["run"] == run][0]["energy_nj"])
+        assert last["train_static_nj"] > 0 and last["static_nj"] > 0      # --energy's default: the built-in powers
     header = (out / MEAN_CSV_NAME).read_text().splitlines()[0].split(",")
     assert "energy_strength" in header and "energy_nj" in header and "energy_nj_std" in header
 
