@@ -38,7 +38,7 @@ from infra import atomic_io
 from infra.errors import CheckpointError
 from infra.fingerprint import arrays_digest, digest
 
-CACHE_DIR = "wires-cache"       # DESIGN/wires-cache/{chip,energy-chip}{trial}.npz (`chip_cached`)
+CACHE_DIR = "wires-cache"       # DESIGN/wires-cache/{chip,energy-chip}{trial}.npz, ports.npz (`design_cached`)
 _CACHE_VERSION = 2              # bump when the exact model changes: older caches are recomputed
 
 
@@ -143,8 +143,13 @@ def layer_wires(g_pos, g_neg, hw: HardwareConfig) -> LayerWires:
 def _cache_key(design, chip, name: str) -> str:
     """This design, this chip index, these conductances (a chip changed in memory is not served the
     stored chip's arrays) and what is cached (`name`)."""
-    return digest("wires-cache", _CACHE_VERSION, name, design.content_sha256, int(chip.trial),
-                  *chip.g_pos, *chip.g_neg)
+    return cache_key(design, name, int(chip.trial), *chip.g_pos, *chip.g_neg)
+
+
+def cache_key(design, name: str, *parts) -> str:
+    """The key of a `design_cached` entry: the exact model's version, `name`, the design's content
+    and `parts` (whatever else the arrays depend on: numbers, strings, arrays)."""
+    return digest("wires-cache", _CACHE_VERSION, name, design.content_sha256, *parts)
 
 
 def _key_array(key: str) -> np.ndarray:
@@ -169,16 +174,23 @@ def _read_cache(path: Path, key: str, shapes: dict) -> dict | None:
 
 
 def chip_cached(design, chip, name: str, compute, shapes: dict) -> dict:
-    """Named arrays of one chip of a design, {name: array} with the given `shapes`: read from
-    DESIGN/wires-cache/{name}{trial}.npz when that file was written for this design's content
-    (Design.content_sha256), this chip and `name`, and its arrays match the digest stored with them;
-    else compute() and written there atomically (a corrupt, stale or unwritable cache is recomputed,
-    never trusted). Designs not read from a folder: compute(). The one cache of solved wire
-    networks (the behavioural model's `chip_wires`, energy.model's row-power forms)."""
+    """Named arrays of one chip of a design, {name: array} with the given `shapes`, cached in
+    DESIGN/wires-cache/{name}{trial}.npz for this design's content (Design.content_sha256), this chip
+    and `name` (`design_cached`). The behavioural model's `chip_wires`, energy.model's row-power forms."""
+    return design_cached(design, f"{name}{int(chip.trial)}", _cache_key(design, chip, name), compute, shapes)
+
+
+def design_cached(design, stem: str, key: str, compute, shapes: dict) -> dict:
+    """Named arrays {name: array} with the given `shapes`, derived from a design read from a folder:
+    read from DESIGN/wires-cache/{stem}.npz when that file was written for `key` (a digest of
+    everything the arrays depend on, the design's content_sha256 among it) and its arrays match the
+    digest stored with them; else compute() and written there atomically (a corrupt, stale or
+    unwritable cache is recomputed, never trusted). Designs not read from a folder: compute(). The
+    one cache of solved wire networks (`chip_cached`; the reduced netlists' tile ports,
+    netlists.ports.design_ports)."""
     if not (design.folder and design.content_sha256):
         return compute()
-    path = Path(design.folder) / CACHE_DIR / f"{name}{int(chip.trial)}.npz"
-    key = _cache_key(design, chip, name)
+    path = Path(design.folder) / CACHE_DIR / f"{stem}.npz"
     cached = _read_cache(path, key, shapes)
     if cached is not None:
         return cached

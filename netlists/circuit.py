@@ -77,6 +77,7 @@ class Circuit:
     info: dict = field(default_factory=dict)    # header lines: source_run, dataset, ... (free text:
                                                 # the writer makes it inert, infra.inert_text)
     _ports: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # layer -> tiles
+    _couplings: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # layer -> ...
 
     def __post_init__(self):
         check_circuit(self.neuron, self.scheme)
@@ -155,6 +156,23 @@ class Circuit:
             self._ports[l] = layer_ports(self.g_pos[l], self.g_neg[l], self.scheme, self.r_wire_row_ohm,
                                          self.r_wire_col_ohm, self.tile_rows, self.tile_cols)
         return self._ports[l]
+
+    def couplings(self, l: int):
+        """Layer l's reduced-netlist conductances (netlists.ports.layer_couplings of `ports`), computed
+        once per circuit: the writer's per-image work is only what the input's drivers change."""
+        if l not in self._couplings:
+            from netlists.ports import layer_couplings
+            n_in, n_out = self.g_pos[l].shape
+            n_cols = n_out if self.scheme == "dual-rail" else 2 * n_out
+            self._couplings[l] = layer_couplings(self.ports(l), n_cols)
+        return self._couplings[l]
+
+    def set_ports(self, ports: dict) -> None:
+        """{layer: tiles} solved elsewhere for this circuit's conductances and wires (netlists.ports.
+        design_ports, cached per design) instead of `ports` solving them."""
+        self._ports.update(ports)
+        for l in ports:
+            self._couplings.pop(l, None)
 
 
 def make_circuit(g_pos, g_neg, c_mem_f, v_th_v, **kwargs) -> Circuit:

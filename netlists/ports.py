@@ -49,6 +49,34 @@ def layer_ports(g_pos_s, g_neg_s, scheme: str, r_row_ohm: float, r_col_ohm: floa
             tile_admittances(g_pos_s, g_neg_s, scheme, r_row_ohm, r_col_ohm, tile_rows, tile_cols)]
 
 
+def design_ports(design, circuit) -> dict:
+    """{layer: `layer_ports`} of a circuit built from `design` (netlists.circuit.circuit_from_design:
+    the nominal design's programmed conductances), solved once per design: cached in
+    DESIGN/wires-cache/ports.npz (hwmodel.wire_model.design_cached, keyed by the design's content,
+    the conductances, the wires and the tiles), so worker processes and reruns read it."""
+    from hwmodel.wire_model import cache_key, design_cached
+    c = circuit
+    tiles, shapes = {}, {}
+    for l in range(c.n_layers):
+        n_in, n_out = c.g_pos[l].shape
+        rows, _, cols, _ = physical_maps(n_in, n_out, c.scheme)
+        tiles[l] = layer_tiles(len(rows), len(cols), c.tile_rows, c.tile_cols)
+        for t, (rs, cs) in enumerate(tiles[l]):
+            n = (rs.stop - rs.start) + (cs.stop - cs.start)
+            shapes[f"y{l}_{t}"] = (n, n)
+
+    def compute() -> dict:
+        return {f"y{l}_{t}": tile.y_s for l in range(c.n_layers) for t, tile in enumerate(
+            layer_ports(c.g_pos[l], c.g_neg[l], c.scheme, c.r_wire_row_ohm, c.r_wire_col_ohm, c.tile_rows,
+                        c.tile_cols))}
+
+    key = cache_key(design, "ports", c.scheme, c.r_wire_row_ohm, c.r_wire_col_ohm, c.tile_rows, c.tile_cols,
+                    *c.g_pos, *c.g_neg)
+    arrays = design_cached(design, "ports", key, compute, shapes)
+    return {l: [TilePorts(rs, cs, arrays[f"y{l}_{t}"]) for t, (rs, cs) in enumerate(tiles[l])]
+            for l in range(c.n_layers)}
+
+
 def couplings(y_s: np.ndarray) -> np.ndarray:
     """-Y with the diagonal, the non-negative entries and those below DROP_REL of the largest
     self-admittance set to 0: the conductances (S) of the reduced netlist between port pairs."""
@@ -56,6 +84,29 @@ def couplings(y_s: np.ndarray) -> np.ndarray:
     np.fill_diagonal(g, 0.0)
     g[g <= DROP_REL * float(np.max(np.diag(y_s), initial=0.0))] = 0.0
     return g
+
+
+@dataclass(frozen=True)
+class LayerCouplings:
+    """A layer's reduced-netlist conductances (S) that no input changes (`layer_couplings`): per tile
+    its `couplings` between row ports and column ports (g_rc, R x C) and between row ports (g_rr,
+    R x R); between physical columns g_cc summed over the tiles, and its row sums g_cc_sum (what an
+    integrator column's couplings to the other columns are written as, netlists.writer)."""
+
+    tiles: tuple            # ((rows, cols, g_rc, g_rr), ...) in the tiles' order
+    g_cc: np.ndarray        # (physical columns,) * 2
+    g_cc_sum: np.ndarray    # (physical columns,)
+
+
+def layer_couplings(tiles: list, n_cols: int) -> LayerCouplings:
+    """`LayerCouplings` of a layer's tiles (`layer_ports`) with `n_cols` physical columns."""
+    blocks, g_cc = [], np.zeros((n_cols, n_cols))
+    for tile in tiles:
+        g = couplings(tile.y_s)
+        n_r = tile.n_rows
+        blocks.append((tile.rows, tile.cols, g[:n_r, n_r:], g[:n_r, :n_r]))
+        g_cc[tile.cols, tile.cols] += g[n_r:, n_r:]
+    return LayerCouplings(tuple(blocks), g_cc, np.array([g_cc[c].sum() for c in range(n_cols)]))
 
 
 def transfer_and_row_form(g_pos_s, g_neg_s, scheme: str, r_row_ohm: float, r_col_ohm: float,

@@ -69,16 +69,17 @@ def _stat_key(design_path) -> tuple:
 
 
 def load(design_path: str, t_rise_s: float | None = None, wires: str = "reduced"):
-    """(design, circuit) for a design folder, cached per process (the circuit keeps its tiles' port
-    admittances, so a reduced netlist's ports are solved once per worker)."""
+    """(design, circuit) for a design folder, cached per process. A reduced netlist's tile ports are
+    solved once per design (netlists.ports.design_ports: DESIGN/wires-cache/ports.npz), read by every
+    worker and rerun."""
     key = (str(design_path), t_rise_s, wires, _stat_key(design_path))
     if key not in _CACHE:
         from hwmodel.design import load_design
         design = load_design(design_path)
         circuit = circuit_from_design(design, t_rise_s, wires)
-        if circuit.reduced:             # solve the tiles' ports now, not inside the first image's time
-            for l in range(circuit.n_layers):
-                circuit.ports(l)
+        if circuit.reduced:             # the tiles' ports now, not inside the first image's time
+            from netlists.ports import design_ports
+            circuit.set_ports(design_ports(design, circuit))
         _CACHE[key] = (design, circuit)
     return _CACHE[key]
 

@@ -439,23 +439,24 @@ def _crossbar_reduced(out, l: int, row_p, row_m, circuit: Circuit, cols: range |
     behavioural model neglects too; it makes every column a circuit of its own (no column-column
     fill-in in ngspice). Passive columns keep every pairwise coupling."""
     from hwmodel.wire_network import physical_maps
-    from netlists.ports import couplings
     n_in, n_out = circuit.g_pos[l].shape
     cols = range(n_out) if cols is None else cols
     row_nodes, col_nodes = _physical_nodes(l, row_p, row_m, circuit)
     names, node_of_row = np.unique(np.asarray(row_nodes), return_inverse=True)
     _, _, col_neuron, _ = physical_maps(n_in, n_out, circuit.scheme)
-    n_pc = len(col_nodes)
+    written = np.isin(col_neuron, np.asarray(cols))
     onehot = np.zeros((len(row_nodes), len(names)))
     onehot[np.arange(len(row_nodes)), node_of_row] = 1.0
-    g_rc, g_rr, g_cc = np.zeros((len(names), n_pc)), np.zeros((len(names), len(names))), np.zeros((n_pc, n_pc))
-    for tile in circuit.ports(l):
-        g = couplings(tile.y_s)
-        n_r, u = tile.n_rows, onehot[tile.rows]
-        g_rc[:, tile.cols] += u.T @ g[:n_r, n_r:]
-        g_rr += u.T @ g[:n_r, :n_r] @ u
-        g_cc[tile.cols, tile.cols] += g[n_r:, n_r:]
-    written = np.isin(col_neuron, np.asarray(cols))
+    layer = circuit.couplings(l)
+    g_rc = np.zeros((len(names), len(col_nodes)))
+    g_rr = np.zeros((len(names), len(names))) if row_row else None
+    for rows, tile_cols, t_rc, t_rr in layer.tiles:     # only the drivers' merging depends on the input
+        u = onehot[rows]
+        if written[tile_cols].any():
+            g_rc[:, tile_cols] += u.T @ t_rc
+        if row_row:
+            g_rr += u.T @ t_rr @ u
+    g_cc = layer.g_cc
     what = f"layer {l} port coupling (1 / conductance)"
     w = out.write
     w(f"* Crossbar of layer {l} ({n_in} x {n_out}, {circuit.scheme}) with its wires "
@@ -467,8 +468,8 @@ def _crossbar_reduced(out, l: int, row_p, row_m, circuit: Circuit, cols: range |
         for k in np.nonzero(g_rc[:, c])[0]:
             w(f"Ry{l}_r{k}_c{c} {names[k]} {col_nodes[c]} {_f(1.0 / g_rc[k, c], what)}\n")
         if virtual_ground:
-            if g_cc[c].sum() > 0:
-                w(f"Ry{l}_c{c}_0 {col_nodes[c]} 0 {_f(1.0 / g_cc[c].sum(), what)}\n")
+            if layer.g_cc_sum[c] > 0:
+                w(f"Ry{l}_c{c}_0 {col_nodes[c]} 0 {_f(1.0 / layer.g_cc_sum[c], what)}\n")
             continue
         for c2 in np.nonzero(g_cc[c])[0]:
             if c2 > c:          # each pair once (passive: every column is written)
