@@ -445,16 +445,20 @@ def _crossbar_reduced(out, l: int, row_p, row_m, circuit: Circuit, cols: range |
     names, node_of_row = np.unique(np.asarray(row_nodes), return_inverse=True)
     _, _, col_neuron, _ = physical_maps(n_in, n_out, circuit.scheme)
     written = np.isin(col_neuron, np.asarray(cols))
-    onehot = np.zeros((len(row_nodes), len(names)))
-    onehot[np.arange(len(row_nodes)), node_of_row] = 1.0
     layer = circuit.couplings(l)
-    g_rc = np.zeros((len(names), len(col_nodes)))
-    g_rr = np.zeros((len(names), len(names))) if row_row else None
+    g_rc = np.zeros((len(names), len(col_nodes)))      # the written columns' only
+    if row_row:
+        onehot = np.zeros((len(row_nodes), len(names)))
+        onehot[np.arange(len(row_nodes)), node_of_row] = 1.0
+        g_rr = np.zeros((len(names), len(names)))
     for rows, tile_cols, t_rc, t_rr in layer.tiles:     # only the drivers' merging depends on the input
-        u = onehot[rows]
-        if written[tile_cols].any():
-            g_rc[:, tile_cols] += u.T @ t_rc
+        sub = np.nonzero(written[tile_cols])[0]
+        if len(sub):        # the tile's rows summed per driver node, in row order
+            merged = np.zeros((len(names), len(sub)))
+            np.add.at(merged, node_of_row[rows], t_rc[:, sub])
+            g_rc[:, tile_cols.start + sub] += merged
         if row_row:
+            u = onehot[rows]
             g_rr += u.T @ t_rr @ u
     g_cc = layer.g_cc
     what = f"layer {l} port coupling (1 / conductance)"
