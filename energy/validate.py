@@ -185,10 +185,11 @@ def netlist_circuit(design, wires: str = "reduced", cfg: EnergyConfig | None = N
     wires written as `wires`, netlists.circuit.WIRE_NETLISTS), with `cfg`'s clamp and supply terms
     if given (`with_energy`; circ: the design's EnergyCircuit if the caller has it)."""
     from netlists.circuit import circuit_from_design
+    from netlists.ports import with_design_ports
     circuit = circuit_from_design(design, wires=wires)
-    if cfg is None:
-        return circuit
-    return with_energy(circuit, circ or EnergyCircuit.from_design(design), cfg)
+    if cfg is not None:
+        circuit = with_energy(circuit, circ or EnergyCircuit.from_design(design), cfg)
+    return with_design_ports(design, circuit)
 
 
 def by_source(comp: dict, neuron: str) -> dict:

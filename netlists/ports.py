@@ -77,6 +77,14 @@ def design_ports(design, circuit) -> dict:
             for l in range(c.n_layers)}
 
 
+def with_design_ports(design, circuit):
+    """`circuit` (built from `design`) with its tiles' ports from `design_ports` if its crossbars are
+    written reduced (else unchanged): every command that writes a design's netlists reads one solve."""
+    if circuit.reduced:
+        circuit.set_ports(design_ports(design, circuit))
+    return circuit
+
+
 def couplings(y_s: np.ndarray) -> np.ndarray:
     """-Y with the diagonal, the non-negative entries and those below DROP_REL of the largest
     self-admittance set to 0: the conductances (S) of the reduced netlist between port pairs."""

@@ -76,10 +76,8 @@ def load(design_path: str, t_rise_s: float | None = None, wires: str = "reduced"
     if key not in _CACHE:
         from hwmodel.design import load_design
         design = load_design(design_path)
-        circuit = circuit_from_design(design, t_rise_s, wires)
-        if circuit.reduced:             # the tiles' ports now, not inside the first image's time
-            from netlists.ports import design_ports
-            circuit.set_ports(design_ports(design, circuit))
+        from netlists.ports import with_design_ports      # now, not inside the first image's time
+        circuit = with_design_ports(design, circuit_from_design(design, t_rise_s, wires))
         _CACHE[key] = (design, circuit)
     return _CACHE[key]
 
