@@ -77,7 +77,7 @@ class Circuit:
     info: dict = field(default_factory=dict)    # header lines: source_run, dataset, ... (free text:
                                                 # the writer makes it inert, infra.inert_text)
     _ports: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # layer -> tiles
-    _couplings: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # layer -> ...
+    _couplings: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # layer -> LayerCouplings
 
     def __post_init__(self):
         check_circuit(self.neuron, self.scheme)
@@ -162,7 +162,7 @@ class Circuit:
         once per circuit: the writer's per-image work is only what the input's drivers change."""
         if l not in self._couplings:
             from netlists.ports import layer_couplings
-            n_in, n_out = self.g_pos[l].shape
+            n_out = self.g_pos[l].shape[1]
             n_cols = n_out if self.scheme == "dual-rail" else 2 * n_out
             self._couplings[l] = layer_couplings(self.ports(l), n_cols)
         return self._couplings[l]
