@@ -16,7 +16,8 @@ simulation runs (infra.folder_lock).
 Parallelism: worker processes (ngspice's shared library is not reentrant, so one ngspice per
 process, each in its own server process, netlists/ngspice.py; every call holds a process-wide
 lock), or a dask.distributed cluster given by address (best with one thread per worker,
-`dask worker ADDRESS --nthreads 1`), both through infra.workers.run_tasks. Worker processes and
+`dask worker ADDRESS --nthreads 1`), both through infra.workers.run_tasks; local workers run one BLAS / numba thread each
+(`thread_env(1)`: two workers with two BLAS threads each fought over two cores). Worker processes and
 ngspice servers die with the process that started them (infra.lifetime), even when it is killed.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ from infra.errors import CheckpointError, EngineError, SimulationError
 from infra.fingerprint import digest
 from infra.folder_lock import folder_lock
 from infra.killpoints import maybe_exit
-from infra.workers import check_dask_address, run_tasks
+from infra.workers import check_dask_address, run_tasks, thread_env
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -248,7 +249,7 @@ def run(design_path, limit: int, out_dir, workers: int = 1, dask_address: str | 
                 path = str(Path(design_path).resolve()) if dask_address else str(design_path)
                 run_tasks(_task, [(path, settings.t_rise_s, k, t_input[k], settings.timeout_s, settings.wires) for k in todo],
                           lambda result: record(*result), jobs=workers, dask_address=dask_address,
-                          name="ttfs-image")
+                          env=thread_env(1), name="ttfs-image")    # one BLAS thread a worker: they share the cores
             else:
                 for k in todo:
                     record(k, simulate_image(circuit, t_input[k], settings.timeout_s))
