@@ -195,3 +195,38 @@ def test_fused_adam_step_equals_the_numpy_expressions():
     for a, b in zip(w + opt.m + opt.v, w_ref + m_ref + v_ref):
         assert np.array_equal(a, b)
     assert not np.array_equal(w[0], start)     # the steps moved the weights
+
+
+def test_firing_order_and_hinted_input_order_are_the_stable_sort():
+    """forward_ordered's firing order is the stable argsort of t_out (ties among the tied inputs'
+    neurons included), and a layer given a hint orders its inputs as the stable sort does whether
+    the hint is that order, a wrong one (reversed, a repeated index) or absent."""
+    rng = np.random.default_rng(7)
+    t = _inputs(rng, 12, 60)
+    w1, w2 = rng.normal(0.02, 0.1, (60, 40)), rng.normal(0.08, 0.1, (40, 20))
+    out1 = kernels.forward_ordered(t, w1, 1.0, T_END)
+    t1 = out1[0]
+    assert np.isfinite(t1).mean() > 0.3 and (~np.isfinite(t1)).any()
+    np.testing.assert_array_equal(out1[5], np.argsort(t1, axis=1, kind="mergesort"))
+    np.testing.assert_array_equal(kernels_ref.forward_ordered(t, w1, 1.0, T_END)[5], out1[5])
+    want = kernels.forward(t1, w2, 1.0, T_END)
+    np.testing.assert_array_equal(want[1], np.argsort(t1, axis=1, kind="mergesort"))
+    repeated = out1[5].copy()
+    repeated[:, 1] = repeated[:, 0]
+    for hint in (out1[5], out1[5][:, ::-1].copy(), repeated):
+        got = kernels.forward_ordered(t1, w2, 1.0, T_END, hint)
+        for x, y in zip(got[:5], want):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_network_forward_chains_layers_as_separate_kernel_calls():
+    rng = np.random.default_rng(8)
+    model = ModelConfig(layers=(50, 30, 30, 10))
+    weights = network.init_weights(model.layers, 2.0, 1.0, 3)
+    t = _inputs(rng, 9, 50)
+    states = network.forward(weights, t, model)
+    for s, w in zip(states, weights):
+        want = kernels.forward(s.t_in, w, model.v_th, model.t_end)
+        for x, y in zip((s.t_out, s.order, s.n_valid, s.kf, s.slope), want):
+            np.testing.assert_array_equal(x, y)
+    assert all(np.isfinite(s.t_out).any() for s in states)

@@ -74,6 +74,56 @@ def _sort_inputs(t, t_end, order):
 
 
 @nb.njit(cache=_CACHE)
+def _is_stable_order(t, cand):
+    """Whether `cand` is np.argsort(t, kind="mergesort"): the (time, index) pairs strictly increase
+    along it (so it holds every index once) and its indices are in range. O(K)."""
+    k_in = t.shape[0]
+    if cand.shape[0] != k_in:
+        return False
+    prev = -1
+    for k in range(k_in):
+        j = cand[k]
+        if j < 0 or j >= k_in:
+            return False
+        if k and not (t[prev] < t[j] or (t[prev] == t[j] and prev < j)):
+            return False
+        prev = j
+    return True
+
+
+@nb.njit(cache=_CACHE)
+def _sort_inputs_hinted(t, t_end, order, hint):
+    """`_sort_inputs`, taking `hint` (the previous layer's firing order) when it is that order."""
+    if not _is_stable_order(t, hint):
+        return _sort_inputs(t, t_end, order)
+    k_in = t.shape[0]
+    order[:] = hint
+    nv = 0
+    while nv < k_in and t[order[nv]] < t_end:
+        nv += 1
+    return nv
+
+
+@nb.njit(cache=_CACHE)
+def _sort_group(seq, g0, g1, t_out):
+    """Sort seq[g0:g1] (the neurons that fired in one segment, in index order) by (t_out, index):
+    insertion sort when they are few, else a stable sort by time."""
+    if g1 - g0 > 16:
+        grp = seq[g0:g1].copy()
+        perm = np.argsort(t_out[grp], kind="mergesort")
+        for p in range(g1 - g0):
+            seq[g0 + p] = grp[perm[p]]
+        return
+    for p in range(g0 + 1, g1):
+        i = seq[p]
+        q = p
+        while q > g0 and (t_out[seq[q - 1]] > t_out[i] or (t_out[seq[q - 1]] == t_out[i] and seq[q - 1] > i)):
+            seq[q] = seq[q - 1]
+            q -= 1
+        seq[q] = i
+
+
+@nb.njit(cache=_CACHE)
 def _tail_start(t, order, nv):
     """Position in `order` of the final group of tied inputs when every input arrives (MNIST's
     black pixels all spike at t_in); nv when some input never arrives. That group's weights sum
@@ -88,9 +138,28 @@ def _tail_start(t, order, nv):
 
 
 @nb.njit(cache=_CACHE)
-def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
+def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order, hint, seq):
+    """One sample's sweep; returns n_valid. `hint`: a candidate input order (empty: none; see
+    `forward_ordered`); `seq` (n,) receives the neurons by firing time, then the silent ones."""
     n = w.shape[1]
-    nv = _sort_inputs(t, t_end, order)
+    nv = _sort_inputs_hinted(t, t_end, order, hint) if hint.shape[0] else _sort_inputs(t, t_end, order)
+    n_seq = _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq)
+    # the silent neurons (kf == 0, time inf) after the fired ones, in index order
+    for i in range(n):
+        if n_seq == n:
+            break
+        if kf[i] == 0:
+            seq[n_seq] = i
+            n_seq += 1
+    return nv
+
+
+@nb.njit(cache=_CACHE)
+def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
+    """The sweep over the sorted inputs; writes the fired neurons to seq in (time, index) order
+    (a segment's neurons are sorted among themselves; segments come in time order, up to
+    rounding, which the next layer's `_is_stable_order` check catches) and returns their count."""
+    n = w.shape[1]
     s = np.zeros(n)
     wt = np.zeros(n)
     fired = np.zeros(n, np.uint8)
@@ -101,6 +170,7 @@ def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
     # once fewer than a quarter remain, it updates only those (`live`, in index order).
     live = np.arange(n)
     n_live = n
+    n_seq = 0
     sparse = False
     k_tail = _tail_start(t, order, nv)
     for k in range(nv):
@@ -135,6 +205,7 @@ def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
                 hit |= s[i] * tn - wt[i] > v_th
         if hit:
             kept = 0
+            g0 = n_seq
             for p in range(n_live):
                 i = live[p]
                 if s[i] * tn - wt[i] > v_th:
@@ -142,23 +213,25 @@ def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order):
                     t_out[i] = (v_th + wt[i]) / s[i]
                     kf[i] = nv if tail else k + 1
                     slope[i] = s[i]
+                    seq[n_seq] = i
+                    n_seq += 1
                 else:
                     live[kept] = i
                     kept += 1
+            _sort_group(seq, g0, n_seq, t_out)
             n_live = kept
             if n_live == 0:
-                return nv
+                return n_seq
             sparse = 4 * n_live < n
         if tail:
             break
     for p in range(n_live):
         slope[live[p]] = s[live[p]]
-    return nv
+    return n_seq
 
 
 @nb.njit(parallel=True, cache=_CACHE)
-def forward(t_in, w, v_th, t_end):
-    """Exact firing times of one layer for a batch: (t_out, order, n_valid, kf, slope)."""
+def _forward_batch(t_in, w, v_th, t_end, hint):
     b_size, k_in = t_in.shape
     n = w.shape[1]
     t_out = np.empty((b_size, n))
@@ -166,10 +239,31 @@ def forward(t_in, w, v_th, t_end):
     slope = np.empty((b_size, n))
     order = np.empty((b_size, k_in), np.int64)
     n_valid = np.empty(b_size, np.int64)
+    fire_order = np.empty((b_size, n), np.int64)
     colsum = w.sum(axis=0)
+    hinted = hint.shape[0] == b_size
     for b in nb.prange(b_size):
-        n_valid[b] = _forward_one(t_in[b], w, colsum, v_th, t_end, t_out[b], kf[b], slope[b], order[b])
-    return t_out, order, n_valid, kf, slope
+        h = hint[b] if hinted else hint[0, :0]
+        n_valid[b] = _forward_one(t_in[b], w, colsum, v_th, t_end, t_out[b], kf[b], slope[b], order[b], h,
+                                  fire_order[b])
+    return t_out, order, n_valid, kf, slope, fire_order
+
+
+_NO_HINT = np.empty((1, 0), np.int64)
+
+
+def forward_ordered(t_in, w, v_th, t_end, hint=None):
+    """`forward`, plus the layer's firing order (B, n): np.argsort(t_out, kind="mergesort") when
+    the sweep's rounding keeps segments in time order (the usual case; else a permutation close to
+    it). `hint` (B, K): the previous layer's firing order, used as this layer's input order
+    wherever it is the stable order of t_in (checked in O(K), else sorted): chaining layers this
+    way skips the sort of every hidden layer's times (docs/model.md, Forward pass)."""
+    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT if hint is None else hint)
+
+
+def forward(t_in, w, v_th, t_end):
+    """Exact firing times of one layer for a batch: (t_out, order, n_valid, kf, slope)."""
+    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT)[:5]
 
 
 @nb.njit(cache=_CACHE)

@@ -81,17 +81,16 @@ def forward(weights, t_input, model: ModelConfig, backend: str = "numba",
     t = np.ascontiguousarray(t_input, dtype=np.float64)
     check_shape("input spike times", t, (None, None))
     check_chain("weights", [np.shape(w) for w in weights], t.shape[1], f"the input spike times have {t.shape[1]} columns")
+    hint = None     # the previous layer's firing order: this layer's input order, where it is (kernels.forward_ordered)
     for l, w in enumerate(weights):
         c = None if chip is None else chip[l]
-        if c is None:
-            t_out, order, n_valid, kf, slope = k.forward(t, w, model.v_th, model.t_end)
+        if c is None or c.ideal:
+            t_lim = model.t_end if c is None else model.t_end - c.delay
+            t_out, order, n_valid, kf, slope, hint = k.forward_ordered(t, w, model.v_th, t_lim, hint)
         else:
-            t_lim = model.t_end - c.delay
-            if c.ideal:
-                t_out, order, n_valid, kf, slope = k.forward(t, w, model.v_th, t_lim)
-            else:
-                lam, v_th = leak_and_thresholds(c, model)
-                t_out, order, n_valid, kf, slope = LEAKY_BACKENDS[backend][0].forward(t, w, lam, v_th, t_lim)
+            lam, v_th = leak_and_thresholds(c, model)
+            t_out, order, n_valid, kf, slope = LEAKY_BACKENDS[backend][0].forward(t, w, lam, v_th, model.t_end - c.delay)
+            hint = None
         crossing = None
         if c is not None and c.delay:
             crossing, t_out = t_out, t_out + c.delay
