@@ -413,22 +413,43 @@ def _gt_one(t, w, order_b, kf_b, a_b, gt_b):
         gt_b[j] = acc
 
 
+@nb.njit(cache=_CACHE)
+def _coefficients(delta_b, slope_b, kf_b, i0, i1, a_b):
+    """a_i = dL/dt_i / S_i for the fired neurons i0 <= i < i1 of one sample, 0 for the silent."""
+    for i in range(i0, i1):
+        a_b[i] = delta_b[i] / slope_b[i] if kf_b[i] > 0 else 0.0
+
+
 @nb.njit(parallel=True, cache=_CACHE)
-def _backward_sweep(t_in, w, order, kf, a, t_f, need_gt, n_blocks):
+def _backward_sweep(t_in, w, order, kf, delta, slope, t_f, need_gt, n_blocks):
+    """One parallel region of 2 n_blocks tasks: task 2c sums dL/dw of the c-th block of neurons
+    over the batch, task 2c + 1 gives dL/dt_in of the c-th block of samples, so with n_blocks
+    threads each gets one of each (numba splits a prange into equal contiguous parts)."""
     b_size, k_in = t_in.shape
     n = w.shape[1]
-    kmax = np.empty(b_size, np.int64)
-    kg = np.empty(b_size, np.int64)
-    for b in nb.prange(b_size):
-        kmax[b], kg[b] = _shared_group(t_in[b], order[b], kf[b], k_in)
-    gw = np.zeros((k_in, n))
     n_blocks = max(1, min(n_blocks, n))
-    for c in nb.prange(n_blocks):
-        _gw_block(t_in, order, kf, a, t_f, kmax, kg, c * n // n_blocks, (c + 1) * n // n_blocks, gw)
-    gt = np.zeros((b_size, k_in))
-    if need_gt:
-        for b in nb.prange(b_size):
-            _gt_one(t_in[b], w, order[b], kf[b], a[b], gt[b])
+    gw = np.empty((k_in, n))
+    gt = np.empty((b_size, k_in))
+    a = np.empty((b_size, n))
+    for task in nb.prange(2 * n_blocks):
+        c = task // 2
+        if task % 2 == 0:
+            i0, i1 = c * n // n_blocks, (c + 1) * n // n_blocks
+            gw[:, i0:i1] = 0.0
+            kmax = np.empty(b_size, np.int64)
+            kg = np.empty(b_size, np.int64)
+            for b in range(b_size):
+                _coefficients(delta[b], slope[b], kf[b], i0, i1, a[b])
+                kmax[b], kg[b] = _shared_group(t_in[b], order[b], kf[b], k_in)
+            _gw_block(t_in, order, kf, a, t_f, kmax, kg, i0, i1, gw)
+        else:
+            b0, b1 = c * b_size // n_blocks, (c + 1) * b_size // n_blocks
+            gt[b0:b1] = 0.0
+            if need_gt:
+                a_b = np.empty(n)
+                for b in range(b0, b1):
+                    _coefficients(delta[b], slope[b], kf[b], 0, n, a_b)
+                    _gt_one(t_in[b], w, order[b], kf[b], a_b, gt[b])
     return gw, gt
 
 
@@ -441,12 +462,10 @@ def backward(t_in, w, order, kf, slope, t_f, delta, n_chunks, need_gt=True):
     the final tie group most of the first layer's neurons share (MNIST's black pixels at t_in) is
     one row for all its inputs (`_gw_block`). dL/dw is split over `n_chunks` blocks of neurons,
     each summed in sample order, so the result does not depend on the number of threads.
-    dL/dt_in is zero (not computed) when need_gt is False.
+    dL/dt_in is zero (not computed) when need_gt is False. One parallel launch per layer.
     """
-    fired = kf > 0
-    a = np.zeros_like(delta)
-    np.divide(delta, slope, out=a, where=fired)
-    return _backward_sweep(t_in, w, order, kf, a, t_f, need_gt, n_chunks)
+    return _backward_sweep(t_in, w, order, kf, np.ascontiguousarray(delta, dtype=np.float64), slope, t_f,
+                           need_gt, n_chunks)
 
 
 @nb.njit(cache=_CACHE, fastmath=_VEC, inline="always")
