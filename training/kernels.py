@@ -14,6 +14,7 @@ import numba as nb
 import numpy as np
 
 from infra.threads import use_default_layer
+from training.dispatch import threaded
 
 use_default_layer()     # before any parallel launch: docs/results.md, Throughput
 
@@ -249,6 +250,9 @@ def _forward_batch(t_in, w, v_th, t_end, hint):
     return t_out, order, n_valid, kf, slope, fire_order
 
 
+_forward_batch = threaded(_forward_batch)
+
+
 _NO_HINT = np.empty((1, 0), np.int64)
 
 
@@ -451,6 +455,9 @@ def _backward_sweep(t_in, w, order, kf, delta, slope, t_f, need_gt, n_blocks):
                     _coefficients(delta[b], slope[b], kf[b], 0, n, a_b)
                     _gt_one(t_in[b], w, order[b], kf[b], a_b, gt[b])
     return gw, gt
+
+
+_backward_sweep = threaded(_backward_sweep)
 
 
 def backward(t_in, w, order, kf, slope, t_f, delta, n_chunks, need_gt=True):

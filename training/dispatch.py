@@ -1,0 +1,34 @@
+"""Parallel kernels with a serial twin for one thread.
+
+A prange launch on numba's workqueue layer hands the work to a pool thread and waits for it even
+with one thread: measured 50-75 us a launch on this 2-core VM (omp, passive: 1-3 us), against
+8-12 ms of work a training step at 1 thread. `threaded` compiles the same Python function a second
+time without `parallel` (prange runs as range: the same operations in the same order, so the same
+numbers) and calls that one when numba's thread count is 1 (infra.threads.ThreadCountChooser's
+choice on a busy machine, or NUMBA_NUM_THREADS=1).
+"""
+from __future__ import annotations
+
+import types
+
+import numba as nb
+
+
+def threaded(kernel):
+    """A callable running `kernel` (an `njit(parallel=True)` dispatcher) or, at one thread, its
+    serial compilation; `.parallel` and `.serial` give the two."""
+    f = kernel.py_func
+    # a copy under its own name: numba's cache files are named by qualname, and two compilations of
+    # one function would share (and overwrite) one index
+    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
+    twin.__qualname__ = f.__qualname__ + "_serial"
+    twin.__module__ = f.__module__
+    serial = nb.njit(cache=True)(twin)
+    get = nb.get_num_threads
+
+    def run(*args):
+        return (kernel if get() > 1 else serial)(*args)
+
+    run.parallel, run.serial = kernel, serial
+    run.__name__, run.__doc__ = kernel.__name__, kernel.__doc__
+    return run
