@@ -219,6 +219,21 @@ def test_firing_order_and_hinted_input_order_are_the_stable_sort():
             np.testing.assert_array_equal(x, y)
 
 
+def test_a_layer_firing_together_leaves_the_order_to_the_next_layer():
+    """More than _GROUP_MAX neurons firing in one segment (here after the tie group at t = 1):
+    no firing order (-1 first), and the next layer sorts its inputs itself."""
+    rng = np.random.default_rng(9)
+    t = np.where(rng.random((4, 30)) < 0.5, 1.0, rng.uniform(0.0, 1.0, (4, 30)))
+    w = np.full((30, 3 * kernels._GROUP_MAX), 0.2) + rng.normal(0.0, 0.01, (30, 3 * kernels._GROUP_MAX))
+    t1, _, _, _, _, fire_order = kernels.forward_ordered(t, w, 1.0, T_END)
+    assert np.all(fire_order[:, 0] == -1) and np.isfinite(t1).all()
+    w2 = rng.normal(0.01, 0.02, (w.shape[1], 5))
+    got = kernels.forward_ordered(t1, w2, 1.0, T_END, fire_order)
+    np.testing.assert_array_equal(got[1], np.argsort(t1, axis=1, kind="mergesort"))
+    for x, y in zip(got[:5], kernels_ref.forward(t1, w2, 1.0, T_END)):
+        np.testing.assert_allclose(x, y, rtol=1e-12)
+
+
 def test_network_forward_chains_layers_as_separate_kernel_calls():
     rng = np.random.default_rng(8)
     model = ModelConfig(layers=(50, 30, 30, 10))

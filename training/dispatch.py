@@ -1,4 +1,4 @@
-"""Parallel kernels with a serial twin for one thread.
+"""How the parallel kernels use the threads: a serial twin for one thread, samples taken by speed.
 
 A prange launch on numba's workqueue layer hands the work to a pool thread and waits for it even
 with one thread: measured 50-75 us a launch on this 2-core VM (omp, passive: 1-3 us), against
@@ -12,6 +12,8 @@ from __future__ import annotations
 import types
 
 import numba as nb
+from numba.core import cgutils, types as nbtypes
+from numba.extending import intrinsic
 
 
 def threaded(kernel):
@@ -32,3 +34,19 @@ def threaded(kernel):
     run.parallel, run.serial = kernel, serial
     run.__name__, run.__doc__ = kernel.__name__, kernel.__doc__
     return run
+
+
+@intrinsic
+def next_index(typingctx, counter):
+    """counter[0] += 1 atomically, returning the value before: threads that take their samples
+    this way share a batch by speed (a thread on a core busy with other work takes fewer) where
+    a prange gives each an equal part and waits for the slowest. What a sample computes does not
+    depend on the thread that takes it."""
+    sig = nbtypes.int64(counter)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [context.get_constant(nbtypes.intp, 0)])
+        return builder.atomic_rmw("add", ptr, context.get_constant(nbtypes.int64, 1), "monotonic")
+
+    return sig, codegen

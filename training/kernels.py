@@ -14,7 +14,7 @@ import numba as nb
 import numpy as np
 
 from infra.threads import use_default_layer
-from training.dispatch import threaded
+from training.dispatch import next_index, threaded
 
 use_default_layer()     # before any parallel launch: docs/results.md, Throughput
 
@@ -105,6 +105,9 @@ def _sort_inputs_hinted(t, t_end, order, hint):
     return nv
 
 
+_GROUP_MAX = 64
+
+
 @nb.njit(cache=_CACHE)
 def _sort_group(seq, g0, g1, t_out):
     """Sort seq[g0:g1] (the neurons that fired in one segment, in index order) by (t_out, index):
@@ -159,7 +162,10 @@ def _forward_one(t, w, colsum, v_th, t_end, t_out, kf, slope, order, hint, seq):
 def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
     """The sweep over the sorted inputs; writes the fired neurons to seq in (time, index) order
     (a segment's neurons are sorted among themselves; segments come in time order, up to
-    rounding, which the next layer's `_is_stable_order` check catches) and returns their count."""
+    rounding, which the next layer's `_is_stable_order` check catches) and returns their count.
+    A segment where more than _GROUP_MAX neurons fire (a first layer's after MNIST's black
+    pixels) is left unsorted and seq[0] = -1: sorting it here costs what the next layer's own
+    sort does, and more (measured)."""
     n = w.shape[1]
     s = np.zeros(n)
     wt = np.zeros(n)
@@ -172,6 +178,7 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
     live = np.arange(n)
     n_live = n
     n_seq = 0
+    ordered = True
     sparse = False
     k_tail = _tail_start(t, order, nv)
     for k in range(nv):
@@ -219,20 +226,25 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
                 else:
                     live[kept] = i
                     kept += 1
-            _sort_group(seq, g0, n_seq, t_out)
+            if n_seq - g0 > _GROUP_MAX:
+                ordered = False
+            if ordered:
+                _sort_group(seq, g0, n_seq, t_out)
             n_live = kept
             if n_live == 0:
-                return n_seq
+                break
             sparse = 4 * n_live < n
         if tail:
             break
     for p in range(n_live):
         slope[live[p]] = s[live[p]]
+    if not ordered:
+        seq[0] = -1     # no order: the next layer sorts its inputs itself
     return n_seq
 
 
 @nb.njit(parallel=True, cache=_CACHE)
-def _forward_batch(t_in, w, v_th, t_end, hint):
+def _forward_batch(t_in, w, v_th, t_end, hint, n_workers):
     b_size, k_in = t_in.shape
     n = w.shape[1]
     t_out = np.empty((b_size, n))
@@ -243,10 +255,14 @@ def _forward_batch(t_in, w, v_th, t_end, hint):
     fire_order = np.empty((b_size, n), np.int64)
     colsum = w.sum(axis=0)
     hinted = hint.shape[0] == b_size
-    for b in nb.prange(b_size):
-        h = hint[b] if hinted else hint[0, :0]
-        n_valid[b] = _forward_one(t_in[b], w, colsum, v_th, t_end, t_out[b], kf[b], slope[b], order[b], h,
-                                  fire_order[b])
+    taken = np.zeros(1, np.int64)
+    for _ in nb.prange(n_workers):      # each worker takes the next sample until none is left
+        b = next_index(taken)
+        while b < b_size:
+            h = hint[b] if hinted else hint[0, :0]
+            n_valid[b] = _forward_one(t_in[b], w, colsum, v_th, t_end, t_out[b], kf[b], slope[b], order[b], h,
+                                      fire_order[b])
+            b = next_index(taken)
     return t_out, order, n_valid, kf, slope, fire_order
 
 
@@ -259,15 +275,16 @@ _NO_HINT = np.empty((1, 0), np.int64)
 def forward_ordered(t_in, w, v_th, t_end, hint=None):
     """`forward`, plus the layer's firing order (B, n): np.argsort(t_out, kind="mergesort") when
     the sweep's rounding keeps segments in time order (the usual case; else a permutation close to
-    it). `hint` (B, K): the previous layer's firing order, used as this layer's input order
-    wherever it is the stable order of t_in (checked in O(K), else sorted): chaining layers this
-    way skips the sort of every hidden layer's times (docs/model.md, Forward pass)."""
-    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT if hint is None else hint)
+    it), or a row starting with -1 for a sample where more than _GROUP_MAX neurons fire in one
+    segment (`_sweep`). `hint` (B, K): the previous layer's firing order, used as this layer's
+    input order wherever it is the stable order of t_in (checked in O(K), else sorted): chaining
+    layers this way skips most of the sort of hidden layers' times (docs/model.md)."""
+    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT if hint is None else hint, nb.get_num_threads())
 
 
 def forward(t_in, w, v_th, t_end):
     """Exact firing times of one layer for a batch: (t_out, order, n_valid, kf, slope)."""
-    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT)[:5]
+    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT, nb.get_num_threads())[:5]
 
 
 @nb.njit(cache=_CACHE)
