@@ -163,9 +163,9 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
     """The sweep over the sorted inputs; writes the fired neurons to seq in (time, index) order
     (a segment's neurons are sorted among themselves; segments come in time order, up to
     rounding, which the next layer's `_is_stable_order` check catches) and returns their count.
-    A segment where more than _GROUP_MAX neurons fire (a first layer's after MNIST's black
-    pixels) is left unsorted and seq[0] = -1: sorting it here costs what the next layer's own
-    sort does, and more (measured)."""
+    The segments are sorted at the end, and not at all (seq[0] = -1) when more than _GROUP_MAX
+    neurons fire in one (a first layer's after MNIST's black pixels): sorting those here cost
+    more than the next layer's own sort (measured)."""
     n = w.shape[1]
     s = np.zeros(n)
     wt = np.zeros(n)
@@ -179,6 +179,8 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
     n_live = n
     n_seq = 0
     ordered = True
+    bounds = np.empty((n, 2), np.int64)   # where each segment's neurons (two or more) are in seq
+    n_groups = 0
     sparse = False
     k_tail = _tail_start(t, order, nv)
     for k in range(nv):
@@ -228,8 +230,10 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
                     kept += 1
             if n_seq - g0 > _GROUP_MAX:
                 ordered = False
-            if ordered:
-                _sort_group(seq, g0, n_seq, t_out)
+            if ordered and n_seq - g0 > 1:
+                bounds[n_groups, 0] = g0
+                bounds[n_groups, 1] = n_seq
+                n_groups += 1
             n_live = kept
             if n_live == 0:
                 break
@@ -240,6 +244,9 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
         slope[live[p]] = s[live[p]]
     if not ordered:
         seq[0] = -1     # no order: the next layer sorts its inputs itself
+        return n_seq
+    for g in range(n_groups):     # sorted at the end: not at all when a large segment comes last
+        _sort_group(seq, bounds[g, 0], bounds[g, 1], t_out)
     return n_seq
 
 
