@@ -312,8 +312,57 @@ def test_sweep_takes_energy_strength_like_other_reg_keys(tmp_path):
         assert last["train_energy_nj"] > 0 and last["energy_nj"] == pytest.approx(
             [r for r in rows if r["run"] == run][0]["energy_nj"])
         assert last["train_static_nj"] > 0 and last["static_nj"] > 0      # --energy's default: the built-in powers
+    assert all(r["static_nj"] > 0 for r in rows)
     header = (out / MEAN_CSV_NAME).read_text().splitlines()[0].split(",")
     assert "energy_strength" in header and "energy_nj" in header and "energy_nj_std" in header
+    assert "static_nj" in header and "static_nj_std" in header
+
+
+SWEEP_TINY = ["model.layers=[784, 12, 10]", "train.epochs=1", "data.train_limit=200", "data.test_limit=50",
+              "train.batch_size=50"]
+
+
+def _sweep(tmp_path, strengths, settings, extra=()):
+    from ttfs.cli import main
+    return main(["sweep", "--config", "mnist-784-400-10", "--reg", "m-ssr", "--strengths", strengths, "--hw", "ideal",
+                 "--out", str(tmp_path / "sweep"), "--quiet", "--no-plots", *extra]
+                + [x for s in SWEEP_TINY + settings for x in ("--set", s)])
+
+
+def test_a_sweep_never_mixes_two_static_powers(tmp_path, capsys):
+    """A sweep extended with another --energy than its kept points counted (an energy term on) is
+    refused before anything trains; without a term every point keeps its own power."""
+    from training.trainer import saved_static_power_w
+    zero = ["--energy", _energy_file(tmp_path, "zero", p_comparator_static_w=0.0, p_opamp_static_w=0.0)]
+    assert _sweep(tmp_path, "0", ["reg.energy_strength=0.01"], zero) == 0
+    assert _sweep(tmp_path, "0,1e-3", ["reg.energy_strength=0.01"]) == 2       # the built-in powers now
+    err = capsys.readouterr().err
+    assert "--energy" in err and "none" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "sweep" / "m-ssr_s0.001" / "model.npz").exists()   # nothing trained
+    assert _sweep(tmp_path, "0,1e-3", ["reg.energy_strength=0.01"], zero) == 0
+    assert saved_static_power_w(tmp_path / "sweep" / "m-ssr_s0.001") == 0.0
+
+
+def test_without_an_energy_term_a_resume_keeps_its_own_static_power(tmp_path):
+    """reg.energy_strength 0: the static power changes no weight, so a resume under another --energy
+    trains on, keeping (and logging) the run's own power."""
+    from infra import atomic_io
+    from training.trainer import STATIC_KEY
+    gated = ["hw.gating=decision", "hw.decision_guard_s=2e-7"]
+    code, run, first = _train(tmp_path, "r", gated + ["train.epochs=1"])
+    assert code == 0
+    other = _energy_file(tmp_path, "other", p_opamp_static_w=2e-5)
+    code, _, rec = _train(tmp_path, "r", gated + ["train.epochs=2"], extra=["--resume", "--energy", other])
+    assert code == 0 and len(rec) == 2
+    assert atomic_io.read_yaml(run / "model.yaml", CheckpointError)[STATIC_KEY] == P_STATIC_W
+    t_stop = [r["static_nj"] / P_STATIC_W for r in rec]       # the same power: the same scale of t_stop
+    assert 0.75 < t_stop[1] / t_stop[0] < 1.33           # the other power would make it 1.9
+
+
+def test_energy_without_a_chip_is_an_error(tmp_path, capsys):
+    code, _, _ = _train(tmp_path, "ideal", [], hw=False, extra=["--energy", "default"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--energy" in err and "--hw" in err and len(err.strip().splitlines()) == 1
 
 
 def test_exact_wires_and_finite_gain_the_term_is_the_cells_at_virtual_ground():

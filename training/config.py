@@ -68,8 +68,9 @@ REG_KINDS = ("none", "m-ssr", "f-ssr", "membrane")
 @dataclass(frozen=True)
 class RegConfig:
     """Sparse-firing regulariser on the hidden layers (strength multiplies the per-image sum), and the
-    chip's conduction energy (energy_strength: loss per nanojoule per image, docs/regularizers.md;
-    needs a run trained for a chip, 0 = off)."""
+    chip's energy: its cells' conduction and its neurons' static bias until the stop
+    (energy_strength: loss per nanojoule per image, docs/regularizers.md; needs a run trained for a
+    chip, 0 = off)."""
 
     kind: str = "none"
     strength: float | tuple[float, ...] = 0.0

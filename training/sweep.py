@@ -10,10 +10,12 @@ Several sweeps (M-SSR, F-SSR, membrane) may share one SWEEP folder and its basel
 covers every run in it. A complete run (all epochs committed, and its model and metrics
 files those of the last one: training.trainer.run_is_complete) is skipped, a partial one resumed, so
 rerunning an interrupted sweep continues where it stopped. SWEEP is locked while the sweep runs, and
-each run folder while it trains. `--set reg.energy_strength=X` (the chip's conduction energy,
-needs `chip`) applies to every point, the baseline included; tradeoff.csv holds each run's
-energy_strength and, for runs trained for a chip, its energy_nj (a point column and a metric). A run folder whose saved config differs from the one the sweep
-would train is an error, never silently reused, and so is one trained for another chip.
+each run folder while it trains. `--set reg.energy_strength=X` (the chip's energy, needs `chip`)
+applies to every point, the baseline included; tradeoff.csv holds each run's energy_strength and,
+for runs trained for a chip, its energy_nj (conduction) and static_nj (the neurons' bias until the
+stop, when the chip counts one): a point column and metrics. A run folder whose saved config
+differs from the one the sweep would train is an error, never silently reused, and so is one
+trained for another chip or, with an energy term, for another static power (--energy).
 
 `chip` trains every point for a chip (`ttfs sweep --hw`): a callable giving the ChipView of a
 model config (training.chip_layer), called where the point trains, so it must pickle for worker
@@ -41,7 +43,8 @@ from infra.paths import within
 from training.config import REG_KINDS, RunConfig
 from infra.errors import CheckpointError, ConfigError
 from infra.workers import check_dask_address, run_tasks, thread_env
-from training.trainer import config_differences, hw_change, run_is_complete, same_hw, saved_hw, train
+from training.trainer import (check_static_power, config_differences, hw_change, run_is_complete, same_hw, saved_hw,
+                              train)
 
 CSV_NAME = "tradeoff.csv"
 MEAN_CSV_NAME = "tradeoff_mean.csv"
@@ -163,6 +166,7 @@ def run_sweep(base: dict, kind: str, strengths, out, v_hats=None, overrides=(), 
         for i, (point, cfg) in enumerate(configs):
             run = out / point.name
             _check_same_config(run, cfg, hw, None if view is None else view.canonical)
+            check_static_power(run, cfg, views[i])     # a kept point counted the power the new ones count
             if run_is_complete(run, cfg.train.epochs):
                 log.info("[%d/%d] %s: complete, skipped", i + 1, len(configs), point.name)
             else:
@@ -213,7 +217,8 @@ _TRADEOFF_RANGES = {"epochs": ("an integer >= 1", lambda x: x >= 1 and x == int(
                     "accuracy": ("a number in [0, 1]", lambda x: 0 <= x <= 1),
                     "spikes": ("a number >= 0", lambda x: x >= 0),
                     "energy_strength": ("a number >= 0", lambda x: x >= 0),
-                    "energy_nj": ("a number >= 0", lambda x: x >= 0)}
+                    "energy_nj": ("a number >= 0", lambda x: x >= 0),
+                    "static_nj": ("a number >= 0", lambda x: x >= 0)}
 
 
 def run_row(run: str | Path) -> dict | None:
@@ -247,8 +252,9 @@ def run_row(run: str | Path) -> dict | None:
         row[f"spikes_per_neuron_l{l + 1}"] = s
     row["spikes_per_neuron_mean"] = rec["spikes_per_neuron_mean"]
     row["output_spikes_per_neuron"] = rec["output_spikes_per_neuron"]
-    if "energy_nj" in rec:
-        row["energy_nj"] = rec["energy_nj"]
+    for key in ("energy_nj", "static_nj"):      # the term's conduction and static parts (metrics.jsonl)
+        if key in rec:
+            row[key] = rec[key]
     return row
 
 
@@ -280,7 +286,7 @@ POINT_COLUMNS = ("dataset", "layers", "kind", "strength", "v_hat", "energy_stren
 
 def _is_metric(col: str) -> bool:
     return (col == "accuracy" or col.startswith("spikes_per_neuron") or col == "output_spikes_per_neuron"
-            or col == "energy_nj")
+            or col in ("energy_nj", "static_nj"))
 
 
 def aggregate(rows: list[dict]) -> list[dict]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import logging
 import time
 import zipfile
@@ -124,7 +125,7 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
 
 
 def conduction_form(view: ChipView | None, layers):
-    """The conduction energy form of the chip layers `layers` (ChipView.conduction); a ConfigError
+    """The energy form (conduction and static) of the chip layers `layers` (ChipView.conduction); a ConfigError
     naming reg.energy_strength when there is no chip or its conduction is not of that form."""
     form = None if view is None else view.conduction(layers)
     if form is None:
@@ -361,7 +362,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     with folder_lock(run, "ttfs train"):
         _check_out_folder(run, cfg, resume)
         _check_hw(run, hw, None if view is None else view.canonical)
-        _check_static_power(run, view)
+        check_static_power(run, cfg, view)
         return _train_locked(cfg, run, resume, progress, train_set, test_set, weights, view, hw)
 
 
@@ -405,13 +406,20 @@ def saved_static_power_w(run: str | Path) -> float | None:
     return float(meta.get(STATIC_KEY, 0.0))
 
 
-def _check_static_power(run: Path, view: ChipView | None) -> None:
-    """A resumed chip run counts the static power its committed epochs counted."""
+def check_static_power(run: Path, cfg: RunConfig, view: ChipView | None) -> None:
+    """A chip run resumed (or a sweep point kept) counts the static power per neuron its committed
+    epochs counted. Without an energy term (reg.energy_strength 0) the power changes no weight, only
+    the logged static_nj: the view then takes the run's own power; with one, a different power is
+    a CheckpointError naming --energy (ttfs train, ttfs sweep)."""
     saved = None if view is None else saved_static_power_w(run)
-    if saved is not None and saved != view.static_power_w:
-        raise CheckpointError(f"{run}: cannot resume, its energy term counted a static power of {saved:g} W per neuron "
-                              f"and this command's --energy gives {view.static_power_w:g} W; resume with the same "
-                              "--energy (ttfs train: or none, its own) or use a new --out")
+    if saved is None or math.isclose(saved, view.static_power_w, rel_tol=1e-12, abs_tol=0.0):
+        return
+    if cfg.reg.energy_strength == 0:
+        view.static_power_w = saved
+        return
+    raise CheckpointError(f"{run}: cannot resume, its energy term counted a static power of {saved!r} W per neuron "
+                          f"and this command's --energy gives {view.static_power_w!r} W; give the --energy it "
+                          "trained with (ttfs train without --energy reuses it) or use a new --out")
 
 
 def hw_change(run: Path, saved: dict | None, hw: dict | None) -> tuple[str, str]:

@@ -49,7 +49,7 @@ class Profile:
 
 
 PROFILES = {
-    # 18.7 minutes measured on the 2-core machine with other jobs running (target: 10; docs/results.md, "The demo")
+    # 8.6 minutes measured on an idle 2-core machine (target: 10; docs/results.md, "The demo")
     "full": Profile("[784, 400, 10]", None, None, 8, 64, 1e-3, 1, 5e-6, 5.0, 6000, None, 2000, 3, 20, 1000, 2),
     # seconds: the default test suite runs this
     "tiny": Profile("[784, 16, 10]", 600, 200, 1, 20, 2e-3, 0, 1e-4, 0.2, 200, 200, 200, 2, 1, 100, 1),
@@ -237,7 +237,7 @@ def register(sub, formatter) -> None:
                        epilog="example:\n  ttfs demo --out demo-out\n  ttfs demo --out /tmp/d --profile tiny")
     p.add_argument("--out", required=True, type=Path, help="folder for every artefact")
     p.add_argument("--profile", choices=tuple(PROFILES), default="full",
-                   help="'full': 784-400-10 on the 60,000 training images (19 minutes measured on a loaded 2-core machine); 'tiny': seconds, for tests")
+                   help="'full': 784-400-10 on the 60,000 training images (8.6 minutes measured on an idle 2-core machine); 'tiny': seconds, for tests")
     p.add_argument("--hw", default=HW_PRESET, help="the first chip: a YAML file or a preset name (ttfs presets)")
     p.add_argument("--low-power", default=LOW_POWER_PRESET,
                    help="the second chip, an integrator chip the networks are fine-tuned for (YAML file or preset)")

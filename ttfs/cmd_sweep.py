@@ -9,7 +9,7 @@ from infra.config import read_yaml
 from infra.atomic_io import prepare_out_dir
 from ttfs import args as flags
 from ttfs.cmd_train import (HW_SECTION, SECTIONS, add_energy_arg, add_hw_arg, chip_banner, chip_factory,
-                            chip_to_train_for, static_power_to_train_with)
+                            chip_to_train_for, refuse_energy_without_chip, static_power_to_train_with)
 from infra.folder_lock import folder_lock
 
 
@@ -43,6 +43,7 @@ def cmd_sweep(args) -> int:
         check_dask_address(args.dask)       # before any work: a typo fails in seconds
     base = read_yaml(args.config)
     hw = chip_to_train_for(args, base.pop(HW_SECTION, None))
+    refuse_energy_without_chip(args, hw)
     if hw is not None:
         print(chip_banner(hw, "hw.yaml in every run folder"))
     overrides = flags.overrides(args)[""]

@@ -69,6 +69,7 @@ def cmd_train(args) -> int:
     atomic_io.prepare_out_dir(args.out)
     cfg, section = load_run_and_hw(args.config, flags.overrides(args)[""], args.data_dir)
     hw = chip_to_train_for(args, section, args.out if args.resume else None)
+    refuse_energy_without_chip(args, hw)
     view = None
     if hw is not None:
         view = chip_factory(hw, static_power_to_train_with(args, hw, args.out if args.resume else None))(cfg.model)
@@ -144,6 +145,13 @@ def add_energy_arg(p, resumes_own: bool) -> None:
                    help="energy config (a YAML file or a preset name, as for energy-report) whose static powers "
                         "the energy term (reg.energy_strength) counts for every neuron until the chip stops; "
                         f"default: the built-in defaults{own}")
+
+
+def refuse_energy_without_chip(args, hw: HardwareConfig | None) -> None:
+    """--energy counts the static power of a chip's neurons: without a chip it would do nothing."""
+    if args.energy is not None and hw is None:
+        raise ConfigError(f"--energy {args.energy}: only a run trained for a chip counts its neurons' static power; "
+                          "give --hw HW (or a hw: section in the config) or drop --energy")
 
 
 def static_power_to_train_with(args, hw: HardwareConfig, resumed: Path | None = None) -> float:
