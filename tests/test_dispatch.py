@@ -18,9 +18,12 @@ def test_serial_twin_equals_the_parallel_kernel_bit_for_bit():
     before = numba.get_num_threads()
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     try:
-        par = kernels._forward_batch.parallel(t, w, 1.0, 4.0, kernels._NO_HINT, 3)
-        ser = kernels._forward_batch.serial(t, w, 1.0, 4.0, kernels._NO_HINT, 1)
+        par = kernels._forward_batch.parallel(t, w, 1.0, 4.0, kernels._NO_HINT, 3, np.zeros(1, np.int64))
+        ser = kernels._forward_batch.serial(t, w, 1.0, 4.0, kernels._NO_HINT, 1, np.zeros(1, np.int64))
         for x, y in zip(par, ser):
+            assert np.array_equal(x, y)
+        hint = np.argsort(t, axis=1, kind="stable")    # the inputs' stable order as a hint (the chained path)
+        for x, y in zip(par, kernels._forward_batch.serial(t, w, 1.0, 4.0, hint, 1, np.zeros(1, np.int64))):
             assert np.array_equal(x, y)
         t_out, order, _, kf, slope, _ = par
         assert np.isfinite(t_out).mean() > 0.3
@@ -48,3 +51,12 @@ def test_next_index_hands_out_each_index_once():
     _take_all(5000, 4, hits, taken)
     assert np.all(hits == 1)
     assert taken[0] == 5000 + 4      # each worker's final take is past the end
+
+
+def test_next_index_refuses_a_counter_that_is_not_int64():
+    import pytest
+    from numba.core.errors import TypingError
+    hits = np.zeros(5, np.int64)
+    for bad in (np.zeros(1, np.int32), np.zeros(1, np.float64), np.zeros((1, 1), np.int64)):
+        with pytest.raises(TypingError):
+            _take_all(5, 2, hits, bad)

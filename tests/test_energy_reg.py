@@ -312,8 +312,9 @@ def test_sweep_takes_energy_strength_like_other_reg_keys(tmp_path):
         assert last["train_energy_nj"] > 0 and last["energy_nj"] == pytest.approx(
             [r for r in rows if r["run"] == run][0]["energy_nj"])
         assert last["train_static_nj"] > 0 and last["static_nj"] > 0      # --energy's default: the built-in powers
-    assert all(r["static_nj"] > 0 for r in rows)
+    assert all(r["static_nj"] > 0 and r["static_power_w"] == pytest.approx(P_STATIC_W) for r in rows)
     header = (out / MEAN_CSV_NAME).read_text().splitlines()[0].split(",")
+    assert "static_power_w" in header and "static_power_w_std" not in header    # a point column, not a metric
     assert "energy_strength" in header and "energy_nj" in header and "energy_nj_std" in header
     assert "static_nj" in header and "static_nj_std" in header
 
@@ -337,7 +338,8 @@ def test_a_sweep_never_mixes_two_static_powers(tmp_path, capsys):
     assert _sweep(tmp_path, "0", ["reg.energy_strength=0.01"], zero) == 0
     assert _sweep(tmp_path, "0,1e-3", ["reg.energy_strength=0.01"]) == 2       # the built-in powers now
     err = capsys.readouterr().err
-    assert "--energy" in err and "none" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "--energy" in err and "counted a static power of 0.0 W" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "sweep" / "m-ssr_s0.001" / "model.npz").exists()   # nothing trained
     assert _sweep(tmp_path, "0,1e-3", ["reg.energy_strength=0.01"], zero) == 0
     assert saved_static_power_w(tmp_path / "sweep" / "m-ssr_s0.001") == 0.0

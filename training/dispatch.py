@@ -1,7 +1,7 @@
 """How the parallel kernels use the threads: a serial twin for one thread, samples taken by speed.
 
 A prange launch on numba's workqueue layer hands the work to a pool thread and waits for it even
-with one thread: measured 50-75 us a launch on this 2-core VM (omp, passive: 1-3 us), against
+with one thread: measured 50-150 us a launch on this 2-core VM (omp, passive: 1-3 us), against
 8-12 ms of work a training step at 1 thread. `threaded` compiles the same Python function a second
 time without `parallel` (prange runs as range: the same operations in the same order, so the same
 numbers) and calls that one when numba's thread count is 1 (infra.threads.ThreadCountChooser's
@@ -16,16 +16,17 @@ from numba.core import cgutils, types as nbtypes
 from numba.extending import intrinsic
 
 
-def threaded(kernel):
+def threaded(kernel, cache: bool = True):
     """A callable running `kernel` (an `njit(parallel=True)` dispatcher) or, at one thread, its
-    serial compilation; `.parallel` and `.serial` give the two."""
+    serial compilation (cached on disk as the kernel is: `cache`); `.parallel` and `.serial` give
+    the two."""
     f = kernel.py_func
     # a copy under its own name: numba's cache files are named by qualname, and two compilations of
     # one function would share (and overwrite) one index
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
     twin.__qualname__ = f.__qualname__ + "_serial"
     twin.__module__ = f.__module__
-    serial = nb.njit(cache=True)(twin)
+    serial = nb.njit(cache=cache)(twin)
     get = nb.get_num_threads
 
     def run(*args):
@@ -41,7 +42,11 @@ def next_index(typingctx, counter):
     """counter[0] += 1 atomically, returning the value before: threads that take their samples
     this way share a batch by speed (a thread on a core busy with other work takes fewer) where
     a prange gives each an equal part and waits for the slowest. What a sample computes does not
-    depend on the thread that takes it."""
+    depend on the thread that takes it. `counter`: a 1-d int64 array the caller allocates and
+    passes in (numba's analyses do not see this write: a counter allocated inside the kernel
+    reads back stale after the loop)."""
+    if not (isinstance(counter, nbtypes.Array) and counter.dtype == nbtypes.int64 and counter.ndim == 1):
+        return None      # a typing error: the atomic add is 64-bit on element 0
     sig = nbtypes.int64(counter)
 
     def codegen(context, builder, signature, args):

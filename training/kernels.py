@@ -251,7 +251,7 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
 
 
 @nb.njit(parallel=True, cache=_CACHE)
-def _forward_batch(t_in, w, v_th, t_end, hint, n_workers):
+def _forward_batch(t_in, w, v_th, t_end, hint, n_workers, taken):
     b_size, k_in = t_in.shape
     n = w.shape[1]
     t_out = np.empty((b_size, n))
@@ -262,8 +262,7 @@ def _forward_batch(t_in, w, v_th, t_end, hint, n_workers):
     fire_order = np.empty((b_size, n), np.int64)
     colsum = w.sum(axis=0)
     hinted = hint.shape[0] == b_size
-    taken = np.zeros(1, np.int64)
-    for _ in nb.prange(n_workers):      # each worker takes the next sample until none is left
+    for _ in nb.prange(n_workers):      # each worker takes the next sample (taken: a zeroed counter)
         b = next_index(taken)
         while b < b_size:
             h = hint[b] if hinted else hint[0, :0]
@@ -273,7 +272,7 @@ def _forward_batch(t_in, w, v_th, t_end, hint, n_workers):
     return t_out, order, n_valid, kf, slope, fire_order
 
 
-_forward_batch = threaded(_forward_batch)
+_forward_batch = threaded(_forward_batch, _CACHE)
 
 
 _NO_HINT = np.empty((1, 0), np.int64)
@@ -286,12 +285,13 @@ def forward_ordered(t_in, w, v_th, t_end, hint=None):
     segment (`_sweep`). `hint` (B, K): the previous layer's firing order, used as this layer's
     input order wherever it is the stable order of t_in (checked in O(K), else sorted): chaining
     layers this way skips most of the sort of hidden layers' times (docs/model.md)."""
-    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT if hint is None else hint, nb.get_num_threads())
+    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT if hint is None else hint, nb.get_num_threads(),
+                          np.zeros(1, np.int64))
 
 
 def forward(t_in, w, v_th, t_end):
     """Exact firing times of one layer for a batch: (t_out, order, n_valid, kf, slope)."""
-    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT, nb.get_num_threads())[:5]
+    return _forward_batch(t_in, w, v_th, t_end, _NO_HINT, nb.get_num_threads(), np.zeros(1, np.int64))[:5]
 
 
 @nb.njit(cache=_CACHE)
@@ -481,7 +481,7 @@ def _backward_sweep(t_in, w, order, kf, delta, slope, t_f, need_gt, n_blocks):
     return gw, gt
 
 
-_backward_sweep = threaded(_backward_sweep)
+_backward_sweep = threaded(_backward_sweep, _CACHE)
 
 
 def backward(t_in, w, order, kf, slope, t_f, delta, n_chunks, need_gt=True):

@@ -43,8 +43,8 @@ from infra.paths import within
 from training.config import REG_KINDS, RunConfig
 from infra.errors import CheckpointError, ConfigError
 from infra.workers import check_dask_address, run_tasks, thread_env
-from training.trainer import (check_static_power, config_differences, hw_change, run_is_complete, same_hw, saved_hw,
-                              train)
+from training.trainer import (STATIC_KEY, check_static_power, config_differences, hw_change, run_is_complete,
+                              same_hw, saved_hw, train)
 
 CSV_NAME = "tradeoff.csv"
 MEAN_CSV_NAME = "tradeoff_mean.csv"
@@ -218,7 +218,8 @@ _TRADEOFF_RANGES = {"epochs": ("an integer >= 1", lambda x: x >= 1 and x == int(
                     "spikes": ("a number >= 0", lambda x: x >= 0),
                     "energy_strength": ("a number >= 0", lambda x: x >= 0),
                     "energy_nj": ("a number >= 0", lambda x: x >= 0),
-                    "static_nj": ("a number >= 0", lambda x: x >= 0)}
+                    "static_nj": ("a number >= 0", lambda x: x >= 0),
+                    "static_power_w": ("a number >= 0", lambda x: x >= 0)}
 
 
 def run_row(run: str | Path) -> dict | None:
@@ -255,6 +256,9 @@ def run_row(run: str | Path) -> dict | None:
     for key in ("energy_nj", "static_nj"):      # the term's conduction and static parts (metrics.jsonl)
         if key in rec:
             row[key] = rec[key]
+    if "static_nj" in rec:       # the power behind static_nj (model.yaml): points differ when it does
+        model = atomic_io.read_yaml(run / "model.yaml", CheckpointError) if (run / "model.yaml").is_file() else {}
+        row[STATIC_KEY] = model.get(STATIC_KEY) if isinstance(model, dict) else None
     return row
 
 
@@ -281,7 +285,7 @@ def write_tradeoff(sweep: str | Path, rows: list[dict]) -> Path:
 
 
 # the columns that say which point a run belongs to; every other number column is averaged
-POINT_COLUMNS = ("dataset", "layers", "kind", "strength", "v_hat", "energy_strength", "epochs")
+POINT_COLUMNS = ("dataset", "layers", "kind", "strength", "v_hat", "energy_strength", "static_power_w", "epochs")
 
 
 def _is_metric(col: str) -> bool:

@@ -403,7 +403,11 @@ def saved_static_power_w(run: str | Path) -> float | None:
     if state is None:
         return None
     meta = json.loads(str(state[checkpoint.STATE_META])) if checkpoint.STATE_META in state else {}
-    return float(meta.get(STATIC_KEY, 0.0))
+    saved = meta.get(STATIC_KEY, 0.0)
+    if not (isinstance(saved, (int, float)) and math.isfinite(saved) and saved >= 0):
+        raise CheckpointError(f"{run}: its state records {STATIC_KEY} {saved!r}, not a power >= 0 in W; the run's "
+                              "training state is damaged: train into another --out")
+    return float(saved)
 
 
 def check_static_power(run: Path, cfg: RunConfig, view: ChipView | None) -> None:
@@ -412,10 +416,10 @@ def check_static_power(run: Path, cfg: RunConfig, view: ChipView | None) -> None
     the logged static_nj: the view then takes the run's own power; with one, a different power is
     a CheckpointError naming --energy (ttfs train, ttfs sweep)."""
     saved = None if view is None else saved_static_power_w(run)
-    if saved is None or math.isclose(saved, view.static_power_w, rel_tol=1e-12, abs_tol=0.0):
+    if saved is None:
         return
-    if cfg.reg.energy_strength == 0:
-        view.static_power_w = saved
+    if cfg.reg.energy_strength == 0 or math.isclose(saved, view.static_power_w, rel_tol=1e-12, abs_tol=0.0):
+        view.static_power_w = saved      # the run's own number, to the bit
         return
     raise CheckpointError(f"{run}: cannot resume, its energy term counted a static power of {saved!r} W per neuron "
                           f"and this command's --energy gives {view.static_power_w!r} W; give the --energy it "
