@@ -44,7 +44,7 @@ from training.config import REG_KINDS, RunConfig
 from infra.errors import CheckpointError, ConfigError
 from infra.workers import check_dask_address, run_tasks, thread_env
 from training.trainer import (STATIC_KEY, check_static_power, config_differences, hw_change, run_is_complete,
-                              same_hw, saved_hw, train)
+                              same_hw, saved_hw, saved_static_power_w, train)
 
 CSV_NAME = "tradeoff.csv"
 MEAN_CSV_NAME = "tradeoff_mean.csv"
@@ -256,9 +256,8 @@ def run_row(run: str | Path) -> dict | None:
     for key in ("energy_nj", "static_nj"):      # the term's conduction and static parts (metrics.jsonl)
         if key in rec:
             row[key] = rec[key]
-    if "static_nj" in rec:       # the power behind static_nj (model.yaml): points differ when it does
-        model = atomic_io.read_yaml(run / "model.yaml", CheckpointError) if (run / "model.yaml").is_file() else {}
-        row[STATIC_KEY] = model.get(STATIC_KEY) if isinstance(model, dict) else None
+    if "static_nj" in rec:       # the power behind static_nj: points differ when it does
+        row[STATIC_KEY] = saved_static_power_w(run)
     return row
 
 
