@@ -296,7 +296,8 @@ def aggregate(rows: list[dict]) -> list[dict]:
     """One row per sweep point over its seeds (tradeoff_mean.csv), in the order of `rows`.
 
     A point is the runs that agree in POINT_COLUMNS (data set, layers, regulariser, strength,
-    v_hat and epochs trained: a run still at an earlier epoch is a point of its own). Its row holds
+    v_hat, energy strength, the static power its energy figures count, and epochs trained: a run
+    still at an earlier epoch is a point of its own). Its row holds
     those columns, n_seeds (the number of runs), seeds and runs (';'-joined), and for every metric
     column of tradeoff.csv (accuracy, spikes_per_neuron_l*, spikes_per_neuron_mean,
     output_spikes_per_neuron) the mean under the same name and the sample standard deviation
