@@ -5,8 +5,8 @@ energy-report, explore) into one folder, then prints where every artefact is and
 Three networks (no regulariser, M-SSR, the energy-aware objective) on two chips: the default chip
 (wires on) with the ideally trained networks, and the low-power integrator chip with networks
 fine-tuned for it, both with decision gating (an ungated integrator's energy depends on how far its
-op-amp swings below zero, which the model leaves unbounded: docs/energy.md). Rerunning continues where it stopped: each command resumes or skips
-its complete output.
+op-amp swings below zero, which the model leaves unbounded: docs/energy.md). Rerunning continues
+where it stopped: each command resumes or skips its complete output.
 """
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def run_demo(out: Path, profile: Profile, hw: str, low_power: str, quiet: bool) 
         design = out / "designs" / _slug(name)
         designs[name] = design
         peers = [str(r) for n, r, c, _, _ in rows if c == chip and r != run]
-        _step(f"map {name} onto {Path(chip).stem} ({', '.join(sets) or 'no gating'}; one chip design "
+        _step(f"map {name} onto {Path(chip).stem} ({', '.join(sets)}; one chip design "
               f"per chip) and evaluate the behavioural model over {profile.trials} chips")
         _run(["map", run, "--hw", chip, "--out", design, *_sets(sets), "--common-scale-with", *peers])
         software = json.loads(_run(["eval", run, *_limit(profile.eval_images), "--json"]
@@ -231,8 +231,8 @@ def register(sub, formatter) -> None:
                        formatter_class=formatter, parents=[flags.QUIET],
                        description="Train MNIST 784-400-10 without a regulariser and with M-SSR, fine-tune them "
                                    "and an energy-aware network for the low-power chip, map them onto the default "
-                                   "chip (wires on) and the low-power chip, both with decision gating, evaluate the chips, "
-                                   "simulate test images in ngspice, export a netlist, write the energy reports and "
+                                   "chip (wires on) and the low-power chip, both with decision gating, evaluate the "
+                                   "chips, simulate test images in ngspice, export a netlist, write the energy reports and "
                                    "a small design-space exploration. Rerun to continue an interrupted demo.",
                        epilog="example:\n  ttfs demo --out demo-out\n  ttfs demo --out /tmp/d --profile tiny")
     p.add_argument("--out", required=True, type=Path, help="folder for every artefact")
