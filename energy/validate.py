@@ -176,8 +176,8 @@ def with_energy(circuit, circ: EnergyCircuit, cfg: EnergyConfig):
     """`circuit` with the energy config's output clamp (per layer EnergyConfig.swing_v of the energy
     circuit's thresholds) and supply terms."""
     swing = tuple(cfg.swing_v(v) for v in circ.v_th_v)
-    return dataclasses.replace(circuit, v_swing_v=swing if any(s is not None for s in swing) else None,
-                               supply=supply(cfg, circuit.neuron))
+    return circuit.with_terms(v_swing_v=swing if any(s is not None for s in swing) else None,
+                              supply=supply(cfg, circuit.neuron))
 
 
 def netlist_circuit(design, wires: str = "reduced", cfg: EnergyConfig | None = None, circ: EnergyCircuit | None = None):

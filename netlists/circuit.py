@@ -6,6 +6,7 @@ are checked against the one circuit vocabulary, hwmodel.config.NEURON_SCHEMES.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +47,10 @@ class Supply:
     def any(self) -> bool:
         return any(getattr(self, k) > 0 for k in ("p_static_w", "e_comparator_j", "c_wire_per_cell_f",
                                                    "e_row_driver_j"))
+
+
+# what the tiles' ports and couplings depend on (Circuit.ports, Circuit.couplings)
+CROSSBAR_FIELDS = frozenset({"g_pos", "g_neg", "scheme", "r_wire_row_ohm", "r_wire_col_ohm", "tile_rows", "tile_cols"})
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,17 @@ class Circuit:
             n_cols = n_out if self.scheme == "dual-rail" else 2 * n_out
             self._couplings[l] = layer_couplings(self.ports(l), n_cols)
         return self._couplings[l]
+
+    def with_terms(self, **changes) -> "Circuit":
+        """dataclasses.replace of fields outside the crossbars (clamp, supply, gating, ...): the copy
+        keeps the tiles' solved ports and couplings, which only the crossbars' fields determine."""
+        touched = sorted(set(changes) & CROSSBAR_FIELDS)
+        if touched:
+            raise ValueError(f"Circuit.with_terms: {', '.join(touched)} change the crossbars; use dataclasses.replace")
+        new = dataclasses.replace(self, **changes)
+        new._ports.update(self._ports)
+        new._couplings.update(self._couplings)
+        return new
 
     def set_ports(self, ports: dict) -> None:
         """{layer: tiles} solved elsewhere for this circuit's conductances and wires (netlists.ports.

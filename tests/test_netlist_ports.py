@@ -158,3 +158,19 @@ def test_reduced_layer_netlists_of_column_runs_are_the_tiles_dense_port_equivale
                 assert got[key] == pytest.approx(g, rel=2e-8), key
             fresh = dataclasses.replace(circuit)
             assert layer_netlist(fresh, 0, t, cols=cols, save_all=save_all) == text
+
+
+def test_a_circuit_with_other_terms_keeps_its_solved_ports(wired_design, monkeypatch):
+    """Circuit.with_terms (the energy config's clamp and supply: energy.validate.with_energy) keeps the
+    tiles' ports and couplings, so export-netlist and energy-validate neither solve nor read them
+    again; a change of the crossbars themselves is refused."""
+    monkeypatch.setattr(runner, "_CACHE", {})
+    _, circuit = runner.load(str(wired_design))
+    couplings = circuit.couplings(0)
+    monkeypatch.setattr(ports_mod, "layer_ports", lambda *a: pytest.fail("ports solved again"))
+    monkeypatch.setattr(ports_mod, "design_ports", lambda *a: pytest.fail("ports read again"))
+    other = circuit.with_terms(v_swing_v=tuple(2.0 * float(np.max(v)) for v in circuit.v_th_v))
+    assert other.v_swing_v != circuit.v_swing_v and other.couplings(0) is couplings
+    _same_ports(other, [circuit.ports(l) for l in range(circuit.n_layers)])
+    with pytest.raises(ValueError, match="r_wire_row_ohm"):
+        circuit.with_terms(r_wire_row_ohm=2.0)

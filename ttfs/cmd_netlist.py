@@ -27,7 +27,6 @@ def cmd_export(args) -> int:
     from hwmodel.behavioural import input_times_s, layer_times
     atomic_io.prepare_out_file(args.out)
     from netlists.circuit import within_window
-    from netlists.ports import with_design_ports
     from netlists.runner import load
     from netlists.writer import check_inert, network_netlist
     from training.data import check_fits, load_split, select
@@ -38,7 +37,6 @@ def cmd_export(args) -> int:
     design, circuit = load(args.design, args.t_rise_s, args.wires)
     within_window(args.max_step_s, circuit.t_end_s, "--max-step-s")
     circuit = with_energy(circuit, EnergyCircuit.from_design(design), load_energy(args.energy))
-    circuit = with_design_ports(design, circuit)   # a new Circuit: the ports again, from the design's cache
     check_fits(str(args.design / "design.npz"), design.g_pos, design.dataset)
     data = select(load_split(design.dataset, "test", args.data_dir), start=args.sample, limit=1,
                   start_flag="--sample")
