@@ -124,9 +124,13 @@ class ChipTraining:
         defaults (off), so a run trained before a key existed still trains for the same chip."""
         return HardwareConfig.from_dict(saved).to_dict()
 
+    def _nj_per_unit(self) -> float:
+        """One watt drawn for one model time unit, in nJ: tau_s x 1e9."""
+        return self.hw.time_scale_s * 1e9
+
     def _rate_per_s(self) -> float:
         """A conduction rate per siemens of cell conductance: v_read^2 tau_s in nJ per model time unit."""
-        return self.hw.v_read_v ** 2 * self.hw.time_scale_s * 1e9
+        return self.hw.v_read_v ** 2 * self._nj_per_unit()
 
     def conduction(self, layers) -> ConductionForm | None:
         """The energy of layers this view drew (training.chip_layer.ConductionForm): rates
@@ -149,7 +153,7 @@ class ChipTraining:
         n_neurons = sum(r.shape[1] for r in rates)
         return ConductionForm(rates, stops_at_decision=gating != "none",
                               guard=self.hw.decision_guard_s / self.hw.time_scale_s, column_stops=gating == "column",
-                              static_nj_per_t=self.static_power_w * n_neurons * self.hw.time_scale_s * 1e9)
+                              static_nj_per_t=self.static_power_w * n_neurons * self._nj_per_unit())
 
     def pull_back(self, weights, layers, grad_w, grad_lam, grad_rates=None) -> list[np.ndarray]:
         """dLoss/dweights from dLoss/dw_eff (grad_w) and dLoss/dlam (grad_lam, None entries allowed)
