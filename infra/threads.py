@@ -1,14 +1,19 @@
-"""The numba threading layer every parallel kernel runs on: `workqueue` unless the user chose one.
+"""The numba threading layer every parallel kernel runs on: OpenMP with sleeping workers, unless
+the user chose one.
 
-numba's default picks the OpenMP layer when it loads, and GNU OpenMP's idle workers spin between
-parallel regions: on a 2-core machine shared with other work two threads then trained at 0.25-0.43x
-of one thread (docs/results.md, Throughput). `workqueue` (numba's own pool) sleeps when idle.
+numba's own default also picks OpenMP, but GNU OpenMP's idle workers spin between parallel
+regions: on a 2-core machine shared with other work two threads then trained at 0.25-0.43x of one
+thread (docs/results.md, Throughput). With OMP_WAIT_POLICY=passive they sleep at once; a two-thread
+launch then costs 45-60 us against 90-100 us on `workqueue` (numba's own pool, which also
+sleeps), and two threads train 1.6-1.7x faster than one on an idle machine, against 1.2-1.5x on
+`workqueue` (docs/results.md, Throughput). Where no OpenMP runtime loads, numba falls back to tbb, then `workqueue`.
 The layer is chosen once per process, at the first parallel launch (or `numba.get_num_threads()`),
-never at compile time, so cached kernels run on whichever layer is chosen. `use_default_layer()`
-is called by the modules that define parallel kernels, when they are imported, before any launch.
+never at compile time, so cached kernels run on whichever layer is chosen; the OpenMP runtime reads
+OMP_WAIT_POLICY when it loads, at that same launch. `use_default_layer()` is called by the modules
+that define parallel kernels, when they are imported, before any launch.
 
-The user's choice wins: NUMBA_THREADING_LAYER=omp (add OMP_WAIT_POLICY=passive so its workers
-sleep) or tbb, and NUMBA_NUM_THREADS for the count (numba's default: one per core).
+The user's choice wins: NUMBA_THREADING_LAYER (omp, tbb, workqueue), OMP_WAIT_POLICY, and
+NUMBA_NUM_THREADS for the count (numba's default: one per core).
 """
 from __future__ import annotations
 
@@ -16,21 +21,28 @@ import os
 import sys
 import time
 
-DEFAULT_LAYER = "workqueue"
+DEFAULT_PRIORITY = "omp tbb workqueue"   # numba's "default" layer tries these in turn
 ENV = "NUMBA_THREADING_LAYER"
+PRIORITY_ENV = "NUMBA_THREADING_LAYER_PRIORITY"
+WAIT_ENV = "OMP_WAIT_POLICY"
 
 
 def use_default_layer() -> str:
-    """Make DEFAULT_LAYER numba's threading layer unless NUMBA_THREADING_LAYER names one; returns
-    the layer asked for. Set in the environment too (numba re-reads NUMBA_* variables when they
-    change, and child processes inherit it). Without effect once numba has launched its threads."""
-    layer = os.environ.get(ENV) or DEFAULT_LAYER
-    os.environ[ENV] = layer
+    """Make numba's threading layer the first of DEFAULT_PRIORITY that loads, with OpenMP's workers
+    sleeping when idle, unless the environment chose (NUMBA_THREADING_LAYER, its _PRIORITY,
+    OMP_WAIT_POLICY); returns the layer asked for ("default": numba tries the priority order).
+    Set in the environment too (numba re-reads NUMBA_* variables when they change, and child
+    processes inherit them). Without effect once numba has launched its threads."""
+    layer = os.environ.get(ENV) or "default"
+    priority = os.environ.get(PRIORITY_ENV) or DEFAULT_PRIORITY
+    os.environ[ENV], os.environ[PRIORITY_ENV] = layer, priority
+    os.environ.setdefault(WAIT_ENV, "passive")
     numba = sys.modules.get("numba")
     if numba is not None:
         from numba.np.ufunc import parallel
         if not parallel._is_initialized:
             numba.config.THREADING_LAYER = layer
+            numba.config.THREADING_LAYER_PRIORITY = priority.split()
     return layer
 
 

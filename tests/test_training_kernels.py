@@ -172,10 +172,11 @@ def test_backward_shared_tie_row_and_any_split_over_neurons():
 
 
 def test_fused_adam_step_equals_the_numpy_expressions():
-    """optim.Adam's fused loop against the numpy statements it replaced, bit for bit."""
-    from training.optim import Adam
+    """optim.Adam's fused loop against the numpy statements it replaced, bit for bit, on an
+    array large enough for the parallel launch and on one run by the serial twin."""
+    from training.optim import PARALLEL_MIN_SIZE, Adam
     rng = np.random.default_rng(9)
-    shapes = [(30, 20), (20, 4)]
+    shapes = [(PARALLEL_MIN_SIZE // 100 + 1, 100), (20, 4)]
     w_ref = [rng.normal(size=s) for s in shapes]
     w = [x.copy() for x in w_ref]
     start = w_ref[0].copy()

@@ -1,11 +1,12 @@
 """How the parallel kernels use the threads: a serial twin for one thread, samples taken by speed.
 
-A prange launch on numba's workqueue layer hands the work to a pool thread and waits for it even
-with one thread: measured 50-150 us a launch on this 2-core VM (omp, passive: 1-3 us), against
-8-12 ms of work a training step at 1 thread. `threaded` compiles the same Python function a second
-time without `parallel` (prange runs as range: the same operations in the same order, so the same
-numbers) and calls that one when numba's thread count is 1 (infra.threads.ThreadCountChooser's
-choice on a busy machine, or NUMBA_NUM_THREADS=1).
+A prange launch hands the work to pool threads and waits for them even with one thread: on the
+2-core VM 90-150 us on numba's workqueue layer at one or two threads, 1 us at one thread and
+45-60 us at two on the default layer (OpenMP with sleeping workers: infra.threads;
+benchmarks/parallel_launch.py), against 8-12 ms of work a training step at 1 thread. `threaded`
+compiles the same Python function a second time without `parallel` (prange runs as range: the
+same operations in the same order, so the same numbers) and calls that one when numba's thread
+count is 1 (infra.threads.ThreadCountChooser's choice on a busy machine, or NUMBA_NUM_THREADS=1).
 """
 from __future__ import annotations
 

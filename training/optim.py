@@ -5,6 +5,7 @@ import numba as nb
 import numpy as np
 
 from infra.threads import use_default_layer
+from training.dispatch import threaded
 
 use_default_layer()     # before any parallel launch: docs/results.md, Throughput
 
@@ -21,6 +22,11 @@ def _adam_update(wf, gf, mf, vf, beta1, beta2, step_size, c1, c2, eps):
         mf[i] = mi
         vf[i] = vi
         wf[i] -= step_size * (mi / c1) / (np.sqrt(vi / c2) + eps)
+
+
+_adam_update = threaded(_adam_update)
+# below this many weights a parallel launch (45-150 us at two threads) costs more than the loop
+PARALLEL_MIN_SIZE = 65536
 
 
 class Adam:
@@ -44,8 +50,9 @@ class Adam:
         for w, g, m, v, scale in zip(weights, grads, self.m, self.v, self.lr_scales):
             if w.flags.c_contiguous and g.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous \
                     and w.dtype == g.dtype == np.float64:
-                _adam_update(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                             self.beta1, self.beta2, scale * self.lr, c1, c2, self.eps)
+                update = _adam_update if w.size >= PARALLEL_MIN_SIZE else _adam_update.serial
+                update(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                       self.beta1, self.beta2, scale * self.lr, c1, c2, self.eps)
             else:
                 m *= self.beta1
                 m += (1.0 - self.beta1) * g
