@@ -38,6 +38,7 @@ from energy.model import COMPONENTS
 from hwmodel.config import HardwareConfig
 from hwmodel.sources import Source, resolve_sources
 from infra import atomic_io, provenance
+from infra.atomic_io import csv_number
 from infra.config import apply_overrides, build
 from infra.errors import CheckpointError, ConfigError
 from infra.fingerprint import digest
@@ -269,21 +270,14 @@ def _record(paths, points: list[Point], cfg: EnergyConfig, trials, limit, datase
             provenance.KEY: provenance.provenance()}
 
 
-def _num(x) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def pareto_front(rows: list[dict], energy: str = ENERGY, accuracy: str = ACCURACY) -> list[dict]:
     """The rows no other row dominates (energy <= and accuracy >=, one of them strictly), by rising
     energy; rows with the same figures are kept together, rows without finite figures left out."""
-    keep = [r for r in rows if math.isfinite(_num(r[energy])) and math.isfinite(_num(r[accuracy]))]
-    keep.sort(key=lambda r: (_num(r[energy]), -_num(r[accuracy])))
+    keep = [r for r in rows if math.isfinite(csv_number(r[energy])) and math.isfinite(csv_number(r[accuracy]))]
+    keep.sort(key=lambda r: (csv_number(r[energy]), -csv_number(r[accuracy])))
     front, last = [], None
     for r in keep:
-        e, a = _num(r[energy]), _num(r[accuracy])
+        e, a = csv_number(r[energy]), csv_number(r[accuracy])
         if last is None or a > last[1] or (e, a) == last:
             front.append(r)
             last = (e, a)
@@ -305,14 +299,14 @@ def pareto_figure(rows: list[dict], front: list[dict], trials: int):
     for kind in dict.fromkeys(key(r) for r in rows):
         color, marker = KIND_STYLE.get(kind, ("tab:gray", "x"))
         mine = [r for r in rows if key(r) == kind]
-        ax.scatter([_num(r[ENERGY]) * 1e9 for r in mine], [_num(r[ACCURACY]) * 100 for r in mine], color=color,
-                   marker=marker, alpha=0.25, s=28, label=KIND_LABEL.get(kind, kind))
+        ax.scatter([csv_number(r[ENERGY]) * 1e9 for r in mine], [csv_number(r[ACCURACY]) * 100 for r in mine],
+                   color=color, marker=marker, alpha=0.25, s=28, label=KIND_LABEL.get(kind, kind))
         top = [r for r in front if key(r) == kind]
-        ax.scatter([_num(r[ENERGY]) * 1e9 for r in top], [_num(r[ACCURACY]) * 100 for r in top], color=color,
-                   marker=marker, s=46, edgecolors="black", linewidths=0.6, zorder=3)
+        ax.scatter([csv_number(r[ENERGY]) * 1e9 for r in top], [csv_number(r[ACCURACY]) * 100 for r in top],
+                   color=color, marker=marker, s=46, edgecolors="black", linewidths=0.6, zorder=3)
     if front:
-        x = np.array([_num(r[ENERGY]) for r in front]) * 1e9
-        y = np.array([_num(r[ACCURACY]) for r in front]) * 100
+        x = np.array([csv_number(r[ENERGY]) for r in front]) * 1e9
+        y = np.array([csv_number(r[ACCURACY]) for r in front]) * 100
         ax.step(x, y, where="post", color="black", lw=1.1, zorder=2, label="Pareto front")
         for r, xi, yi in zip(front, x, y):
             ax.annotate(f"p{r['point']}", (xi, yi), textcoords="offset points", xytext=(4, -9), fontsize=6)

@@ -20,6 +20,7 @@ import numpy as np
 from hwmodel.config import HardwareConfig
 from hwmodel.sources import Source, load_source, read_mapping, reg_of, resolve_sources, source_run
 from infra import atomic_io
+from infra.atomic_io import csv_number
 from infra.errors import CheckpointError, ConfigError
 from infra.fingerprint import digest
 
@@ -148,10 +149,6 @@ def chip_tradeoff(groups, hw: HardwareConfig, images, labels, trials: int, out: 
     return rows
 
 
-def _num(x) -> float:
-    return float(x) if x not in ("", None) else float("nan")
-
-
 def tradeoff_figure(rows: list[dict], hw: HardwareConfig):
     """Accuracy on the chip against hidden spikes per neuron on the chip, a curve per group (filled,
     std over chips as bars), and each group's software figures (hollow, dashed)."""
@@ -168,23 +165,23 @@ def tradeoff_figure(rows: list[dict], hw: HardwareConfig):
         kinds = list(dict.fromkeys(r["kind"] for r in members if r["kind"] != "none")) or ["none"]
         for j, kind in enumerate(kinds):       # one line per regulariser, from the shared baseline
             pts = base + sorted((r for r in members if r["kind"] == kind and kind != "none"),
-                                key=lambda r: (_num(r["strength"]), str(r["seed"])))
+                                key=lambda r: (csv_number(r["strength"]), str(r["seed"])))
             name = label if len(kinds) == 1 else f"{label}, {kind}"
             first = j == 0
-            x = np.array([_num(r["spikes_per_neuron_mean"]) for r in pts])
-            y = np.array([_num(r["accuracy"]) for r in pts]) * 100
-            e = np.array([_num(r["accuracy_std"]) for r in pts]) * 100
+            x = np.array([csv_number(r["spikes_per_neuron_mean"]) for r in pts])
+            y = np.array([csv_number(r["accuracy"]) for r in pts]) * 100
+            e = np.array([csv_number(r["accuracy_std"]) for r in pts]) * 100
             ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=f"C{k}", ls=("-", ":", "-.")[j % 3],
                         label=f"{name}: on the chip")
-            xs = np.array([_num(r["software_spikes_per_neuron_mean"]) for r in pts])
-            ys = np.array([_num(r["software_accuracy"]) for r in pts]) * 100
+            xs = np.array([csv_number(r["software_spikes_per_neuron_mean"]) for r in pts])
+            ys = np.array([csv_number(r["software_accuracy"]) for r in pts]) * 100
             if np.isfinite(ys).any():
                 ax.plot(xs, ys, ls="--", marker="o", mfc="none", color=f"C{k}", alpha=0.7,
                         label=f"{name}: software" if first or len(kinds) > 1 else None)
-        x = np.array([_num(r["spikes_per_neuron_mean"]) for r in members])
-        y = np.array([_num(r["accuracy"]) for r in members]) * 100
+        x = np.array([csv_number(r["spikes_per_neuron_mean"]) for r in members])
+        y = np.array([csv_number(r["accuracy"]) for r in members]) * 100
         for r, xi, yi in zip(members, x, y):
-            text = "none" if r["kind"] == "none" else f"{r['kind']} {_num(r['strength']):g}"
+            text = "none" if r["kind"] == "none" else f"{r['kind']} {csv_number(r['strength']):g}"
             ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=6, color=f"C{k}")
     n, trials = rows[0]["n"], rows[0]["trials"]
     ax.set_xlabel("hidden spikes per neuron (mean over hidden layers)")

@@ -80,6 +80,15 @@ def write_csv(path: str | Path, rows: list[dict], fields: list[str] | None = Non
     write_text(path, buf.getvalue())
 
 
+def csv_number(cell) -> float:
+    """A table cell as a number: a CSV field (str), a number or None; NaN where it holds none
+    (empty, None, not a number), so a missing figure draws and sorts as absent."""
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def save_png(fig, path: str | Path, **savefig_kwargs) -> Path:
     """Render a matplotlib figure to PNG in memory, then write it atomically: a figure that fails
     to render leaves no file (nor a partial one) at `path`. Keyword arguments go to fig.savefig."""

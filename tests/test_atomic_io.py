@@ -1,4 +1,5 @@
 """Atomic writes: content lands whole, the mode follows the umask like open(), no temp files left."""
+import math
 import os
 
 import pytest
@@ -28,3 +29,10 @@ def test_failed_write_keeps_old_file_and_leaves_no_part(tmp_path, monkeypatch):
         atomic_io.write_text(path, "new")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_csv_number_reads_a_cell_and_gives_nan_where_there_is_no_number():
+    assert atomic_io.csv_number("0.25") == 0.25 and atomic_io.csv_number(3) == 3.0
+    assert atomic_io.csv_number("-1e-3") == -1e-3
+    for cell in ("", None, "n/a", "   "):
+        assert math.isnan(atomic_io.csv_number(cell)), cell

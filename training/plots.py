@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from infra import atomic_io  # noqa: E402
+from infra.atomic_io import csv_number  # noqa: E402
 
 KIND_LABEL = {"none": "no regulariser", "m-ssr": "M-SSR", "f-ssr": "F-SSR", "membrane": "membrane loss",
               "energy": "energy-aware (reg.energy_strength)"}
@@ -37,12 +38,8 @@ def style_key(kind: str, energy_strength) -> str:
 DPI = 110
 
 
-def _num(x):
-    return None if x in (None, "") else float(x)
-
-
 def _series(rows, kind, v_hat=None):
-    sel = [r for r in rows if r["kind"] == kind and (v_hat is None or abs(_num(r["v_hat"]) - v_hat) < 1e-12)]
+    sel = [r for r in rows if r["kind"] == kind and (v_hat is None or abs(csv_number(r["v_hat"]) - v_hat) < 1e-12)]
     return sorted(sel, key=lambda r: float(r["strength"]))
 
 
@@ -54,8 +51,7 @@ def _hidden_keys(rows):
 
 def _std(row, key, scale=1.0):
     """The sample standard deviation of `key` over a point's seeds (NaN: none, so no bar)."""
-    value = _num(row.get(f"{key}_std"))
-    return np.nan if value is None else scale * value
+    return scale * csv_number(row.get(f"{key}_std"))
 
 
 def _line(ax, ser, key, scale=1.0, **style):
@@ -115,7 +111,7 @@ def plot_membrane_comparison(rows, out_png, title: str = "") -> Path:
     """M-SSR (v_hat = V_th) against the membrane integral loss for every v_hat in `rows` (Fig. 4)."""
     fig = Figure(figsize=(5.6, 4.0))
     ax = fig.subplots()
-    v_hats = sorted({_num(r["v_hat"]) for r in rows if r["kind"] == "membrane"})
+    v_hats = sorted({csv_number(r["v_hat"]) for r in rows if r["kind"] == "membrane"})
     cmap = matplotlib.colormaps["viridis"]
     base = [r for r in rows if r["kind"] == "none"][:1]   # strength 0 ends every curve
 
