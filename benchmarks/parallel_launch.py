@@ -2,9 +2,10 @@
 
     python benchmarks/parallel_launch.py [--launches 2000] [--rounds 3]
 
-Run it under each threading layer to compare, e.g. `NUMBA_THREADING_LAYER=omp OMP_WAIT_POLICY=passive`.
-A training step makes one launch per layer for the forward, one per layer for the backward and one
-per weight array for Adam (training.dispatch runs the forward and backward serially at one thread),
+Run it under each threading layer to compare, e.g. `NUMBA_THREADING_LAYER=workqueue` against the
+default (OpenMP with sleeping workers, infra.threads). A training step makes one launch per layer
+for the forward, one per layer for the backward and one per weight array of at least
+training.optim.PARALLEL_MIN_SIZE weights for Adam (training.dispatch runs them serially at one thread),
 so this times the fixed cost a step pays for its threads (docs/model.md, Threads).
 """
 import argparse
