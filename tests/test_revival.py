@@ -176,6 +176,25 @@ def test_fire_penalty_off_reproduces_todays_training_bit_for_bit():
     assert not np.array_equal(reference[0], weights["on"][0])
 
 
+def test_fire_penalty_epochs_turns_the_penalty_off_from_that_epoch():
+    """With fire_penalty_epochs N, epochs before N train as with the penalty and epochs from N on as
+    without it, bit for bit (each epoch from the same weights and a fresh Adam)."""
+    t, labels = _random_task()
+    on, off = _tiny_run(LossConfig(fire_penalty=1e-2)), _tiny_run(LossConfig())
+    scheduled = _tiny_run(LossConfig(fire_penalty=1e-2, fire_penalty_epochs=1))
+    for epoch, same_as, other in ((0, on, off), (1, off, on), (2, off, on)):
+        def run(cfg):
+            weights = _killed_weights(cfg, 3)
+            train_epoch(weights, Adam([w.shape for w in weights], cfg.train.lr), cfg, t, labels, epoch,
+                        progress=False)
+            return weights
+        got, want, not_want = run(scheduled), run(same_as), run(other)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want)), epoch
+        assert not np.array_equal(got[0], not_want[0]), epoch
+    assert scheduled.loss.fire_coef(0) == 1e-2 and scheduled.loss.fire_coef(1) == 0.0
+    assert on.loss.fire_coef(10 ** 6) == 1e-2 and _tiny_run(LossConfig(fire_penalty_epochs=0)).loss.fire_coef(0) == 0
+
+
 def test_fire_penalty_is_logged_when_on(tmp_path):
     cfg = dataclasses.replace(_tiny_run(LossConfig(fire_penalty=1e-2, fire_penalty_on="silent")),
                               data=DataConfig(train_limit=200, test_limit=50))
@@ -220,6 +239,8 @@ def test_fire_penalty_revives_killed_neurons_on_mnist():
     ("loss.fire_penalty=.nan", "loss.fire_penalty: must be a finite number"),
     ("loss.fire_penalty=lots", "loss.fire_penalty: expected a number"),
     ("loss.fire_penalty_on=all", "loss.fire_penalty_on: must be one of dead, silent (got 'all')"),
+    ("loss.fire_penalty_epochs=-1", "loss.fire_penalty_epochs: must be >= 0, or null for every epoch (got -1)"),
+    ("loss.fire_penalty_epochs=2.5", "loss.fire_penalty_epochs: expected an integer"),
 ])
 def test_fire_penalty_keys_are_validated(item, message):
     with pytest.raises(ConfigError) as exc:

@@ -52,6 +52,7 @@ class LossConfig:
     t_ref: float = 2.0
     fire_penalty: float = 0.0        # 0: off (the training of a config without the key)
     fire_penalty_on: str = "dead"    # "dead": neurons silent for the whole batch; "silent": every silent pair
+    fire_penalty_epochs: int | None = None  # the penalty acts in the first N epochs only (None: in every epoch)
 
     def __post_init__(self):
         require(self.tau_soft > 0, "loss.tau_soft", f"must be > 0 (got {self.tau_soft})")
@@ -60,6 +61,14 @@ class LossConfig:
                 f"must be a finite number >= 0 (got {self.fire_penalty})")
         require(self.fire_penalty_on in FIRE_PENALTY_ON, "loss.fire_penalty_on",
                 f"must be one of {', '.join(FIRE_PENALTY_ON)} (got {self.fire_penalty_on!r})")
+        require(self.fire_penalty_epochs is None or self.fire_penalty_epochs >= 0, "loss.fire_penalty_epochs",
+                f"must be >= 0, or null for every epoch (got {self.fire_penalty_epochs})")
+
+    def fire_coef(self, epoch: int) -> float:
+        """The firing penalty's lambda in epoch `epoch` (0-based): 0 from epoch fire_penalty_epochs on."""
+        if self.fire_penalty_epochs is not None and epoch >= self.fire_penalty_epochs:
+            return 0.0
+        return self.fire_penalty
 
 
 REG_KINDS = ("none", "m-ssr", "f-ssr", "membrane")

@@ -68,7 +68,7 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
     perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(labels))
     opt.lr = tc.epoch_lr(epoch)
     n_layers = len(weights)
-    fire_coef = cfg.loss.fire_penalty
+    fire_coef = cfg.loss.fire_coef(epoch)
     energy_coef = cfg.reg.energy_strength
     sums = {"loss": 0.0, "reg": 0.0, "fire_penalty": 0.0, "energy_nj": 0.0, "static_nj": 0.0, "correct": 0, "n": 0,
             "fired": np.zeros(n_layers)}
@@ -115,7 +115,7 @@ def train_epoch(weights, opt: Adam, cfg: RunConfig, t_input, labels, epoch: int,
                         spk=f"{hidden.mean() if len(hidden) else 0:.3f}")
     n = sums["n"]
     fired = sums["fired"] / n
-    extra = {"train_fire_penalty": sums["fire_penalty"] / n} if fire_coef > 0 else {}
+    extra = {"train_fire_penalty": sums["fire_penalty"] / n} if cfg.loss.fire_penalty > 0 else {}
     if energy_coef > 0:
         extra["train_energy_nj"] = sums["energy_nj"] / n
         if view.static_power_w > 0:
