@@ -150,6 +150,29 @@ def test_sort_inputs_gives_the_order_of_a_stable_mergesort():
     assert (mnist_like == 1.0).sum() > 500
 
 
+@pytest.mark.parametrize("n", [1, 2, 31, 32, 33, 150, 700])
+def test_stable_sort_low_equals_a_stable_argsort(n):
+    """The bucket sort of the inputs below the top time against np.argsort(kind="mergesort") on
+    spread, clustered (few distinct times, as MNIST's 256 levels), all-tied, two-valued, -inf and
+    extreme-range times, at sizes on both sides of the insertion-sort cut-off."""
+    rng = np.random.default_rng(n)
+    cases = [rng.uniform(0, 1, n), np.round(rng.uniform(0, 1, n), 2), np.full(n, 0.3),
+             np.where(rng.random(n) < 0.5, 0.1, 0.9), rng.exponential(1.0, n) ** 4,
+             np.where(rng.random(n) < 0.1, -np.inf, rng.uniform(0, 1, n)),
+             np.concatenate([[1e-300, 1e300], rng.uniform(0, 1, n)])[:n]]
+    for t in cases:
+        low = np.arange(n)
+        order = np.full(n + 3, -7, np.int64)
+        kernels._stable_sort_low(t, low, order)
+        np.testing.assert_array_equal(order[:n], np.argsort(t, kind="mergesort"))
+        assert (order[n:] == -7).all()
+    sub = np.flatnonzero(rng.random(3 * n) < 0.5)           # a subset of the inputs, as _sort_inputs passes
+    t = np.round(rng.uniform(0, 1, 3 * n), 2)
+    order = np.empty(len(sub), np.int64)
+    kernels._stable_sort_low(t, sub, order)
+    np.testing.assert_array_equal(order, sub[np.argsort(t[sub], kind="mergesort")])
+
+
 def test_backward_shared_tie_row_and_any_split_over_neurons():
     """MNIST-like inputs (every input arrives, most tied at t_in = 1): the neurons firing after
     the tie group take it as one shared row (the path is taken); the result equals the numpy twin,

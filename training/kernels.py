@@ -27,8 +27,8 @@ def _sort_inputs(t, t_end, order):
     """order[:] = np.argsort(t, kind="mergesort") (the same stable order), returns how many arrive
     before t_end. Most inputs share one of two times (MNIST's black pixels all spike at the largest
     finite time, a hidden layer's silent neurons at inf), so the inputs below the largest finite
-    time are merge-sorted alone and the rest are put after them in index order: a stable sort
-    orders by (time, index), and that is their order."""
+    time are sorted alone (`_stable_sort_low`) and the rest are put after them in index order: a
+    stable sort orders by (time, index), and that is their order."""
     k_in = t.shape[0]
     m = -np.inf
     for j in range(k_in):
@@ -59,9 +59,7 @@ def _sort_inputs(t, t_end, order):
             d += 1
             plain_rest &= tj == np.inf
     if n_low:
-        perm = np.argsort(t[low], kind="mergesort")
-        for k in range(n_low):
-            order[k] = low[perm[k]]
+        _stable_sort_low(t, low, order)
     rest = n_low + n_top
     if not plain_rest:      # -inf or nan among the rest: sort them as argsort would
         tail = order[rest:].copy()
@@ -72,6 +70,68 @@ def _sort_inputs(t, t_end, order):
     while nv < k_in and t[order[nv]] < t_end:
         nv += 1
     return nv
+
+
+_BUCKET_MIN = 32     # below: insertion sort alone
+
+
+@nb.njit(cache=_CACHE)
+def _insertion_sort(t, order, i0, i1):
+    """Stable insertion sort of order[i0:i1] by t (a later equal time stays after)."""
+    for k in range(i0 + 1, i1):
+        j = order[k]
+        tj = t[j]
+        q = k
+        while q > i0 and t[order[q - 1]] > tj:
+            order[q] = order[q - 1]
+            q -= 1
+        order[q] = j
+
+
+@nb.njit(cache=_CACHE)
+def _stable_sort_low(t, low, order):
+    """order[:len(low)] = low[np.argsort(t[low], kind="mergesort")] for `low` in increasing index
+    order and t[low] finite or -inf: a bucket sort (one bucket per input, on the line from the
+    smallest to the largest time; t -> bucket is non-decreasing, and the counting pass keeps index
+    order within a bucket), then a stable insertion sort within each bucket. O(len(low)) for
+    spread times; the merge sort it replaces took a third of a first layer's forward on MNIST."""
+    n = low.shape[0]
+    lo = np.inf
+    hi = -np.inf
+    for j in low:
+        lo = min(lo, t[j])
+        hi = max(hi, t[j])
+    if n < _BUCKET_MIN or not (np.isfinite(lo) and hi > lo):
+        if n < _BUCKET_MIN or not hi > lo:
+            order[:n] = low
+            _insertion_sort(t, order, 0, n)
+        else:                   # -inf among them
+            _merge_sort_low(t, low, order)
+        return
+    scale = n / (hi - lo)
+    start = np.zeros(n + 1, np.int64)
+    bucket = np.empty(n, np.int64)
+    for a in range(n):
+        c = min(int((t[low[a]] - lo) * scale), n - 1)
+        bucket[a] = c
+        start[c + 1] += 1
+    for c in range(n):
+        start[c + 1] += start[c]
+    fill = start[:n].copy()
+    for a in range(n):
+        c = bucket[a]
+        order[fill[c]] = low[a]
+        fill[c] += 1
+    for c in range(n):
+        if start[c + 1] - start[c] > 1:
+            _insertion_sort(t, order, start[c], start[c + 1])
+
+
+@nb.njit(cache=_CACHE)
+def _merge_sort_low(t, low, order):
+    perm = np.argsort(t[low], kind="mergesort")
+    for k in range(low.shape[0]):
+        order[k] = low[perm[k]]
 
 
 @nb.njit(cache=_CACHE)
