@@ -1,17 +1,24 @@
 """The numba threading layer every parallel kernel runs on: OpenMP with sleeping workers, unless
 the user chose one.
 
-numba's own default also picks OpenMP, but GNU OpenMP's idle workers spin between parallel
-regions: on a 2-core machine shared with other work two threads then trained at 0.25-0.43x of one
-thread (docs/results.md, Throughput). With OMP_WAIT_POLICY=passive they sleep at once; a two-thread
-launch then costs 45-60 us against 90-100 us on `workqueue` (numba's own pool, which also
-sleeps), and two threads train 1.6-1.7x faster than one on an idle machine, against 1.2-1.5x on
+numba's stock order tries tbb, then OpenMP; GNU OpenMP's idle workers spin between parallel
+regions, and on a 2-core machine shared with other work two threads then trained at 0.25-0.43x of
+one thread (docs/results.md, Throughput). With OMP_WAIT_POLICY=passive they sleep at once; a
+two-thread launch then costs 45-60 us against 90-100 us on `workqueue` (numba's own pool, which
+also sleeps), and two threads train 1.8x faster than one on an idle machine, against 1.2-1.5x on
 `workqueue` (docs/results.md, Throughput). Where no OpenMP runtime loads, numba falls back to
 tbb, then `workqueue`.
 The layer is chosen once per process, at the first parallel launch (or `numba.get_num_threads()`),
-never at compile time, so cached kernels run on whichever layer is chosen; the OpenMP runtime reads
-OMP_WAIT_POLICY when it loads, at that same launch. `use_default_layer()` is called by the modules
-that define parallel kernels, when they are imported, before any launch.
+never at compile time, so cached kernels run on whichever layer is chosen. The OpenMP runtime
+reads OMP_WAIT_POLICY once, when it is loaded: if something loaded it before (libngspice links
+it), the setting would come too late and its workers would spin, so `workqueue` comes first then.
+`use_default_layer()` is called by the modules that define parallel kernels, when they are
+imported, before any launch.
+
+GNU OpenMP cannot run in a child forked after the parent used it (the child stops with
+"fork() called from a process already using GNU OpenMP"): the project's own workers are spawned,
+not forked; a user's fork-based multiprocessing.Pool over the training functions needs
+NUMBA_THREADING_LAYER=workqueue (or the spawn start method).
 
 The user's choice wins: NUMBA_THREADING_LAYER (omp, tbb, workqueue), OMP_WAIT_POLICY, and
 NUMBA_NUM_THREADS for the count (numba's default: one per core).
@@ -31,11 +38,14 @@ WAIT_ENV = "OMP_WAIT_POLICY"
 def use_default_layer() -> str:
     """Make numba's threading layer the first of DEFAULT_PRIORITY that loads, with OpenMP's workers
     sleeping when idle, unless the environment chose (NUMBA_THREADING_LAYER, its _PRIORITY,
-    OMP_WAIT_POLICY); returns the layer asked for ("default": numba tries the priority order).
+    OMP_WAIT_POLICY; and `workqueue` first when an OpenMP runtime is already loaded, too late to make
+    its workers sleep); returns the layer asked for ("default": numba tries the priority order).
     Set in the environment too (numba re-reads NUMBA_* variables when they change, and child
     processes inherit them). Without effect once numba has launched its threads."""
     layer = os.environ.get(ENV) or "default"
     priority = os.environ.get(PRIORITY_ENV) or DEFAULT_PRIORITY
+    if not (os.environ.get(ENV) or os.environ.get(PRIORITY_ENV) or os.environ.get(WAIT_ENV)) and _openmp_loaded():
+        priority = "workqueue omp tbb"   # too late for OMP_WAIT_POLICY: its workers would spin
     os.environ[ENV], os.environ[PRIORITY_ENV] = layer, priority
     os.environ.setdefault(WAIT_ENV, "passive")
     numba = sys.modules.get("numba")
@@ -45,6 +55,15 @@ def use_default_layer() -> str:
             numba.config.THREADING_LAYER = layer
             numba.config.THREADING_LAYER_PRIORITY = priority.split()
     return layer
+
+
+def _openmp_loaded() -> bool:
+    """Whether GNU OpenMP is already mapped into this process (Linux; elsewhere: False)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any("libgomp" in line for line in maps)
+    except OSError:
+        return False
 
 
 class ThreadCountChooser:

@@ -192,7 +192,8 @@ def test_fire_penalty_epochs_turns_the_penalty_off_from_that_epoch():
         assert all(np.array_equal(a, b) for a, b in zip(got, want)), epoch
         assert not np.array_equal(got[0], not_want[0]), epoch
     assert scheduled.loss.fire_coef(0) == 1e-2 and scheduled.loss.fire_coef(1) == 0.0
-    assert on.loss.fire_coef(10 ** 6) == 1e-2 and _tiny_run(LossConfig(fire_penalty_epochs=0)).loss.fire_coef(0) == 0
+    assert on.loss.fire_coef(10 ** 6) == 1e-2
+    assert _tiny_run(LossConfig(fire_penalty=1e-2, fire_penalty_epochs=0)).loss.fire_coef(0) == 0
 
 
 def test_fire_penalty_is_logged_when_on(tmp_path):
@@ -241,6 +242,8 @@ def test_fire_penalty_revives_killed_neurons_on_mnist():
     ("loss.fire_penalty_on=all", "loss.fire_penalty_on: must be one of dead, silent (got 'all')"),
     ("loss.fire_penalty_epochs=-1", "loss.fire_penalty_epochs: must be >= 0, or null for every epoch (got -1)"),
     ("loss.fire_penalty_epochs=2.5", "loss.fire_penalty_epochs: expected an integer"),
+    ("loss.fire_penalty_epochs=3", "loss.fire_penalty_epochs: limits the firing penalty to the first epochs, "
+                                   "so it needs loss.fire_penalty > 0"),
 ])
 def test_fire_penalty_keys_are_validated(item, message):
     with pytest.raises(ConfigError) as exc:

@@ -1,4 +1,5 @@
 """Threads: the default threading layer, and training that does not depend on the thread count."""
+import functools
 import os
 import subprocess
 import sys
@@ -27,6 +28,7 @@ def _clean_env() -> dict:
             if not k.startswith(("NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS", "OMP_WAIT_POLICY"))}
 
 
+@functools.cache
 def _first_loadable_layer() -> str:
     """The first layer of infra.threads.DEFAULT_PRIORITY whose library loads here (asked of a fresh
     process, as numba would)."""
@@ -63,19 +65,30 @@ def test_two_thread_epoch_gives_the_weights_of_a_one_thread_epoch(tmp_path):
 
 def test_the_default_layer_is_the_first_that_loads_with_sleeping_workers_and_the_users_choice_wins():
     """Unset: the first layer of DEFAULT_PRIORITY that loads (omp where an OpenMP runtime is
-    installed: make install brings libgomp1) and OMP_WAIT_POLICY=passive, read by the OpenMP
-    runtime when it loads at the first launch; the user's NUMBA_THREADING_LAYER and
-    OMP_WAIT_POLICY are kept."""
-    code = ("import os, numba, numpy as np\nfrom training import network\nfrom training.config import ModelConfig\n"
+    installed: make install brings libgomp1) and OMP_WAIT_POLICY=passive, which GNU OpenMP applies
+    (its spin count 0, from OMP_DISPLAY_ENV) as it loads at the first launch; an OpenMP runtime
+    loaded before (as libngspice would) is too late for that, and workqueue comes first; the user's
+    NUMBA_THREADING_LAYER and OMP_WAIT_POLICY are kept."""
+    code = ("import os, sys, ctypes\nif sys.argv[1] == 'pre': ctypes.CDLL('libgomp.so.1')\n"
+            "import numba, numpy as np\nfrom training import network\nfrom training.config import ModelConfig\n"
             "network.forward([np.ones((3, 2))], np.zeros((2, 3)), ModelConfig(layers=(3, 2)))\n"
             "print(numba.threading_layer(), os.environ['OMP_WAIT_POLICY'])")
-    for asked, want in (({}, [_first_loadable_layer(), "passive"]),
-                        ({"NUMBA_THREADING_LAYER": "workqueue"}, ["workqueue", "passive"]),
-                        ({"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "active"}, ["omp", "active"])):
-        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**_clean_env(), **asked},
+    first = _first_loadable_layer()
+    for pre, asked, want in (("no", {}, [first, "passive"]),
+                             ("no", {"NUMBA_THREADING_LAYER": "workqueue"}, ["workqueue", "passive"]),
+                             ("no", {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "active"}, ["omp", "active"]),
+                             ("pre", {}, ["workqueue", "passive"]),
+                             ("pre", {"NUMBA_THREADING_LAYER": "omp"}, ["omp", "passive"])):
+        if pre == "pre" and first != "omp":
+            continue                    # no OpenMP runtime here to load first
+        done = subprocess.run([sys.executable, "-c", code, pre], cwd=ROOT,
+                              env={**_clean_env(), "OMP_DISPLAY_ENV": "verbose", **asked},
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.split() == want, asked
+        assert done.stdout.split() == want, (pre, asked)
+        if want[0] == "omp" and pre == "no":
+            sleeping = "GOMP_SPINCOUNT = '0'" in done.stderr
+            assert "GOMP_SPINCOUNT" in done.stderr and sleeping == (want[1] == "passive"), (asked, done.stderr)
 
 
 _CHOOSER = """

@@ -196,7 +196,8 @@ def test_backward_shared_tie_row_and_any_split_over_neurons():
 
 def test_fused_adam_step_equals_the_numpy_expressions():
     """optim.Adam's fused loop against the numpy statements it replaced, bit for bit, on an
-    array large enough for the parallel launch and on one run by the serial twin."""
+    array of PARALLEL_MIN_SIZE weights or more (the parallel loop when numba has more than one
+    thread) and a smaller one (always the serial twin)."""
     from training.optim import PARALLEL_MIN_SIZE, Adam
     rng = np.random.default_rng(9)
     shapes = [(PARALLEL_MIN_SIZE // 100 + 1, 100), (20, 4)]

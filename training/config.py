@@ -63,6 +63,8 @@ class LossConfig:
                 f"must be one of {', '.join(FIRE_PENALTY_ON)} (got {self.fire_penalty_on!r})")
         require(self.fire_penalty_epochs is None or self.fire_penalty_epochs >= 0, "loss.fire_penalty_epochs",
                 f"must be >= 0, or null for every epoch (got {self.fire_penalty_epochs})")
+        require(self.fire_penalty_epochs is None or self.fire_penalty > 0, "loss.fire_penalty_epochs",
+                "limits the firing penalty to the first epochs, so it needs loss.fire_penalty > 0")
 
     def fire_coef(self, epoch: int) -> float:
         """The firing penalty's lambda in epoch `epoch` (0-based): 0 from epoch fire_penalty_epochs on."""
