@@ -60,3 +60,14 @@ def test_next_index_refuses_a_counter_that_is_not_int64():
     for bad in (np.zeros(1, np.int32), np.zeros(1, np.float64), np.zeros((1, 1), np.int64)):
         with pytest.raises(TypingError):
             _take_all(5, 2, hits, bad)
+
+
+def test_serial_twin_takes_the_kernels_error_model():
+    """Adam's kernel and its twin both compile under numpy's error model (what lets the loop
+    vectorise): with eps = 0 a zero gradient divides 0 by 0, nan in both rather than a
+    ZeroDivisionError from the twin alone."""
+    from training.optim import _adam_update
+    for run in (_adam_update.parallel, _adam_update.serial):
+        w, g, m, v = np.ones(3), np.array([0.0, 1.0, -2.0]), np.zeros(3), np.zeros(3)
+        run(w, g, m, v, 0.9, 0.999, 1e-3, 0.1, 0.001, 0.0)
+        assert np.isnan(w[0]) and np.all(np.isfinite(w[1:])) and w[1] < 1.0 < w[2]

@@ -17,17 +17,18 @@ from numba.core import cgutils, types as nbtypes
 from numba.extending import intrinsic
 
 
-def threaded(kernel, cache: bool = True):
+def threaded(kernel, cache: bool = True, **options):
     """A callable running `kernel` (an `njit(parallel=True)` dispatcher) or, at one thread, its
-    serial compilation (cached on disk as the kernel is: `cache`); `.parallel` and `.serial` give
-    the two."""
+    serial compilation (cached on disk as the kernel is: `cache`; `options`, e.g. error_model or
+    fastmath, as the kernel's, so the two compute the same numbers); `.parallel` and `.serial`
+    give the two."""
     f = kernel.py_func
     # a copy under its own name: numba's cache files are named by qualname, and two compilations of
     # one function would share (and overwrite) one index
     twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
     twin.__qualname__ = f.__qualname__ + "_serial"
     twin.__module__ = f.__module__
-    serial = nb.njit(cache=cache)(twin)
+    serial = nb.njit(cache=cache, **options)(twin)
     get = nb.get_num_threads
 
     def run(*args):

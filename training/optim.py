@@ -10,7 +10,12 @@ from training.dispatch import threaded
 use_default_layer()     # before any parallel launch: docs/results.md, Throughput
 
 
-@nb.njit(parallel=True, cache=True)
+# numpy's error model: the division does not test for zero (eps=0 with v=0 gives nan, not
+# ZeroDivisionError), which lets LLVM vectorise the loop (the same IEEE operations, so the same numbers)
+_ADAM_OPTIONS = {"error_model": "numpy"}
+
+
+@nb.njit(parallel=True, cache=True, **_ADAM_OPTIONS)
 def _adam_update(wf, gf, mf, vf, beta1, beta2, step_size, c1, c2, eps):
     """One Adam step in place on flat views, element by element: the numpy expressions of
     `Adam.step` evaluated in the same order (so the same numbers) without their temporaries."""
@@ -24,7 +29,7 @@ def _adam_update(wf, gf, mf, vf, beta1, beta2, step_size, c1, c2, eps):
         wf[i] -= step_size * (mi / c1) / (np.sqrt(vi / c2) + eps)
 
 
-_adam_update = threaded(_adam_update)
+_adam_update = threaded(_adam_update, True, **_ADAM_OPTIONS)
 # below this many weights a parallel launch (45-150 us at two threads) costs more than the loop
 PARALLEL_MIN_SIZE = 65536
 
