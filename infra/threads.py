@@ -6,8 +6,8 @@ regions, and on a 2-core machine shared with other work two threads then trained
 one thread (docs/results.md, Throughput). With OMP_WAIT_POLICY=passive they sleep at once; a
 two-thread launch then costs 45-60 us against 90-100 us on `workqueue` (numba's own pool, which
 also sleeps), and two threads train 1.2-1.85x faster than one on an idle machine (about 1.55x
-median; 1.2-1.5x on `workqueue`; docs/results.md, Throughput). Where no OpenMP runtime loads, numba falls back to
-tbb, then `workqueue`.
+median; 1.2-1.5x on `workqueue`; docs/results.md, Throughput). Where no OpenMP runtime loads,
+numba falls back to tbb, then `workqueue`.
 The layer is chosen once per process, at the first parallel launch (or `numba.get_num_threads()`),
 never at compile time, so cached kernels run on whichever layer is chosen. The OpenMP runtime
 reads OMP_WAIT_POLICY once, when it is loaded: if something loaded it before (libngspice links
