@@ -62,10 +62,7 @@ def _sort_inputs(t, t_end, order):
         _stable_sort_low(t, low, order)
     rest = n_low + n_top
     if not plain_rest:      # -inf or nan among the rest: sort them as argsort would
-        tail = order[rest:].copy()
-        perm = np.argsort(t[tail], kind="mergesort")
-        for k in range(k_in - rest):
-            order[rest + k] = tail[perm[k]]
+        _argsort_into(t, order[rest:].copy(), order[rest:])
     nv = 0
     while nv < k_in and t[order[nv]] < t_end:
         nv += 1
@@ -101,12 +98,12 @@ def _stable_sort_low(t, low, order):
     for j in low:
         lo = min(lo, t[j])
         hi = max(hi, t[j])
-    if n < _BUCKET_MIN or not (np.isfinite(lo) and hi > lo):
-        if n < _BUCKET_MIN or not hi > lo:
-            order[:n] = low
-            _insertion_sort(t, order, 0, n)
-        else:                   # -inf among them
-            _merge_sort_low(t, low, order)
+    if n < _BUCKET_MIN or not hi > lo:      # few, or all tied (then already in order)
+        order[:n] = low
+        _insertion_sort(t, order, 0, n)
+        return
+    if not np.isfinite(lo):                 # -inf among them: no line to bucket them on
+        _argsort_into(t, low, order[:n])
         return
     scale = n / (hi - lo)
     start = np.zeros(n + 1, np.int64)
@@ -128,10 +125,11 @@ def _stable_sort_low(t, low, order):
 
 
 @nb.njit(cache=_CACHE)
-def _merge_sort_low(t, low, order):
-    perm = np.argsort(t[low], kind="mergesort")
-    for k in range(low.shape[0]):
-        order[k] = low[perm[k]]
+def _argsort_into(t, idx, out):
+    """out[:] = idx[np.argsort(t[idx], kind="mergesort")] (`out` must not share memory with idx)."""
+    perm = np.argsort(t[idx], kind="mergesort")
+    for k in range(idx.shape[0]):
+        out[k] = idx[perm[k]]
 
 
 @nb.njit(cache=_CACHE)
@@ -171,20 +169,11 @@ _GROUP_MAX = 64
 @nb.njit(cache=_CACHE)
 def _sort_group(seq, g0, g1, t_out):
     """Sort seq[g0:g1] (the neurons that fired in one segment, in index order) by (t_out, index):
-    insertion sort when they are few, else a stable sort by time."""
+    insertion sort when they are few, else a stable sort by time (stable: index order within a time)."""
     if g1 - g0 > 16:
-        grp = seq[g0:g1].copy()
-        perm = np.argsort(t_out[grp], kind="mergesort")
-        for p in range(g1 - g0):
-            seq[g0 + p] = grp[perm[p]]
-        return
-    for p in range(g0 + 1, g1):
-        i = seq[p]
-        q = p
-        while q > g0 and (t_out[seq[q - 1]] > t_out[i] or (t_out[seq[q - 1]] == t_out[i] and seq[q - 1] > i)):
-            seq[q] = seq[q - 1]
-            q -= 1
-        seq[q] = i
+        _argsort_into(t_out, seq[g0:g1].copy(), seq[g0:g1])
+    else:
+        _insertion_sort(t_out, seq, g0, g1)
 
 
 @nb.njit(cache=_CACHE)
