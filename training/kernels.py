@@ -218,12 +218,12 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
     n = w.shape[1]
     s = np.zeros(n)
     wt = np.zeros(n)
-    fired = np.zeros(n, np.uint8)
     t_out[:] = np.inf
     kf[:] = 0
-    # A fired neuron's slope is saved when it fires and its potential is not needed after. While
-    # many have not fired, every input updates all neurons in a branch-free loop that vectorises;
-    # once fewer than a quarter remain, it updates only those (`live`, in index order).
+    # A fired neuron's slope is saved when it fires and its potential is not needed after: its wt
+    # becomes +inf, so it is never above threshold again. While many have not fired, every input
+    # updates all neurons in a branch-free loop that vectorises; once fewer than a quarter remain,
+    # it updates only those (`live`, in index order).
     live = np.arange(n)
     n_live = n
     n_seq = 0
@@ -247,14 +247,12 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
                 hit |= s[i] * tn - wt[i] > v_th
         elif not sparse:
             row = w[j]
-            n_hit = 0
             for i in range(n):
                 si = s[i] + row[i]
                 wti = wt[i] + row[i] * tj
                 s[i] = si
                 wt[i] = wti
-                n_hit += (si * tn - wti > v_th) & (fired[i] == 0)
-            hit = n_hit > 0
+                hit |= si * tn - wti > v_th
         else:
             for p in range(n_live):
                 i = live[p]
@@ -268,10 +266,10 @@ def _sweep(t, w, colsum, v_th, t_end, t_out, kf, slope, order, nv, seq):
             for p in range(n_live):
                 i = live[p]
                 if s[i] * tn - wt[i] > v_th:
-                    fired[i] = 1
                     t_out[i] = (v_th + wt[i]) / s[i]
                     kf[i] = nv if tail else k + 1
                     slope[i] = s[i]
+                    wt[i] = np.inf
                     seq[n_seq] = i
                     n_seq += 1
                 else:
